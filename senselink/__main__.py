@@ -1,0 +1,114 @@
+"""Command line: ``python -m senselink [run options] | check | generate | --version``.
+
+``python -m senselink -c config.yml`` runs the daemon in the foreground (the
+original SenseLink's command line); it takes the same options as
+``twistd senselink``.
+"""
+
+import secrets
+import sys
+
+from twisted.python import usage
+
+import senselink
+from senselink import config as _config
+
+USAGE = """\
+usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
+       python -m senselink check [-c CONFIG]
+       python -m senselink generate
+       python -m senselink --version
+
+Without a command, runs the daemon in the foreground (like `twistd -n senselink`).
+  check     validate the config and print the plug table; exit code 0 when valid
+  generate  print a fresh MAC address and device id to paste into a config
+"""
+
+
+class CheckOptions(usage.Options):
+    optParameters = [["config", "c", None, "YAML config file"]]
+
+    def postOptions(self):
+        import os
+        if self["config"] is None:
+            self["config"] = os.environ.get("CONFIG_LOCATION") or _config.DEFAULT_PATH
+
+
+def plug_table(config) -> str:
+    rows = [("ID", "ALIAS", "MAC", "SOURCE", "REPORTED")]
+    for plug in config.plugs.values():
+        holder = config.aggregate_of(plug.id)
+        rows.append((plug.id, plug.get("alias", plug.id), plug["mac"], plug.kind,
+                     "yes" if holder is None else f"in aggregate {holder}"))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def check(argv) -> int:
+    options = CheckOptions()
+    try:
+        options.parseOptions(argv)
+    except usage.UsageError as e:
+        print(f"senselink check: {e}", file=sys.stderr)
+        return 2
+    try:
+        config = _config.load(options["config"])
+    except _config.ConfigError as e:
+        print(f"{e}", file=sys.stderr)
+        print(f"senselink check: {options['config']} is not valid", file=sys.stderr)
+        return 1
+    print(plug_table(config))
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    reported = len(config.reported())
+    print(f"\n{options['config']}: valid; {len(config.plugs)} plugs, {reported} reported to Sense")
+    return 0
+
+
+def generate(argv) -> int:
+    # TP-Link's OUI, as the original's generator used; the rest is random.
+    mac = "50:C7:BF:" + ":".join(f"{b:02X}" for b in secrets.token_bytes(3))
+    print(f"mac: {mac}")
+    print(f"device_id: {secrets.token_hex(20).upper()}")
+    return 0
+
+
+def run(argv) -> int:
+    from senselink import tap
+    options = tap.Options()
+    try:
+        options.parseOptions(argv)
+    except usage.UsageError as e:
+        print(USAGE, file=sys.stderr)
+        print(f"senselink: {e}", file=sys.stderr)
+        return 2
+    from twisted.internet import reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    service = tap.makeService(options)
+    service.privilegedStartService()
+    reactor.callWhenRunning(service.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0
+
+
+COMMANDS = {"check": check, "generate": generate}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("--version", "-V", "version"):
+        print(f"senselink {senselink.__version__}")
+        return 0
+    if argv and argv[0] in ("--help", "-h", "help"):
+        print(USAGE)
+        return 0
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    return run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

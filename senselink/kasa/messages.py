@@ -1,0 +1,134 @@
+"""Kasa requests and replies as plain data: classification and reply building.
+
+Nothing here does I/O; the responder hands in bytes and sends out bytes.
+"""
+
+import json
+
+from senselink.kasa.cipher import decrypt, encrypt
+
+# The exact request a Sense monitor broadcasts, in the compact form it sends.
+SENSE_REQUEST = b'{"emeter":{"get_realtime":{}},"system":{"get_sysinfo":{}}}'
+SENSE_REQUEST_ENCRYPTED = encrypt(SENSE_REQUEST)
+
+# Field values that made Sense accept plugs in practice (see the HS110 fixtures).
+HS110_MODEL = "HS110(US)"
+HS110_SW_VER = "1.2.5 Build 171206 Rel.085954"
+HS110_HW_VER = "1.0"
+DEVICE_TYPE = "IOT.SMARTPLUGSWITCH"
+HS110_DEV_NAME = "Wi-Fi Smart Plug With Energy Monitoring"
+
+SENSE = "sense"
+ECHO = "echo"
+OTHER = "other"
+
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class MalformedRequest(ValueError):
+    """The bytes are not a Kasa request: not decryptable to a JSON object."""
+
+
+def decode(ciphertext: bytes) -> dict:
+    """Decrypt and parse one request; raise L{MalformedRequest} unless it is a JSON object."""
+    try:
+        request = json.loads(decrypt(ciphertext))
+    except (ValueError, RecursionError) as e:
+        raise MalformedRequest(f"not JSON after decryption ({e.__class__.__name__})") from None
+    if not isinstance(request, dict):
+        raise MalformedRequest(f"JSON {type(request).__name__}, not an object")
+    return request
+
+
+def classify(request: dict) -> str:
+    """Tell a Sense poll, an echoed reply and any other request apart.
+
+    A request holding both C{emeter.get_realtime} and C{system.get_sysinfo}
+    is a Sense poll when C{get_realtime} is empty; when it is not empty it is
+    a reply echoed back to us and must be ignored, or replies storm.
+    """
+    emeter = request.get("emeter")
+    system = request.get("system")
+    if isinstance(emeter, dict) and isinstance(system, dict):
+        realtime = emeter.get("get_realtime")
+        if isinstance(realtime, dict) and isinstance(system.get("get_sysinfo"), dict):
+            return ECHO if realtime else SENSE
+    return OTHER
+
+
+def classify_datagram(ciphertext: bytes):
+    """Classify raw encrypted bytes; returns C{(kind, request or None)}.
+
+    The Sense poll is recognised by comparing bytes, without parsing JSON.
+    Raises L{MalformedRequest}.
+    """
+    if ciphertext == SENSE_REQUEST_ENCRYPTED:
+        return SENSE, None
+    request = decode(ciphertext)
+    return classify(request), request
+
+
+def encode(reply: dict) -> bytes:
+    """Serialise and encrypt a reply (UDP form, no length prefix)."""
+    return encrypt(_json_dumps(reply).encode("utf-8"))
+
+
+def realtime(power: float, voltage: float, total_kwh: float = 0.0) -> dict:
+    """The C{emeter.get_realtime} result of an HS110 (W, V, A, kWh)."""
+    return {
+        "current": round(power / voltage, 6) if voltage else 0.0,
+        "voltage": voltage,
+        "power": round(power, 3),
+        "total": round(total_kwh, 6),
+        "err_code": 0,
+    }
+
+
+def hs110_sysinfo(*, alias: str, mac: str, device_id: str, relay_state: int, on_time: int = 0) -> dict:
+    """A realistic HS110(US) C{system.get_sysinfo} result."""
+    return {
+        "err_code": 0,
+        "sw_ver": HS110_SW_VER,
+        "hw_ver": HS110_HW_VER,
+        "type": DEVICE_TYPE,
+        "model": HS110_MODEL,
+        "mac": mac.upper(),
+        "dev_name": HS110_DEV_NAME,
+        "alias": alias,
+        "relay_state": relay_state,
+        "on_time": on_time,
+        "active_mode": "none",
+        "feature": "TIM:ENE",
+        "updating": 0,
+        "icon_hash": "",
+        "rssi": -52,
+        "led_off": 0,
+        "longitude_i": 0,
+        "latitude_i": 0,
+        "hwId": device_id[:32].upper().ljust(32, "0"),
+        "fwId": "00000000000000000000000000000000",
+        "deviceId": device_id.upper(),
+        "oemId": device_id[-32:].upper().rjust(32, "0"),
+    }
+
+
+def sense_reply(*, alias, mac, device_id, power, voltage, on, total_kwh=0.0) -> dict:
+    """The reply an HS110 sends to the Sense poll: realtime emeter and sysinfo."""
+    return {
+        "emeter": {"get_realtime": realtime(power, voltage, total_kwh)},
+        "system": {
+            "get_sysinfo": hs110_sysinfo(
+                alias=alias, mac=mac, device_id=device_id, relay_state=1 if on else 0
+            )
+        },
+    }
+
+
+def module_error(module: str) -> dict:
+    """A real device's reply to a module it does not have."""
+    return {module: {"err_code": -1, "err_msg": "module not support"}}
+
+
+def method_error(module: str, method: str) -> dict:
+    """A real device's reply to an unknown method of a module it has."""
+    return {module: {method: {"err_code": -2, "err_msg": "member not support"}}}

@@ -1,0 +1,168 @@
+"""Virtual plugs: identity (alias, MAC, device id), current watts, and the Sense reply cache.
+
+A L{Plug} holds what a source last reported. An L{AggregatePlug} reports the
+sum of its elements; elements of an aggregate are not reported on their own.
+The encrypted Sense reply of each plug is built once and kept until the
+plug's value changes.
+"""
+
+import hashlib
+
+from senselink.kasa import messages
+
+# Prefix of derived MACs, as the original SenseLink used for its spoofed plugs.
+DERIVED_MAC_PREFIX = (0x53, 0x75, 0x31)
+
+
+def derive_mac(plug_id: str) -> str:
+    """A MAC derived from the plug id: the same on every start."""
+    digest = hashlib.sha256(b"senselink-plug:" + plug_id.encode("utf-8")).digest()
+    return ":".join(f"{b:02X}" for b in DERIVED_MAC_PREFIX + tuple(digest[:3]))
+
+
+def derive_device_id(mac: str) -> str:
+    """A 40-hex-digit device id derived from the MAC."""
+    return hashlib.sha1(b"senselink-device:" + mac.upper().encode("ascii")).hexdigest().upper()
+
+
+class Plug:
+    """One virtual plug as the Sense monitor sees it."""
+
+    __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
+                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply")
+
+    def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
+                 skip_rate=0, voltage=120.0, watts=0.0, on=None):
+        self.id = plug_id
+        self.alias = alias or plug_id
+        self.mac = mac.upper()
+        self.device_id = device_id.upper()
+        self.kind = kind
+        self.skip_rate = skip_rate
+        self.voltage = float(voltage)
+        self.clock = clock
+        self.aggregate = None
+        self._watts = float(watts)
+        self._on = on
+        self.updated = None
+        self._skip = 0
+        self._reply = None
+
+    @property
+    def watts(self) -> float:
+        return self._watts
+
+    @property
+    def on(self) -> bool:
+        """On/off as last reported; without a report, on while drawing power."""
+        return self._watts > 0.0 if self._on is None else self._on
+
+    @property
+    def reported(self) -> bool:
+        """Whether Sense sees this plug itself (it is not an aggregate's element)."""
+        return self.aggregate is None
+
+    def set_power(self, watts: float, on=None):
+        """Record a new value from a source (watts already sane: finite, >= 0)."""
+        self.updated = self.clock.seconds()
+        if watts != self._watts or on != self._on:
+            self._watts = watts
+            self._on = on
+            self.changed()
+
+    def changed(self):
+        """Drop cached replies of this plug and of the aggregates holding it."""
+        plug = self
+        while plug is not None:
+            plug._reply = None
+            plug = plug.aggregate
+
+    def should_answer(self) -> bool:
+        """The original's C{skip_rate}: answer one request, then skip C{skip_rate}."""
+        if self._skip < 1:
+            self._skip = self.skip_rate
+            return True
+        self._skip -= 1
+        return False
+
+    def sense_reply(self) -> dict:
+        return messages.sense_reply(alias=self.alias, mac=self.mac, device_id=self.device_id,
+                                    power=self.watts, voltage=self.voltage, on=self.on)
+
+    def sense_datagram(self) -> bytes:
+        """The encrypted Sense reply, rebuilt only after a change."""
+        reply = self._reply
+        if reply is None:
+            reply = self._reply = messages.encode(self.sense_reply())
+        return reply
+
+    def describe(self) -> dict:
+        """A plain summary for tables, logs and the API."""
+        return {
+            "id": self.id, "alias": self.alias, "mac": self.mac, "device_id": self.device_id,
+            "kind": self.kind, "watts": self.watts, "on": self.on, "updated": self.updated,
+            "aggregate": self.aggregate.id if self.aggregate is not None else None,
+        }
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.id!r} {self.watts} W>"
+
+
+class AggregatePlug(Plug):
+    """A plug whose power is the sum of its elements' power."""
+
+    __slots__ = ("elements",)
+
+    def __init__(self, plug_id, **kwargs):
+        super().__init__(plug_id, **kwargs)
+        self.elements = []
+
+    def add(self, element: Plug):
+        element.aggregate = self
+        self.elements.append(element)
+        self.changed()
+
+    @property
+    def watts(self) -> float:
+        return sum(element.watts for element in self.elements)
+
+    @property
+    def on(self) -> bool:
+        return any(element.on for element in self.elements)
+
+    @property
+    def updated(self):
+        times = [e.updated for e in self.elements if e.updated is not None]
+        return max(times) if times else None
+
+    @updated.setter
+    def updated(self, value):
+        pass
+
+    def set_power(self, watts, on=None):
+        raise TypeError(f"aggregate plug {self.id!r} takes its power from its elements")
+
+
+class PlugSet:
+    """All plugs of a running daemon, in config order, with the reported ones listed apart."""
+
+    def __init__(self, plugs=()):
+        self.by_id = {}
+        for plug in plugs:
+            self.by_id[plug.id] = plug
+        self.reported = [p for p in self.by_id.values() if p.reported]
+
+    def __iter__(self):
+        return iter(self.by_id.values())
+
+    def __len__(self):
+        return len(self.by_id)
+
+    def __getitem__(self, plug_id) -> Plug:
+        return self.by_id[plug_id]
+
+    def __contains__(self, plug_id):
+        return plug_id in self.by_id
+
+    def get(self, plug_id, default=None):
+        return self.by_id.get(plug_id, default)

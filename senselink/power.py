@@ -1,0 +1,241 @@
+"""The power model: raw source values (states, attributes, power readings) to watts.
+
+Every source (static, Home Assistant, MQTT, HTTP) goes through this module;
+sources extract raw values and never compute watts themselves.
+
+L{PowerModel} is the pure part: configuration and arithmetic. L{Feed} drives
+one plug from one source: it applies the model, remembers what the semantics
+need (on/off, the last attribute-derived watts) and reverts the plug to
+C{off_usage} when no update arrived for C{timeout_duration} seconds.
+"""
+
+import math
+from bisect import bisect_right
+
+from senselink.log import Logger
+
+from senselink.keypath import MISSING
+
+log = Logger()
+
+
+class UnreadableValue(ValueError):
+    """A raw value that cannot be turned into watts (e.g. "unavailable")."""
+
+
+def number(value) -> float:
+    """A finite float from a JSON number or numeric text; else L{UnreadableValue}."""
+    if isinstance(value, bool) or value is None:
+        raise UnreadableValue(f"{value!r} is not a number")
+    if isinstance(value, (int, float)):
+        result = float(value)
+    elif isinstance(value, (str, bytes)):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise UnreadableValue(f"{value!r} is not a number") from None
+    else:
+        raise UnreadableValue(f"{type(value).__name__} is not a number")
+    if not math.isfinite(result):
+        raise UnreadableValue(f"{value!r} is not a finite number")
+    return result
+
+
+def state_text(value) -> str:
+    """A raw state value as the text it is compared with: JSON spelling for booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def sane_watts(watts: float) -> float:
+    """Clamp to a finite, non-negative number of watts."""
+    if not watts > 0.0:  # also catches NaN
+        return 0.0
+    if watts == math.inf:
+        return 0.0
+    return watts
+
+
+class PowerModel:
+    """Configuration and arithmetic that turn raw values into watts."""
+
+    __slots__ = (
+        "min_watts", "max_watts", "off_usage", "on_fraction",
+        "on_state_value", "off_state_value",
+        "attribute_min", "attribute_max", "power_curve", "_curve_x",
+    )
+
+    def __init__(self, *, min_watts=0.0, max_watts=0.0, off_usage=None, on_fraction=1.0,
+                 on_state_value=None, off_state_value="off",
+                 attribute_min=0.0, attribute_max=None, power_curve=None):
+        self.min_watts = float(min_watts)
+        self.max_watts = float(max_watts)
+        self.off_usage = self.min_watts if off_usage is None else float(off_usage)
+        self.on_fraction = float(on_fraction)
+        self.on_state_value = on_state_value
+        self.off_state_value = off_state_value
+        self.attribute_min = float(attribute_min)
+        self.attribute_max = None if attribute_max is None else float(attribute_max)
+        if power_curve:
+            points = sorted((float(x), float(w)) for x, w in power_curve)
+            self.power_curve = points
+            self._curve_x = [x for x, _ in points]
+        else:
+            self.power_curve = None
+            self._curve_x = None
+
+    @classmethod
+    def from_options(cls, options: dict, **defaults) -> "PowerModel":
+        """Build a model from a plug's validated options (unused keys are ignored)."""
+        kwargs = dict(defaults)
+        for key in cls.__slots__:
+            if not key.startswith("_") and options.get(key) is not None:
+                kwargs[key] = options[key]
+        return cls(**kwargs)
+
+    def static_watts(self) -> float:
+        """C{min_watts + on_fraction * (max_watts - min_watts)}, the static plug's power."""
+        return sane_watts(self.min_watts + self.on_fraction * (self.max_watts - self.min_watts))
+
+    def is_off(self, state) -> bool:
+        return self.off_state_value is not None and state_text(state) == self.off_state_value
+
+    def is_on(self, state) -> bool:
+        return self.on_state_value is not None and state_text(state) == self.on_state_value
+
+    def direct(self, value) -> float:
+        """A power reading in watts."""
+        return sane_watts(number(value))
+
+    def scaled(self, value) -> float:
+        """An attribute value clamped and mapped to watts (power curve, else linear)."""
+        x = number(value)
+        curve = self.power_curve
+        if curve is not None:
+            xs = self._curve_x
+            if x <= xs[0]:
+                return sane_watts(curve[0][1])
+            if x >= xs[-1]:
+                return sane_watts(curve[-1][1])
+            i = bisect_right(xs, x)
+            (x0, w0), (x1, w1) = curve[i - 1], curve[i]
+            return sane_watts(w0 + (w1 - w0) * (x - x0) / (x1 - x0))
+        low, high = self.attribute_min, self.attribute_max
+        if high is None or high <= low:
+            raise UnreadableValue("attribute_max must be above attribute_min")
+        fraction = (min(max(x, low), high) - low) / (high - low)
+        return sane_watts(self.min_watts + fraction * (self.max_watts - self.min_watts))
+
+
+class Feed:
+    """Drives one plug from one source through a L{PowerModel}.
+
+    Sources call L{entity} (Home Assistant, HTTP: a whole object read at
+    once) or L{state} / L{power} / L{attribute} (MQTT: one value per topic).
+    Each raises L{UnreadableValue} and leaves the plug untouched when the
+    value cannot be used.
+    """
+
+    __slots__ = ("plug", "model", "clock", "timeout", "uses_power", "uses_attribute",
+                 "_off", "_attribute_watts", "_timer")
+
+    def __init__(self, plug, model: PowerModel, clock, *, timeout=None,
+                 uses_power=False, uses_attribute=False):
+        self.plug = plug
+        self.model = model
+        self.clock = clock
+        self.timeout = timeout or None
+        self.uses_power = uses_power
+        self.uses_attribute = uses_attribute
+        self._off = False
+        self._attribute_watts = None
+        self._timer = None
+
+    # -- one value per message (MQTT) --
+
+    def state(self, value):
+        model = self.model
+        if model.is_off(value):
+            self._off = True
+            return self._set(model.off_usage, False)
+        if model.is_on(value):
+            self._off = False
+            if self.uses_attribute and self._attribute_watts is not None:
+                return self._set(self._attribute_watts, True)
+            return self._set(model.max_watts, True)
+        if not self.uses_power:
+            watts = model.direct(value)
+            self._off = False
+            return self._set(watts, watts > model.off_usage)
+        raise UnreadableValue(f"state {value!r} is neither {model.on_state_value!r} "
+                              f"nor {model.off_state_value!r}")
+
+    def power(self, value):
+        watts = self.model.direct(value)
+        return self._set(watts, watts > self.model.off_usage)
+
+    def attribute(self, value):
+        watts = self.model.scaled(value)
+        self._attribute_watts = watts
+        if self._off:
+            return self._touch()
+        return self._set(watts, True)
+
+    # -- a whole object at once (Home Assistant, HTTP) --
+
+    def entity(self, state=MISSING, attribute=MISSING, power=MISSING):
+        """Apply one reading of an entity: its state and, when configured, attribute or power.
+
+        Off state wins; then a configured power value; then a configured
+        attribute; then the on state (max_watts); then a numeric state.
+        """
+        model = self.model
+        if state is not MISSING and model.is_off(state):
+            self._off = True
+            return self._set(model.off_usage, False)
+        if self.uses_power:
+            if power is MISSING:
+                raise UnreadableValue("power value missing")
+            return self.power(power)
+        if self.uses_attribute and attribute is not MISSING and attribute is not None:
+            self._off = False
+            return self.attribute(attribute)
+        if state is MISSING:
+            raise UnreadableValue("state missing")
+        if model.is_on(state):
+            self._off = False
+            return self._set(model.max_watts, True)
+        if self.uses_attribute:
+            raise UnreadableValue(f"attribute missing and state {state!r} is not "
+                                  f"{model.on_state_value!r}")
+        return self.state(state)
+
+    # -- staleness --
+
+    def _set(self, watts, on):
+        self.plug.set_power(watts, on)
+        self._touch()
+        return watts
+
+    def _touch(self):
+        if self.timeout:
+            timer = self._timer
+            if timer is not None and timer.active():
+                timer.reset(self.timeout)
+            else:
+                self._timer = self.clock.callLater(self.timeout, self._expire)
+
+    def _expire(self):
+        self._timer = None
+        log.info("No update for {plug} in {timeout} s: reporting off_usage {watts} W",
+                 plug=self.plug.id, timeout=self.timeout, watts=self.model.off_usage)
+        self.plug.set_power(self.model.off_usage, False)
+
+    def stop(self):
+        """Cancel the staleness timer (the source is stopping)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None

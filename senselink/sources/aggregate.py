@@ -1,0 +1,16 @@
+"""Aggregate plugs: the sum of other plugs (which are then not reported on their own)."""
+
+from senselink.config import POWER_FIELDS, Field, SourceKind, id_list
+
+
+class AggregateKind(SourceKind):
+    name = "aggregate"
+    doc = "Sum of other plugs"
+    # The original accepted its base power keys here too; they have no effect.
+    plug_fields = {
+        **POWER_FIELDS,
+        "elements": Field(id_list, required=True, doc="Ids of the plugs summed"),
+    }
+
+    def initial(self, plug):
+        return 0.0, None

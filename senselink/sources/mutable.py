@@ -1,0 +1,15 @@
+"""Mutable plugs: an initial C{power}, changed at run time through the service's API."""
+
+from senselink.config import POWER_FIELDS, Field, SourceKind, number
+
+
+class MutableKind(SourceKind):
+    name = "mutable"
+    doc = "Power set at run time (Python API, web API)"
+    plug_fields = {
+        **POWER_FIELDS,
+        "power": Field(number(minimum=0), default=0.0, doc="Initial watts"),
+    }
+
+    def initial(self, plug):
+        return float(plug.options["power"]), None

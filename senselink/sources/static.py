@@ -1,0 +1,13 @@
+"""Static plugs: a fixed power, C{min_watts + on_fraction * (max_watts - min_watts)}."""
+
+from senselink.config import POWER_FIELDS, SourceKind
+from senselink.power import PowerModel
+
+
+class StaticKind(SourceKind):
+    name = "static"
+    doc = "Fixed power values"
+    plug_fields = POWER_FIELDS
+
+    def initial(self, plug):
+        return PowerModel.from_options(plug.options).static_watts(), True

@@ -1,0 +1,42 @@
+from setuptools import find_packages, setup
+
+with open("senselink/__init__.py") as f:
+    version = next(line.split('"')[1] for line in f if line.startswith("__version__"))
+
+with open("README.md", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="senselink-twisted",
+    version=version,
+    description="Virtual TP-Link Kasa HS110 smart plugs for the Sense Home Energy Monitor, on Twisted",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    # twisted.plugins is a namespace shared with Twisted: ship only our plugin
+    # module in it, never an __init__.py.
+    packages=find_packages(include=["senselink", "senselink.*"]) + ["twisted.plugins"],
+    # A plain package_dir makes editable installs put the project root on
+    # sys.path (a static .pth), where Twisted finds twisted/plugins/.
+    package_dir={"": "."},
+    include_package_data=False,
+    install_requires=[
+        "Twisted>=23.8",
+        "autobahn>=23.1",
+        "treq>=23.11",
+        "PyYAML>=6.0",
+        "twisted-mqtt>=0.3.9",
+    ],
+    extras_require={
+        "test": [
+            "hypothesis>=6",
+        ],
+    },
+    entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},
+    classifiers=[
+        "Framework :: Twisted",
+        "Programming Language :: Python :: 3",
+        "Topic :: Home Automation",
+    ],
+)
