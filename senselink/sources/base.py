@@ -1,0 +1,74 @@
+"""What every connected source service shares.
+
+A source service is an C{IService} child of the daemon's tree. It exposes,
+for status pages and metrics: C{kind} (the config name), C{label} (what it
+connects to, never a secret), C{connected} and C{last_update} (reactor
+seconds of the last value received, or None).
+"""
+
+from zope.interface import Attribute, Interface, implementer
+
+from twisted.application.service import MultiService
+
+from senselink.log import Logger
+
+log = Logger()
+
+
+class ISource(Interface):
+    kind = Attribute("The source kind's config name, e.g. 'hass'")
+    label = Attribute("What the source connects to, for people; never a secret")
+    connected = Attribute("True while the source's connection is up")
+    last_update = Attribute("Reactor seconds of the last value received, or None")
+
+
+class Complaints:
+    """Logs a problem once per key (an entity, a topic) until that key works again."""
+
+    def __init__(self, logger=log):
+        self.log = logger
+        self._open = set()
+
+    def problem(self, key, format, **kwargs):
+        """Log C{format} at WARNING unless C{key} already has an open problem."""
+        if key in self._open:
+            return False
+        self._open.add(key)
+        self.log.warn(format, **kwargs)
+        return True
+
+    def resolved(self, key, format=None, **kwargs):
+        """Mark C{key} good again; log C{format} at INFO when it had a problem."""
+        if key in self._open:
+            self._open.discard(key)
+            if format:
+                self.log.info(format, **kwargs)
+            return True
+        return False
+
+    def __contains__(self, key):
+        return key in self._open
+
+
+@implementer(ISource)
+class SourceService(MultiService):
+    """Base class: a MultiService (so a ClientService can be its child) with source status."""
+
+    kind = "source"
+    label = ""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.connected = False
+        self.last_update = None
+        self.feeds = []        # senselink.power.Feed objects, stopped with the service
+
+    def touch(self):
+        """Record that a value arrived now."""
+        self.last_update = self.clock.seconds()
+
+    def stopService(self):
+        for feed in self.feeds:
+            feed.stop()
+        return super().stopService()
