@@ -204,9 +204,11 @@ class SenseLinkService(MultiService):
         self.udp_protocol.target = "0.0.0.0"  # never answer the requester instead of the target
 
     def _fail(self, error):
-        log.critical("{error}", error=str(error))
         if self.foreground:
+            # One line on stderr (twistd -n shows it in its log) and exit code 1.
             raise SystemExit(f"senselink: {error}")
+        # Daemon mode: twistd reports the exception to the waiting parent process.
+        log.critical("{error}", error=str(error))
         raise error
 
     # -- API --
