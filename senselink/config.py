@@ -456,8 +456,19 @@ def _single_key(item, where: _Where, what):
     return next(iter(item.items()))
 
 
+# Modules that register top-level keys with add_top_level() when imported.
+EXTENSIONS = ("senselink.guard",)
+
+
+def _load_extensions():
+    import importlib
+    for name in EXTENSIONS:
+        importlib.import_module(name)
+
+
 def parse(document, path="<config>", kinds=None) -> Config:
     """Validate an already-loaded YAML document (as produced by L{load})."""
+    _load_extensions()
     if kinds is None:
         from senselink.sources import KINDS as kinds
     problems = []
