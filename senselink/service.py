@@ -179,7 +179,7 @@ class SenseLinkService(MultiService):
         except StartupError as e:
             self._fail(e)
         for warning in self.config.warnings:
-            log.warn("{warning}", warning=warning)
+            log.warn("{problem}", problem=warning)
         reported = self.config.reported()
         log.info("SenseLink started from {path}: {n} plugs, {r} reported to Sense{quiet}",
                  path=self.config.path, n=len(self.plugs), r=len(reported),
