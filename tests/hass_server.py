@@ -122,10 +122,11 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
-        if self in self.home.connections:
-            self.home.connections.remove(self)
-        self.home.closed.append(self)
-        self.home._notify()
+        home = self.factory.home
+        if self in home.connections:
+            home.connections.remove(self)
+            home.closed.append(self)
+        home._notify()
 
     def send(self, message):
         self.sendMessage(json.dumps(message, separators=(",", ":")).encode("utf-8"))
@@ -157,6 +158,8 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
         for command in (message if isinstance(message, list) else [message]):
             self.received.append(command)
             self.home.commands.append(command)
+            if self.home.before_command is not None:
+                self.home.before_command(self, command)
             self.handle(command)
         self.home._notify()
 
@@ -238,6 +241,7 @@ class FakeHomeAssistant:
         self.token = token
         self.supports_subscribe_entities = supports_subscribe_entities
         self.answer_pings = True
+        self.before_command = None  # callable(protocol, command), run before each reply
         self.states = {}
         self.connections = []     # open, protocol objects
         self.closed = []          # protocols whose connection ended
@@ -252,14 +256,22 @@ class FakeHomeAssistant:
 
     # -- listening --
 
-    def listen(self, port=0):
-        """Listen on 127.0.0.1 (port 0: a free one); returns the port number."""
-        self.port = self.reactor.listenTCP(port, self.factory, interface="127.0.0.1")
+    def listen(self, port=0, tls=None):
+        """Listen on 127.0.0.1 (port 0: a free one); returns the port number.
+
+        C{tls}: a server context factory (e.g. L{twisted.internet.ssl.CertificateOptions})
+        to serve wss:// instead of ws://.
+        """
+        if tls is None:
+            self.port = self.reactor.listenTCP(port, self.factory, interface="127.0.0.1")
+        else:
+            self.port = self.reactor.listenSSL(port, self.factory, tls, interface="127.0.0.1")
+        self.scheme = "ws" if tls is None else "wss"
         return self.port.getHost().port
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port.getHost().port}/api/websocket"
+        return f"{self.scheme}://127.0.0.1:{self.port.getHost().port}/api/websocket"
 
     def drop_connections(self):
         """End every connection without a close frame, as a stopping Home Assistant does."""

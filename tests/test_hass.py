@@ -507,8 +507,9 @@ class FallbackTests(HassTestCase):
             self.home.states[f"sensor.filler_{n}"] = State(
                 f"sensor.filler_{n}", "1", {"padding": filler}, 1.0, 1.0,
                 {"id": "01M8B4AGAXJFVFXYR8AM7XMTA4", "parent_id": None, "user_id": None})
-        size = len(json.dumps([s.as_dict() for s in self.home.states.values()]))
-        self.assertGreater(size, 20 * 1000 * 1000)
+        reply = {"id": 3, "type": "result", "success": True,
+                 "result": [s.as_dict() for s in self.home.states.values()]}
+        self.assertGreater(len(json.dumps(reply, separators=(",", ":"))), 20 * 1000 * 1000)
         self.home.set_state("sensor.heater_power", "321")
         self.start("""
 - Heater:
@@ -678,3 +679,158 @@ class ConfigTests(unittest.TestCase):
         (problem,) = self.problems("url: ws://hass\nauth_token: abc\n",
                                    "- P:\n    entity_id: Light Kitchen\n")
         self.assertIn("entity id", problem)
+
+
+class ProtocolDetailTests(HassTestCase):
+
+    @defer.inlineCallbacks
+    def test_events_before_a_result_and_refused_commands(self):
+        """Replies are matched by id: events may come first; unmatched errors are logged."""
+        logs = LogCapture(self)
+        self.home.supports_subscribe_entities = False
+        self.home.set_state("sensor.heater_power", "1")
+
+        def early_event(proto, command):
+            if command["type"] == "get_states":
+                self.home.set_state("sensor.heater_power", "2")
+        self.home.before_command = early_event
+        self.start("""
+- Heater:
+    entity_id: sensor.heater_power
+""")
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 2.0)
+        self.home.before_command = None
+        # A reused id and a command without one get Home Assistant's errors.
+        self.service.protocol.send_json({"id": 1, "type": "ping"})
+        self.service.protocol.send_json({"type": "ping"})
+        yield self.roundtrip()
+        errors = [t for t in logs.texts() if "refused" in t]
+        self.assertEqual(len(errors), 2, errors)
+        self.assertIn("id_reuse", errors[0])
+        self.assertIn("invalid_format", errors[1])
+        self.home.set_state("sensor.heater_power", "3")
+        yield self.settle("Heater", 3.0)
+
+    @defer.inlineCallbacks
+    def test_server_is_unreachable(self):
+        logs = LogCapture(self)
+        port = self.home.port.getHost().port
+        yield self.home.stop()
+        self.start("""
+- Heater:
+    entity_id: sensor.heater_power
+""", url=f"ws://127.0.0.1:{port}")
+        yield until(lambda: self.clock.getDelayedCalls(), what="a retry")
+        self.clock.advance(self.service.max_delay)
+        yield until(lambda: len([t for t in logs.texts() if "Reconnecting" in t]) == 2,
+                    what="the second retry")
+        cannot = [t for t in logs.texts() if "Cannot connect to Home Assistant" in t]
+        self.assertEqual(len(cannot), 1, cannot)
+        (retry,) = self.clock.getDelayedCalls()
+        self.assertGreater(retry.getTime() - self.clock.seconds(), 1.0)   # backing off
+        self.assertEqual(self.watts("Heater"), 0.0)
+
+
+def _self_signed(hostname="localhost"):
+    """A key and a self-signed certificate for C{hostname} (PEM bytes)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            cert.public_bytes(serialization.Encoding.PEM))
+
+
+class TLSTests(HassTestCase):
+    """wss:// with a private certificate: ca_file, verify_tls."""
+
+    def setUp(self):
+        from twisted.internet import ssl
+        key, cert = _self_signed()
+        self.ca_file = self.mktemp()
+        with open(self.ca_file, "wb") as f:
+            f.write(cert)
+        self.home = FakeHomeAssistant(TOKEN)
+        self.home.listen(tls=ssl.PrivateCertificate.loadPEM(key + cert).options())
+        self.addCleanup(self._stop_home)
+        self.clock = task.Clock()
+        self.service = None
+        self.home.set_state("sensor.heater_power", "77")
+        self.url = f"https://localhost:{self.home.port.getHost().port}"
+
+    @defer.inlineCallbacks
+    def test_ca_file(self):
+        self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url,
+                   source_extra=f"auth_token: {TOKEN}\nca_file: {self.ca_file}")
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 77.0)
+        self.assertTrue(self.service.label.startswith("wss://localhost:"))
+
+    @defer.inlineCallbacks
+    def test_verify_tls_off(self):
+        self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url,
+                   source_extra=f"auth_token: {TOKEN}\nverify_tls: false")
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 77.0)
+
+    @defer.inlineCallbacks
+    def test_unknown_certificate_is_refused(self):
+        logs = LogCapture(self)
+        self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url)
+        yield until(lambda: self.service._failures == 1, what="the failed session")
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # the retry
+        self.assertEqual(self.home.auth_messages, [])     # the token never left
+        self.assertEqual(self.service.sessions, 0)
+        self.assertEqual(self.watts("Heater"), 0.0)
+        self.assertNotIn(TOKEN, "\n".join(logs.texts()))
+        (cannot,) = [t for t in logs.texts() if "Cannot connect to Home Assistant" in t]
+        self.assertIn("certificate verify failed", cannot)
+        self.assertIn(self.url.replace("https", "wss"), cannot)
+
+
+class DaemonTests(unittest.TestCase):
+    """A hass source inside the whole daemon (SenseLinkService), on the real reactor."""
+
+    @defer.inlineCallbacks
+    def test_daemon_follows_home_assistant(self):
+        from senselink.service import SenseLinkService
+
+        home = FakeHomeAssistant(TOKEN)
+        home.listen()
+        self.addCleanup(lambda: home.port is not None and home.stop())
+        home.set_state("light.desk_lamp", "on", {"brightness": 255})
+        # (a plug without mac makes a config warning, logged with a "warning" field
+        # that trial's warning observer mistakes for a Python warning)
+        config = load_text(config_text(home.url, DIMMER + "    mac: 53:75:31:F6:4B:01\n"),
+                           "daemon.yml")
+        daemon = SenseLinkService(config, port=0, interface="127.0.0.1", reactor=reactor)
+        daemon.startService()
+        self.addCleanup(daemon.stopService)
+        (source,) = daemon.sources
+        self.assertEqual((source.kind, source.label), ("hass", home.url))
+        yield until(lambda: daemon.plugs["Lamp"].watts == 42.0, what="the lamp")
+        self.assertTrue(source.connected)
+        self.assertIsNotNone(source.last_update)
+        home.set_state("light.desk_lamp", "on", {"brightness": 0})
+        yield until(lambda: daemon.plugs["Lamp"].watts == 2.0, what="the dimmed lamp")
+        yield daemon.stopService()
+        yield until(lambda: not home.connections, what="the goodbye")
+        self.assertEqual(daemon.plugs["Lamp"].watts, 2.0)

@@ -22,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application.internet import ClientService
-from twisted.internet import ssl
+from twisted.internet import defer, ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from zope.interface import implementer
 
 from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
@@ -262,6 +264,14 @@ class HassClientProtocol(WebSocketClientProtocol):
         self._pong_deadline = self.clock.callLater(service.ping_timeout, self._silent,
                                                    "auth_required")
 
+    def dataReceived(self, data):
+        # A large message (a big get_states reply on a slow link) can take longer
+        # than the ping timeout: while bytes keep arriving the server is alive.
+        deadline = self._pong_deadline
+        if deadline is not None and deadline.active():
+            deadline.reset(self.service.ping_timeout)
+        super().dataReceived(data)
+
     # -- sending --
 
     def send_json(self, message):
@@ -322,6 +332,9 @@ class HassClientProtocol(WebSocketClientProtocol):
             self.authenticated = False
             self.service.auth_rejected(message)
             self.sendClose()
+            self._cancel_deadline()
+            self._pong_deadline = self.clock.callLater(self.service.ping_timeout, self._silent,
+                                                       "close after auth_invalid")
         else:
             log.debug("Ignoring a {kind!r} message from Home Assistant at {url}",
                       kind=kind, url=self.service.label)
@@ -476,7 +489,7 @@ class HassClientProtocol(WebSocketClientProtocol):
         super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
 
     def connectionLost(self, reason):
-        self._close_info = (False, None, None)
+        self._close_info = (False, None, reason.getErrorMessage())
         try:
             super().connectionLost(reason)
         finally:
@@ -500,7 +513,7 @@ class HassClientFactory(WebSocketClientFactory):
         self.setProtocolOptions(
             maxMessagePayloadSize=limit, maxFramePayloadSize=limit,
             # Our own timers on the service clock watch the handshake and the session.
-            openHandshakeTimeout=0, closeHandshakeTimeout=service.ping_timeout,
+            openHandshakeTimeout=0, closeHandshakeTimeout=0,
             autoPingInterval=0, tcpNoDelay=True,
         )
         self.logOctets = False
@@ -578,8 +591,8 @@ class HassService(SourceService):
         self._failures = 0          # sessions in a row that ended before they were ready
         self._rejected = False      # the last auth attempt was refused
         self.factory = HassClientFactory(self, self.url, reactor)
-        self.client = ClientService(self._endpoint(parts, options), self.factory,
-                                    retryPolicy=self.retry_delay, clock=clock)
+        self.client = ClientService(_ReportingEndpoint(self._endpoint(parts, options), self),
+                                    self.factory, retryPolicy=self.retry_delay, clock=clock)
         self.client.setServiceParent(self)
 
     def _endpoint(self, parts, options):
@@ -599,6 +612,16 @@ class HassService(SourceService):
         else:
             creator = ssl.CertificateOptions(verify=False)
         return wrapClientTLS(creator, endpoint)
+
+    def stopService(self):
+        protocol = self.protocol
+        if protocol is not None:
+            protocol.sendClose(1000)    # a polite goodbye before the connection is closed
+        return super().stopService()
+
+    def connect_failed(self, failure):
+        self.complaints.problem("connect", "Cannot connect to Home Assistant at {url}: {reason}",
+                                url=self.label, reason=failure.getErrorMessage())
 
     # -- token, never logged --
 
@@ -627,6 +650,7 @@ class HassService(SourceService):
     # -- session events (called by the protocol) --
 
     def authenticated(self, protocol, version):
+        self.complaints.resolved("connect")
         self.protocol = protocol
         self.connected = True
         self.sessions += 1
@@ -657,6 +681,10 @@ class HassService(SourceService):
             log.error("Home Assistant at {url}: a message was larger than max_message_size "
                       "({limit} bytes); raise it or remove it (no limit)",
                       url=self.label, limit=self.max_message_size)
+        elif not was_connected and self.running and not self._rejected:
+            self.complaints.problem(
+                "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
+                "before authentication ({reason})", url=self.label, reason=reason)
         elif was_connected and self.running:
             log.warn("Disconnected from Home Assistant at {url} ({reason}); plugs keep their "
                      "last values", url=self.label,
@@ -702,6 +730,28 @@ class HassService(SourceService):
                     (eid, b.plug.id), "Home Assistant at {url} has no entity {entity} (plug "
                     "{plug}); keeping {watts} W until it appears", url=self.label, entity=eid,
                     plug=b.plug.id, watts=b.plug.watts)
+
+
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """Wraps the client endpoint so that failed connection attempts get a log line."""
+
+    def __init__(self, endpoint, service):
+        self.endpoint = endpoint
+        self.service = service
+
+    def connect(self, factory):
+        d = self.endpoint.connect(factory)
+        d.addErrback(self._failed)
+        return d
+
+    def _failed(self, failure):
+        if not failure.check(defer.CancelledError):
+            self.service.connect_failed(failure)
+        return failure
+
+    def __repr__(self):
+        return f"<Home Assistant endpoint {self.service.label}>"
 
 
 def _netloc(parts):
