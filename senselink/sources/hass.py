@@ -111,7 +111,7 @@ class HassKind(SourceKind):
     source_fields = {
         "url": Field(hass_url, required=True,
                      doc="Home Assistant URL, e.g. ws://homeassistant.local:8123"),
-        "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})"),
+        "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
         "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
         "max_message_size": Field(integer(minimum=0), default=0,
                                   doc="Largest websocket message in bytes (0: no limit)"),
