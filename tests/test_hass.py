@@ -834,3 +834,37 @@ class DaemonTests(unittest.TestCase):
         yield daemon.stopService()
         yield until(lambda: not home.connections, what="the goodbye")
         self.assertEqual(daemon.plugs["Lamp"].watts, 2.0)
+
+
+class ReadmeTests(unittest.TestCase):
+    """The README's Home Assistant examples are valid configs that do what the text says."""
+
+    def blocks(self):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        section = text.split("## Home Assistant source", 1)[1].split("\n## ", 1)[0]
+        return [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
+
+    def test_examples(self):
+        from senselink.keypath import lookup
+
+        blocks = self.blocks()
+        self.assertGreaterEqual(len(blocks), 6)
+        load_text(blocks[0].replace("${HASS_TOKEN}", "abc"), "README.md")
+        plugs = "".join(textwrap.dedent(b) for b in blocks[1:])
+        config = load_text(config_text("ws://hass:8123", plugs), "README.md")
+        clock = task.Clock()
+        service = HassService(config.sources[0], build_plugs(config, clock), clock, reactor=reactor)
+        bindings = {b.plug.id: b for bs in service.bindings.values() for b in bs}
+        entity = {"entity_id": "switch.dehumidifier", "state": "on",
+                  "attributes": {"energy": {"power": [230.1, 96.5]}}}
+        b = bindings["Dehumidifier"]
+        self.assertEqual(b.feed.entity(state=lookup(entity, b.state_path),
+                                       power=lookup(entity, b.power_path)), 96.5)
+        b = bindings["Space_Heater"]
+        self.assertEqual(b.feed.entity(state="on"), 1500.0)
+        self.assertEqual(b.feed.entity(state="off"), 4.0)
+        b = bindings["Living_Room_Dimmer"]
+        self.assertEqual(b.feed.entity(state="on", attribute=255), 60.0)
+        self.assertEqual(b.feed.entity(state="off", attribute=None), 0.5)

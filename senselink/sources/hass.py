@@ -30,7 +30,7 @@ from zope.interface import implementer
 from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
 )
-from senselink.keypath import MISSING, lookup, split
+from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, SourceService
