@@ -300,6 +300,17 @@ class SubscribeEntitiesTests(HassTestCase):
         self.home.set_state("light.desk_lamp", "off", {"brightness": None})
         yield self.settle("LampSwitch", 0.0)
         self.assertEqual(self.watts("Lamp"), 1.0)
+        logs = LogCapture(self)
+        self.home.set_state("light.desk_lamp", "unavailable", {})
+        self.home.set_state("light.desk_lamp", "unavailable", {"restored": True})
+        yield self.roundtrip()
+        (line,) = [t for t in logs.texts() if "Cannot read" in t]   # once per entity
+        self.assertIn("Lamp:", line)
+        self.assertIn("LampSwitch:", line)
+        self.assertEqual((self.watts("Lamp"), self.watts("LampSwitch")), (1.0, 0.0))
+        self.home.set_state("light.desk_lamp", "on", {"brightness": 255})
+        yield self.settle("Lamp", 42.0)
+        self.assertEqual(self.watts("LampSwitch"), 7.0)
 
     @defer.inlineCallbacks
     def test_entity_removed_and_added_again(self):

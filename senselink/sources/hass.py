@@ -693,15 +693,20 @@ class HassService(SourceService):
     # -- values --
 
     def entity_changed(self, eid, state):
-        """A state object arrived for C{eid} (None: the entity is gone)."""
+        """A state object arrived for C{eid} (None: the entity is gone).
+
+        Problems are logged once per entity (naming every plug that follows
+        it) until all its plugs read a good value again.
+        """
         self.touch()
-        for b in self.bindings.get(eid, ()):
-            key = (eid, b.plug.id)
-            if state is None:
-                self.complaints.problem(
-                    key, "Home Assistant entity {entity} is gone; plug {plug} keeps {watts} W",
-                    entity=eid, plug=b.plug.id, watts=b.plug.watts)
-                continue
+        bindings = self.bindings.get(eid, ())
+        if state is None:
+            self.complaints.problem(
+                eid, "Home Assistant entity {entity} is gone; {plugs} keep their last values",
+                entity=eid, plugs=_plug_list(bindings))
+            return
+        failed, done = [], []
+        for b in bindings:
             kwargs = {"state": lookup(state, b.state_path)}
             if b.attribute_path is not None:
                 kwargs["attribute"] = lookup(state, b.attribute_path)
@@ -710,26 +715,31 @@ class HassService(SourceService):
             try:
                 watts = b.feed.entity(**kwargs)
             except UnreadableValue as e:
-                self.complaints.problem(
-                    key, "Cannot read Home Assistant entity {entity} for plug {plug}: {reason}; "
-                    "keeping {watts} W", entity=eid, plug=b.plug.id, reason=str(e),
-                    watts=b.plug.watts)
+                failed.append(f"{b.plug.id}: {e}, keeping {b.plug.watts} W")
                 continue
-            if not self.complaints.resolved(
-                    key, "Home Assistant entity {entity} readable again: plug {plug} {watts} W",
-                    entity=eid, plug=b.plug.id, watts=watts):
-                log.debug("Plug {plug} from {entity}: {watts} W", plug=b.plug.id, entity=eid,
-                          watts=watts)
+            done.append(f"{b.plug.id} {watts} W")
+            log.debug("Plug {plug} from {entity}: {watts} W", plug=b.plug.id, entity=eid,
+                      watts=watts)
+        if failed:
+            self.complaints.problem(
+                eid, "Cannot read Home Assistant entity {entity} (state {state!r}): {problems}",
+                entity=eid, state=state.get("state") if isinstance(state, dict) else None,
+                problems="; ".join(failed))
+        else:
+            self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "
+                                          "{plugs}", entity=eid, plugs=", ".join(done))
 
     def check_missing(self, cache):
         for eid, bindings in self.bindings.items():
-            if eid in cache:
-                continue
-            for b in bindings:
+            if eid not in cache:
                 self.complaints.problem(
-                    (eid, b.plug.id), "Home Assistant at {url} has no entity {entity} (plug "
-                    "{plug}); keeping {watts} W until it appears", url=self.label, entity=eid,
-                    plug=b.plug.id, watts=b.plug.watts)
+                    eid, "Home Assistant at {url} has no entity {entity}; {plugs} keep their "
+                    "last values until it appears", url=self.label, entity=eid,
+                    plugs=_plug_list(bindings))
+
+
+def _plug_list(bindings):
+    return ", ".join(f"{b.plug.id} ({b.plug.watts} W)" for b in bindings) or "no plugs"
 
 
 @implementer(IStreamClientEndpoint)
