@@ -118,7 +118,8 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
 
     def onOpen(self):
         self.home.connections.append(self)
-        self.send({"type": "auth_required", "ha_version": HA_VERSION})
+        if self.home.greet:
+            self.send({"type": "auth_required", "ha_version": HA_VERSION})
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
@@ -231,7 +232,8 @@ class FakeHomeAssistant:
 
     C{token}: the only accepted access token. C{supports_subscribe_entities}
     False makes C{subscribe_entities} an C{unknown_command} (older Home
-    Assistant). C{answer_pings} False leaves pings unanswered.
+    Assistant). C{answer_pings} False leaves pings unanswered; C{greet} False
+    never sends C{auth_required}.
     """
 
     def __init__(self, token="secret-token", *, supports_subscribe_entities=True, reactor=None):
@@ -241,6 +243,7 @@ class FakeHomeAssistant:
         self.token = token
         self.supports_subscribe_entities = supports_subscribe_entities
         self.answer_pings = True
+        self.greet = True           # False: never send auth_required (a hung server)
         self.before_command = None  # callable(protocol, command), run before each reply
         self.states = {}
         self.connections = []     # open, protocol objects

@@ -14,6 +14,7 @@ from senselink.config import ConfigError, load_text
 from senselink.service import build_plugs
 from senselink.sources.hass import HassService, apply_entities_event, normalise_url
 
+from tests import test_twistd
 from tests.hass_server import FakeHomeAssistant, State, state_diff
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.test-token-do-not-log.c2lnbmF0dXJl"
@@ -695,6 +696,24 @@ class ConfigTests(unittest.TestCase):
 class ProtocolDetailTests(HassTestCase):
 
     @defer.inlineCallbacks
+    def test_silent_server_is_dropped(self):
+        """No auth_required within the timeout: hang up and retry (no token sent)."""
+        self.home.greet = False
+        self.start("""
+- Heater:
+    entity_id: sensor.heater_power
+""", ping_timeout=7)
+        yield until(lambda: self.home.connections, what="the connection")
+        self.clock.advance(7)
+        yield until(lambda: self.home.closed, what="the client to hang up")
+        self.assertEqual(self.home.auth_messages, [])
+        self.home.greet = True
+        self.home.set_state("sensor.heater_power", "4")
+        self.clock.advance(self.service.max_delay)
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 4.0)
+
+    @defer.inlineCallbacks
     def test_events_before_a_result_and_refused_commands(self):
         """Replies are matched by id: events may come first; unmatched errors are logged."""
         logs = LogCapture(self)
@@ -879,3 +898,48 @@ class ReadmeTests(unittest.TestCase):
         b = bindings["Living_Room_Dimmer"]
         self.assertEqual(b.feed.entity(state="on", attribute=255), 60.0)
         self.assertEqual(b.feed.entity(state="off", attribute=None), 0.5)
+
+
+class TwistdTests(test_twistd.Case):
+    """The daemon as users run it, following the fake Home Assistant over the network."""
+
+    @defer.inlineCallbacks
+    def test_twistd_follows_home_assistant(self):
+        from tests.support import free_port, sense, udp_client
+
+        home = FakeHomeAssistant(TOKEN)
+        home.listen()
+        self.addCleanup(lambda: home.port is not None and home.stop())
+        home.set_state("sensor.heater_power", "812.5", {"unit_of_measurement": "W"})
+        path = os.path.join(self.mktemp_dir(), "hass.yml")
+        with open(path, "w") as f:
+            f.write(config_text(home.url.replace("ws://", "http://"), """
+- Heater:
+    alias: Heater
+    mac: 53:75:31:F6:4B:09
+    entity_id: sensor.heater_power
+"""))
+        os.chmod(path, 0o600)
+        port = free_port()
+        daemon = test_twistd.DaemonProcess(self, [
+            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path, "-p", str(port),
+            "--interface", "127.0.0.1", "--log-level", "DEBUG"])
+        yield until(lambda: any(c["type"] == "subscribe_entities" for c in home.commands),
+                    timeout=30, what="the daemon's subscription")
+        client = udp_client(self)
+        sense(client, port)
+        (reply, _), = yield client.wait_for(1)
+        self.assertEqual(reply["emeter"]["get_realtime"]["power"], 812.5)
+        home.set_state("sensor.heater_power", "20", {"unit_of_measurement": "W"})
+        for _ in range(200):
+            yield task.deferLater(reactor, 0.02, lambda: None)
+            client.replies.clear()
+            sense(client, port)
+            (reply, _), = yield client.wait_for(1)
+            if reply["emeter"]["get_realtime"]["power"] == 20:
+                break
+        self.assertEqual(reply["emeter"]["get_realtime"]["power"], 20)
+        output = daemon.stop()
+        self.assertIn("Connected to Home Assistant 2024.1.6 at " + home.url, output)
+        self.assertNotIn("Traceback", output)
+        self.assertNotIn(TOKEN, output)

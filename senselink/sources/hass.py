@@ -505,6 +505,7 @@ class HassClientProtocol(WebSocketClientProtocol):
 
 class HassClientFactory(WebSocketClientFactory):
     protocol = HassClientProtocol
+    noisy = False
 
     def __init__(self, service, url, reactor):
         super().__init__(url=url, reactor=reactor)
