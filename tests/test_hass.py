@@ -649,8 +649,7 @@ class ConfigTests(unittest.TestCase):
         self.assertIsNone(plug.options["on_state_value"])
 
     def test_token_from_environment(self):
-        os.environ["SENSELINK_TEST_HASS_TOKEN"] = "from-env"
-        self.addCleanup(os.environ.pop, "SENSELINK_TEST_HASS_TOKEN")
+        self.patch(os, "environ", {**os.environ, "SENSELINK_TEST_HASS_TOKEN": "from-env"})
         config = self.load("url: ws://hass\nauth_token: ${SENSELINK_TEST_HASS_TOKEN}\n")
         self.assertEqual(config.sources[0].options["auth_token"], "from-env")
 
@@ -875,6 +874,16 @@ class ReadmeTests(unittest.TestCase):
             text = f.read()
         section = text.split("## Home Assistant source", 1)[1].split("\n## ", 1)[0]
         return [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
+
+    def test_example_file(self):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "examples", "hass.yml")
+        self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "abc"})
+        from senselink.config import load
+        config = load(path)
+        self.assertEqual(config.sources[0].options["url"],
+                         "ws://homeassistant.local:8123/api/websocket")
+        self.assertEqual(len(config.plugs), 4)
 
     def test_examples(self):
         from senselink.keypath import lookup
