@@ -544,7 +544,12 @@ class FallbackTests(HassTestCase):
     entity_id: sensor.heater_power
 """, source_extra=f"auth_token: {TOKEN}\nmax_message_size: 1000")
         yield until(lambda: len(self.home.closed) == 1, what="the oversized reply to end it")
-        self.assertTrue([t for t in logs.texts() if "max_message_size" in t], logs.texts())
+        self.clock.advance(self.service.max_delay)
+        yield until(lambda: len(self.home.closed) == 2, what="the second oversized reply")
+        errors = [t for t in logs.texts() if "max_message_size" in t]
+        self.assertEqual(len(errors), 1, logs.texts())      # once, not at every retry
+        (retry,) = self.clock.getDelayedCalls()
+        self.assertGreater(retry.getTime() - self.clock.seconds(), 1.0)   # backing off
 
 
 class CacheTests(unittest.TestCase):
@@ -666,6 +671,8 @@ class ConfigTests(unittest.TestCase):
             f.write("abc")
         (problem,) = self.problems(f"url: ws://hass\nauth_token: abc\nauth_token_file: {path}\n")
         self.assertIn("not both", problem)
+        (problem,) = self.problems('url: ws://hass\nauth_token: " "\n')
+        self.assertIn("sources[0].hass.auth_token: the access token is empty", problem)
         (problem,) = self.problems(f"url: ws://hass\nauth_token_file: {path}.missing\n")
         self.assertIn("cannot read the access token", problem)
         self.assertTrue(problem.startswith("conf.yml:2: sources[0].hass.auth_token_file: "), problem)

@@ -139,6 +139,8 @@ class HassKind(SourceKind):
         elif not has_token and token_file is None:
             where.error("missing the access token: set auth_token (or ${ENV_VAR}) "
                         "or auth_token_file")
+        elif has_token and not options["auth_token"].strip():
+            where.at(options, "auth_token").error("the access token is empty")
         elif token_file is not None:
             try:
                 read_token_file(token_file)
@@ -591,6 +593,7 @@ class HassService(SourceService):
         self.sessions = 0           # authenticated sessions so far
         self._failures = 0          # sessions in a row that ended before they were ready
         self._rejected = False      # the last auth attempt was refused
+        self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)
         self.client = ClientService(_ReportingEndpoint(self._endpoint(parts, options), self),
                                     self.factory, retryPolicy=self.retry_delay, clock=clock)
@@ -629,7 +632,7 @@ class HassService(SourceService):
     def token(self) -> str:
         if self._token_file is not None:
             return read_token_file(self._token_file)
-        return self._token
+        return self._token.strip()
 
     # -- reconnecting --
 
@@ -670,6 +673,7 @@ class HassService(SourceService):
 
     def session_ready(self, protocol):
         self._failures = 0
+        self._too_big = False
 
     def session_closed(self, protocol, was_clean, code, reason):
         if self.protocol is protocol:
@@ -679,9 +683,11 @@ class HassService(SourceService):
         if not protocol.ready:
             self._failures += 1
         if code == 1009:
-            log.error("Home Assistant at {url}: a message was larger than max_message_size "
-                      "({limit} bytes); raise it or remove it (no limit)",
-                      url=self.label, limit=self.max_message_size)
+            if not self._too_big:
+                self._too_big = True
+                log.error("Home Assistant at {url} sent a message larger than max_message_size "
+                          "({limit} bytes); raise it or remove it (no limit)",
+                          url=self.label, limit=self.max_message_size)
         elif not was_connected and self.running and not self._rejected:
             self.complaints.problem(
                 "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
