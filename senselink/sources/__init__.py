@@ -7,7 +7,8 @@ daemon's service tree.
 """
 
 from senselink.sources.aggregate import AggregateKind
+from senselink.sources.hass import HassKind
 from senselink.sources.mutable import MutableKind
 from senselink.sources.static import StaticKind
 
-KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind())}
+KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind(), HassKind())}
