@@ -74,7 +74,8 @@ class Broker:
         """
         @param users: C{{name: password}}; when given, anonymous clients are refused.
         @param tls: C{{"ca_file", "cert_file", "key_file"}} of the server; the
-            listener then speaks TLS only.
+            listener then speaks TLS only (and with C{"require_certificate": True}
+            wants client certificates signed by that CA).
         """
         require_mosquitto()
         self.users = dict(users or {})
@@ -110,6 +111,8 @@ class Broker:
         if self.tls:
             lines += [f"cafile {self.tls['ca_file']}", f"certfile {self.tls['cert_file']}",
                       f"keyfile {self.tls['key_file']}"]
+            if self.tls.get("require_certificate"):
+                lines += ["require_certificate true"]
         path = os.path.join(self.directory, "mosquitto.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -250,3 +253,38 @@ def started_broker(testcase, **kwargs):
     testcase.addCleanup(broker.cleanup)
     yield broker.start()
     return broker
+
+
+OPENSSL = _find("openssl")
+
+
+def make_certificates(directory, host=HOST):
+    """A throwaway CA, a server certificate for C{host} and a client certificate.
+
+    Returns C{{"ca_file", "server_cert", "server_key", "client_cert", "client_key"}}.
+    Skips (fails under CI) when openssl is missing.
+    """
+    if OPENSSL is None:
+        message = "openssl not found: apt-get install openssl"
+        if under_ci():
+            raise FailTest(f"CI is set and {message}")
+        raise SkipTest(message)
+    path = lambda name: os.path.join(directory, name)  # noqa: E731
+
+    def run(*args):
+        subprocess.run([OPENSSL, *args], check=True, timeout=60, cwd=directory,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        "/CN=SenseLink test CA", "-keyout", path("ca.key"), "-out", path("ca.pem"))
+    with open(path("server.ext"), "w") as f:
+        f.write(f"subjectAltName=IP:{host}\n")
+    for name in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=senselink-test-{name}",
+            "-keyout", path(f"{name}.key"), "-out", path(f"{name}.csr"))
+        extra = ["-extfile", path("server.ext")] if name == "server" else []
+        run("x509", "-req", "-days", "2", "-in", path(f"{name}.csr"), "-CA", path("ca.pem"),
+            "-CAkey", path("ca.key"), "-CAcreateserial", "-out", path(f"{name}.pem"), *extra)
+    return {"ca_file": path("ca.pem"), "server_cert": path("server.pem"),
+            "server_key": path("server.key"), "client_cert": path("client.pem"),
+            "client_key": path("client.key")}

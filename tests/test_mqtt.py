@@ -1,10 +1,13 @@
 """The mqtt source against a real mosquitto broker started by each test."""
 
+import os
+import re
+import tempfile
 import textwrap
 
 from twisted.internet import defer, reactor, task
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.trial.unittest import FailTest, TestCase
+from twisted.trial.unittest import FailTest, SkipTest, TestCase
 
 from senselink import config as config_module
 from senselink.config import ConfigError
@@ -13,7 +16,8 @@ from senselink.service import SenseLinkService, build_plugs
 from senselink.sources import KINDS
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
-from tests.mosquitto import require_mosquitto, started_broker
+from tests import mosquitto
+from tests.mosquitto import Broker, make_certificates, require_mosquitto, started_broker
 
 WAIT = 10.0   # seconds: bound for every wait on the broker
 MARKER = "test/marker"   # topic of a plug every broker test has, see BrokerTestCase.flush
@@ -680,3 +684,136 @@ class ServiceTreeTests(BrokerTestCase):
         self.assertEqual(source.kind, "mqtt")
         yield wait_until(lambda: daemon.plugs["oven"].watts == 1800.0, "the retained oven power")
         self.assertTrue(source.connected)
+
+
+class ConnectionTests(BrokerTestCase):
+
+    @defer.inlineCallbacks
+    def test_broker_down_at_start(self):
+        events = capture_log(self)
+        clock = task.Clock()
+        broker = Broker()
+        self.addCleanup(broker.cleanup)
+        yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, broker=broker, clock=clock, ready=False)
+        for attempt in range(3):
+            yield wait_until(lambda: clock.getDelayedCalls(), "a scheduled retry")
+            clock.advance(MAX_RETRY_DELAY)
+        yield wait_until(lambda: clock.getDelayedCalls(), "a scheduled retry")
+        warnings = [w for w in ours(events, LogLevel.warn) if "Cannot connect" in w]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(f"Cannot connect to MQTT broker 127.0.0.1:{broker.port}", warnings[0])
+        self.assertFalse(self.service.connected)
+        yield broker.start()
+        yield broker.publish("home/lamp", "3", retain=True)
+        ready = self.service.when_ready()
+        clock.advance(MAX_RETRY_DELAY)
+        yield ready.addTimeout(WAIT, reactor)
+        yield wait_until(lambda: self.watts("lamp") == 3.0, "the retained lamp power")
+
+
+class TLSTests(BrokerTestCase):
+
+    @defer.inlineCallbacks
+    def tls_broker(self, require_certificate=False):
+        directory = tempfile.mkdtemp(prefix="senselink-tls-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(directory, ignore_errors=True))
+        files = make_certificates(directory)
+        broker = yield started_broker(self, tls={
+            "ca_file": files["ca_file"], "cert_file": files["server_cert"],
+            "key_file": files["server_key"], "require_certificate": require_certificate})
+        return broker, files
+
+    @defer.inlineCallbacks
+    def test_tls_with_ca_file(self):
+        broker, files = yield self.tls_broker()
+        yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, f"""
+            tls:
+              ca_file: {files["ca_file"]}
+        """, broker=broker)
+        yield broker.publish("home/lamp", "21", extra=["--cafile", files["ca_file"]])
+        yield wait_until(lambda: self.watts("lamp") == 21.0, "the lamp power over TLS")
+
+    @defer.inlineCallbacks
+    def test_tls_client_certificate(self):
+        broker, files = yield self.tls_broker(require_certificate=True)
+        yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, f"""
+            tls:
+              ca_file: {files["ca_file"]}
+              cert_file: {files["client_cert"]}
+              key_file: {files["client_key"]}
+        """, broker=broker)
+        yield broker.publish("home/lamp", "22", extra=[
+            "--cafile", files["ca_file"], "--cert", files["client_cert"],
+            "--key", files["client_key"]])
+        yield wait_until(lambda: self.watts("lamp") == 22.0, "the lamp power over TLS")
+
+    @defer.inlineCallbacks
+    def test_untrusted_broker(self):
+        events = capture_log(self)
+        clock = task.Clock()
+        broker, files = yield self.tls_broker()
+        # Trusting only the system's CAs, the test CA's server is refused.
+        yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, "tls: true", broker=broker, clock=clock, ready=False)
+        yield wait_until(lambda: clock.getDelayedCalls(), "a scheduled retry")
+        self.assertFalse(self.service.connected)
+        warnings = [w for w in ours(events, LogLevel.warn) if "MQTT broker" in w]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(f"127.0.0.1:{broker.port}", warnings[0])
+        self.assertIn("certificate verify failed", warnings[0])
+
+
+class HelperTests(TestCase):
+    """The broker helper's skip / fail decision where mosquitto is missing."""
+
+    def test_missing_broker_skips(self):
+        self.patch(mosquitto, "MOSQUITTO", None)
+        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "CI"})
+        with self.assertRaises(SkipTest) as caught:
+            require_mosquitto()
+        self.assertIn("apt-get install mosquitto", str(caught.exception))
+
+    def test_missing_broker_fails_under_ci(self):
+        self.patch(mosquitto, "MOSQUITTO", None)
+        self.patch(os, "environ", dict(os.environ, CI="true"))
+        with self.assertRaises(FailTest) as caught:
+            require_mosquitto()
+        self.assertIn("apt-get install mosquitto", str(caught.exception))
+
+
+class ReadmeTests(TestCase):
+
+    def test_examples_load(self):
+        readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "README.md")
+        with open(readme, encoding="utf-8") as f:
+            text = f.read()
+        section = text.split("## MQTT source", 1)[1].split("\n## ", 1)[0]
+        blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+        self.assertGreaterEqual(len(blocks), 4)
+        ca = tempfile.NamedTemporaryFile(suffix=".pem")
+        self.addCleanup(ca.close)
+        self.patch(os, "environ", dict(os.environ, MQTT_PASSWORD="from-the-environment"))
+        seen = set()
+        for block in blocks:
+            config = load(block.replace("/etc/senselink/mqtt-ca.pem", ca.name))
+            for plug in config.plugs.values():
+                seen.update(k for k in plug.options if k.endswith("_topic")
+                            and plug.options[k] is not None)
+                seen.update(k for k in ("timeout_duration", "power_topic_keypath",
+                                        "attribute_topic_keypath", "state_topic_keypath")
+                            if plug.options.get(k) is not None)
+        self.assertEqual(seen, {"power_topic", "state_topic", "attribute_topic",
+                                "power_topic_keypath", "attribute_topic_keypath",
+                                "state_topic_keypath", "timeout_duration"})

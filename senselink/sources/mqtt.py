@@ -36,9 +36,10 @@ import socket
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IReactorTCP, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
                               integer, state_value, string)
@@ -232,8 +233,25 @@ class _Route:
         return self.feed.plug
 
 
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """An endpoint that tells the service why a connection attempt failed."""
+
+    def __init__(self, endpoint, service):
+        self.endpoint = endpoint
+        self.service = service
+
+    def connect(self, factory):
+        return self.endpoint.connect(factory).addErrback(self.service._cannot_connect)
+
+    def __repr__(self):
+        return f"<MQTT broker {self.service.label}>"
+
+
 class _ClientFactory(Factory):
     """Builds one L{_Connection} per TCP connection around twisted-mqtt's subscriber protocol."""
+
+    noisy = False
 
     def __init__(self, service):
         # Imported here: twisted-mqtt logs its version when the factory is made.
@@ -256,6 +274,7 @@ class _Connection(Protocol):
         self.service = service
         self.client = client
         self.mqtt_connected = False
+        self.refused = False
         self.subscribed = []
         self._timers = []
         self._lost = False
@@ -318,6 +337,7 @@ class _Connection(Protocol):
     def _refused(self, failure):
         if self._lost:
             return None
+        self.refused = True
         self.service._refused(failure)
         self.transport.abortConnection()
         return None
@@ -401,7 +421,8 @@ class MqttService(SourceService):
                                       factor=1.5, jitter=random.random)
         if endpoint is None:
             endpoint = self._endpoint(tls)
-        self.client_service = ClientService(endpoint, _ClientFactory(self),
+        self.client_service = ClientService(_ReportingEndpoint(endpoint, self),
+                                            _ClientFactory(self),
                                             retryPolicy=self.retry_delay, clock=clock)
         self.client_service.setServiceParent(self)
 
@@ -455,8 +476,17 @@ class MqttService(SourceService):
         self._ready_waiters.append(d)
         return d
 
+    def _cannot_connect(self, failure):
+        if self.running and not failure.check(defer.CancelledError):
+            self.complaints.problem(
+                "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
+                "their last values; retrying with back-off",
+                label=self.label, reason=failure.getErrorMessage())
+        return failure
+
     def _connection_ready(self, connection):
         self._streak = 0
+        self.complaints.resolved("connection")
         if self._refusal_logged:
             log.info("MQTT broker {label} accepted {user} again", label=self.label,
                      user=self.user_text)
@@ -507,6 +537,11 @@ class MqttService(SourceService):
                          reason=reason.getErrorMessage())
         elif not connection.mqtt_connected:
             self._streak += 1
+            if self.running and not connection.refused:
+                self.complaints.problem(
+                    "connection", "The connection to MQTT broker {label} ended before the "
+                    "broker accepted the MQTT session: {reason}; retrying with back-off",
+                    label=self.label, reason=reason.getErrorMessage())
 
     def stopService(self):
         connection = self.connection
