@@ -6,6 +6,8 @@ import tempfile
 import textwrap
 
 from twisted.internet import defer, reactor, task
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import FailTest, SkipTest, TestCase
 
@@ -323,6 +325,18 @@ class PowerTopicTests(BrokerTestCase):
         self.assertEqual((counts["left"], counts["right"], counts["both"]), (1, 1, 1))
 
 
+    @defer.inlineCallbacks
+    def test_qos_1(self):
+        yield self.start("""
+            - heater:
+                power_topic: home/heater/power
+        """, "qos: 1")
+        yield self.broker.publish("home/heater/power", "1500", qos=1)
+        yield wait_until(lambda: self.watts("heater") == 1500.0, "the heater at QoS 1")
+        self.assertIn(f"{self.service.client_id} 1 home/heater/power",
+                      self.broker.log())   # the broker granted QoS 1
+
+
 class StateTopicTests(BrokerTestCase):
 
     @defer.inlineCallbacks
@@ -637,6 +651,20 @@ class ReconnectTests(BrokerTestCase):
         self.assertEqual([counts[p] for p in "abcd"], [1, 1, 1, 1])
 
     @defer.inlineCallbacks
+    def test_reconnects_on_its_own(self):
+        # The real reactor's clock: the first retry comes 1.5 to 2.5 s after the loss.
+        service = yield self.start(self.PLUGS)
+        yield self.publish_and_wait("home/a", "1", "a", 1.0)
+        self.broker.kill()
+        yield wait_until(lambda: not service.connected, "the lost connection")
+        self.assertEqual(self.watts("a"), 1.0)
+        yield self.broker.start()
+        yield service.when_ready().addTimeout(WAIT, reactor)
+        yield self.publish_and_wait("home/a", "2", "a", 2.0)
+        self.assertEqual(self.broker.subscriptions(service.client_id),
+                         ["home/a", "home/shared", "home/d", MARKER])
+
+    @defer.inlineCallbacks
     def test_published_while_disconnected(self):
         events = capture_log(self)
         clock = task.Clock()
@@ -712,6 +740,44 @@ class ConnectionTests(BrokerTestCase):
         clock.advance(MAX_RETRY_DELAY)
         yield ready.addTimeout(WAIT, reactor)
         yield wait_until(lambda: self.watts("lamp") == 3.0, "the retained lamp power")
+
+
+class _NonsenseBroker(Protocol):
+    """Answers CONNECT with a CONNACK return code MQTT 3.1.1 does not define."""
+
+    def dataReceived(self, data):
+        self.factory.connects += 1
+        self.transport.write(b"\x20\x02\x00\x86")
+
+
+class NonsenseTests(TestCase):
+
+    @defer.inlineCallbacks
+    def test_unknown_connack_code(self):
+        events = capture_log(self)
+        factory = Factory.forProtocol(_NonsenseBroker)
+        factory.connects = 0
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        config = load(config_text(port.getHost().port, """
+            - lamp:
+                power_topic: home/lamp
+        """))
+        clock = task.Clock()
+        plugs = build_plugs(config, clock)
+        service = MqttService(config.sources[0], plugs, clock, reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        for attempt in (1, 2):
+            yield wait_until(lambda: factory.connects == attempt and clock.getDelayedCalls(),
+                             f"connection {attempt} and a scheduled retry")
+            clock.advance(MAX_RETRY_DELAY)
+        errors = ours(events, LogLevel.error)
+        self.assertTrue(errors)
+        self.assertIn(f"MQTT broker 127.0.0.1:{port.getHost().port} sent what the MQTT client "
+                      f"cannot handle", errors[0])
+        self.assertFalse(service.connected)
+        self.assertEqual(plugs["lamp"].watts, 0.0)
 
 
 class TLSTests(BrokerTestCase):

@@ -8,7 +8,15 @@ plugs on that topic through their L{senselink.power.Feed}. The broker sends
 retained messages right after the subscription, which gives plugs their
 values at start-up.
 
-Workarounds for twisted-mqtt 0.3.x and C{ClientService}, all in this module:
+How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
+(all in this module; the library is used as installed):
+
+ - C{MQTTFactory} is a C{ReconnectingClientFactory}; only its C{buildProtocol}
+   is used (from our own factory), so its own reconnection never runs and
+   C{ClientService} alone decides when to connect.
+ - Each connection builds a new protocol object, and its C{onPublish} handler
+   is set once there, so reconnecting never stacks handlers. The library
+   allows one SUBSCRIBE in flight: all topics go in one SUBSCRIBE.
 
  - C{ClientService}'s C{prepareConnection} cannot reject a connection that is
    then closed (Twisted 26.10 raises C{NoTransition} for C{_clientDisconnected}
@@ -274,7 +282,7 @@ class _Connection(Protocol):
         self.service = service
         self.client = client
         self.mqtt_connected = False
-        self.refused = False
+        self.reported = False     # why the connection closes was logged already
         self.subscribed = []
         self._timers = []
         self._lost = False
@@ -302,9 +310,10 @@ class _Connection(Protocol):
     def dataReceived(self, data):
         try:
             self.client.dataReceived(data)
-        except Exception:
-            log.failure("MQTT broker {label}: cannot handle what it sent; reconnecting",
-                        label=self.service.label)
+        except Exception as e:
+            self.reported = True
+            log.error("MQTT broker {label} sent what the MQTT client cannot handle ({error}); "
+                      "reconnecting", label=self.service.label, error=repr(e))
             self.transport.abortConnection()
 
     def connectionLost(self, reason):
@@ -337,7 +346,7 @@ class _Connection(Protocol):
     def _refused(self, failure):
         if self._lost:
             return None
-        self.refused = True
+        self.reported = True
         self.service._refused(failure)
         self.transport.abortConnection()
         return None
@@ -537,7 +546,7 @@ class MqttService(SourceService):
                          reason=reason.getErrorMessage())
         elif not connection.mqtt_connected:
             self._streak += 1
-            if self.running and not connection.refused:
+            if self.running and not connection.reported:
                 self.complaints.problem(
                     "connection", "The connection to MQTT broker {label} ended before the "
                     "broker accepted the MQTT session: {reason}; retrying with back-off",
