@@ -255,15 +255,16 @@ class BrokerTestCase(TestCase):
                          f"(it has {self.watts(plug_id)} W)")
 
     @defer.inlineCallbacks
-    def flush(self, topic=MARKER):
+    def flush(self):
         """Wait until every message published before now has been handled.
 
         The broker forwards messages in the order it received them, so once a
         marker published last has arrived, everything before it has too.
         """
-        before = self.service.messages
-        yield self.broker.publish(topic, "0")
-        yield wait_until(lambda: self.service.messages > before, f"the marker on {topic}")
+        self.marks = getattr(self, "marks", 0) + 1
+        mark = float(self.marks)
+        yield self.broker.publish(MARKER, str(mark))
+        yield wait_until(lambda: self.plugs["marker"].watts == mark, f"marker {mark} on {MARKER}")
 
 
 class PowerTopicTests(BrokerTestCase):
