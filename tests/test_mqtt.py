@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import tempfile
 import textwrap
 
@@ -205,6 +206,21 @@ class ConfigTests(TestCase):
               ca_file: /nonexistent/ca.pem
         """))
         self.assertIn("tls: tls ca_file '/nonexistent/ca.pem' is not a readable file", text)
+
+    def test_tls_not_pem(self):
+        with tempfile.NamedTemporaryFile(suffix=".pem") as junk:
+            junk.write(b"not a certificate")
+            junk.flush()
+            text = self.problems(config_text(1883, """
+                - lamp:
+                    power_topic: a
+            """, f"""
+                tls:
+                  ca_file: {junk.name}
+                  cert_file: {junk.name}
+                  key_file: {junk.name}
+            """))
+        self.assertIn(f"tls: tls ca_file {junk.name!r} is not a PEM certificate", text)
 
     def test_topic_matches(self):
         self.assertTrue(topic_matches("a/b", "a/b"))
@@ -786,7 +802,7 @@ class TLSTests(BrokerTestCase):
     @defer.inlineCallbacks
     def tls_broker(self, require_certificate=False):
         directory = tempfile.mkdtemp(prefix="senselink-tls-")
-        self.addCleanup(lambda: __import__("shutil").rmtree(directory, ignore_errors=True))
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
         files = make_certificates(directory)
         broker = yield started_broker(self, tls={
             "ca_file": files["ca_file"], "cert_file": files["server_cert"],
@@ -869,12 +885,13 @@ class ReadmeTests(TestCase):
         section = text.split("## MQTT source", 1)[1].split("\n## ", 1)[0]
         blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
         self.assertGreaterEqual(len(blocks), 4)
-        ca = tempfile.NamedTemporaryFile(suffix=".pem")
-        self.addCleanup(ca.close)
+        directory = tempfile.mkdtemp(prefix="senselink-tls-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        ca_file = make_certificates(directory)["ca_file"]
         self.patch(os, "environ", dict(os.environ, MQTT_PASSWORD="from-the-environment"))
         seen = set()
         for block in blocks:
-            config = load(block.replace("/etc/senselink/mqtt-ca.pem", ca.name))
+            config = load(block.replace("/etc/senselink/mqtt-ca.pem", ca_file))
             for plug in config.plugs.values():
                 seen.update(k for k in plug.options if k.endswith("_topic")
                             and plug.options[k] is not None)

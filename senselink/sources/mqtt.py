@@ -99,7 +99,38 @@ def tls_setting(value, raw=None):
         out[key] = path
     if ("cert_file" in out) != ("key_file" in out):
         raise Invalid("tls cert_file and key_file go together (the client certificate and its key)")
+    tls_certificates(out)
     return out
+
+
+def tls_certificates(tls):
+    """C{(trust root or None, client certificate or None)} from the files of a C{tls} setting."""
+    from twisted.internet.ssl import Certificate, PrivateCertificate
+
+    def read(key):
+        try:
+            with open(tls[key], "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise Invalid(f"tls {key} {tls[key]!r}: {e.strerror or e}") from None
+
+    trust = mine = None
+    if tls.get("ca_file"):
+        try:
+            trust = Certificate.loadPEM(read("ca_file"))
+        except Invalid:
+            raise
+        except Exception:
+            raise Invalid(f"tls ca_file {tls['ca_file']!r} is not a PEM certificate") from None
+    if tls.get("cert_file"):
+        try:
+            mine = PrivateCertificate.loadPEM(read("cert_file") + b"\n" + read("key_file"))
+        except Invalid:
+            raise
+        except Exception:
+            raise Invalid(f"tls cert_file {tls['cert_file']!r} and key_file {tls['key_file']!r} "
+                          f"are not a PEM certificate and its unencrypted key") from None
+    return trust, mine
 
 
 def ascii_password(value, raw=None):
@@ -116,7 +147,7 @@ SOURCE_FIELDS = {
                   doc=f"Broker port (default {DEFAULT_PORT}, {DEFAULT_TLS_PORT} with tls)"),
     "username": Field(string, doc="User name (default: connect anonymously)"),
     "password": Field(ascii_password, doc="Password (never logged)"),
-    "client_id": Field(string, doc="MQTT client id (default: stable, derived from host and config)"),
+    "client_id": Field(string, doc="MQTT client id (default: stable, from host name and config)"),
     "keepalive": Field(integer(minimum=0, maximum=65535), default=60,
                        doc="Seconds between keepalive pings (0: none)"),
     "qos": Field(integer(minimum=0, maximum=1), default=0, doc="Subscription QoS, 0 or 1"),
@@ -452,18 +483,8 @@ class MqttService(SourceService):
         endpoint = HostnameEndpoint(self.reactor, self.host, self.port, timeout=CONNECT_TIMEOUT)
         if tls is None:
             return endpoint
-        from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
-        trust = None
-        if tls.get("ca_file"):
-            with open(tls["ca_file"], "rb") as f:
-                trust = Certificate.loadPEM(f.read())
-        mine = None
-        if tls.get("cert_file"):
-            with open(tls["cert_file"], "rb") as f:
-                cert = f.read()
-            with open(tls["key_file"], "rb") as f:
-                key = f.read()
-            mine = PrivateCertificate.loadPEM(cert + b"\n" + key)
+        from twisted.internet.ssl import optionsForClientTLS
+        trust, mine = tls_certificates(tls)
         options = optionsForClientTLS(self.host, trustRoot=trust, clientCertificate=mine)
         return wrapClientTLS(options, endpoint)
 
