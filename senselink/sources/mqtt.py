@@ -397,7 +397,7 @@ class _Connection(Protocol):
     def _not_subscribed(self, failure):
         if not self._lost:
             log.error("MQTT broker {label}: subscribing failed: {reason}; reconnecting",
-                      label=self.service.label, reason=failure.getErrorMessage())
+                      label=self.service.label, reason=_why(failure))
             self.transport.abortConnection()
         return None
 
@@ -511,7 +511,7 @@ class MqttService(SourceService):
             self.complaints.problem(
                 "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
                 "their last values; retrying with back-off",
-                label=self.label, reason=failure.getErrorMessage())
+                label=self.label, reason=_why(failure))
         return failure
 
     def _connection_ready(self, connection):
@@ -524,7 +524,7 @@ class MqttService(SourceService):
         self.connection = connection
         self.subscribed = connection.subscribed
         self.subscribe_requests += len(self.topics)
-        log.info("Connected to MQTT broker {label} as {client_id}; subscribing to {n} topics",
+        log.info("Connected to MQTT broker {label} as {client_id}; subscribing to {n} topic(s)",
                  label=self.label, client_id=self.client_id, n=len(self.topics))
         if not self.topics:
             self._subscribed(connection, [])
@@ -546,7 +546,7 @@ class MqttService(SourceService):
             reason = CONNACK_REASONS.get(code, f"refused with CONNACK code {code}")
             what = f"{reason} (CONNACK code {code})"
         else:
-            what = failure.getErrorMessage()
+            what = _why(failure)
         if not self._refusal_logged:
             self._refusal_logged = True
             log.error("MQTT broker {label} refused the connection for {user}: {reason}; "
@@ -564,14 +564,14 @@ class MqttService(SourceService):
             if self.running and was_connected:
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
-                         reason=reason.getErrorMessage())
+                         reason=_why(reason))
         elif not connection.mqtt_connected:
             self._streak += 1
             if self.running and not connection.reported:
                 self.complaints.problem(
                     "connection", "The connection to MQTT broker {label} ended before the "
                     "broker accepted the MQTT session: {reason}; retrying with back-off",
-                    label=self.label, reason=reason.getErrorMessage())
+                    label=self.label, reason=_why(reason))
 
     def stopService(self):
         connection = self.connection
@@ -639,3 +639,8 @@ def _show(payload, limit=80):
     data = bytes(payload)
     shown = repr(data[:limit])
     return shown + (f" (+{len(data) - limit} bytes)" if len(data) > limit else "")
+
+
+def _why(failure):
+    """A failure's message for the middle of a log line (without its final period)."""
+    return failure.getErrorMessage().strip().rstrip(".")
