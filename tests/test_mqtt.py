@@ -1,11 +1,15 @@
 """The mqtt source against a real mosquitto broker started by each test."""
 
+import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import textwrap
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
@@ -855,6 +859,48 @@ class TLSTests(BrokerTestCase):
         self.assertEqual(len(warnings), 1, warnings)
         self.assertIn(f"127.0.0.1:{broker.port}", warnings[0])
         self.assertIn("certificate verify failed", warnings[0])
+
+
+class PayloadPropertyTests(TestCase):
+    """Whatever arrives, a plug ends up with finite, non-negative watts or unchanged."""
+
+    def setUp(self):
+        config = load(config_text(1883, """
+            - plain:
+                state_topic: t/plain
+                max_watts: 50
+            - json:
+                power_topic: t/json
+                power_topic_keypath: a/0/b
+            - dimmer:
+                attribute_topic: t/dim
+                attribute_max: 255
+                max_watts: 60
+        """))
+        self.clock = task.Clock()
+        self.plugs = build_plugs(config, self.clock)
+        self.service = MqttService(config.sources[0], self.plugs, self.clock, reactor=reactor)
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+        lambda inner: (st.lists(inner, max_size=3)
+                       | st.dictionaries(st.sampled_from("ab0"), inner, max_size=3)),
+        max_leaves=8)
+
+    @given(topic=st.sampled_from(["t/plain", "t/json", "t/dim", "t/other"]),
+           payload=st.one_of(st.binary(max_size=64),
+                             st.text(max_size=32).map(lambda t: t.encode("utf-8")),
+                             json_values.map(lambda v: json.dumps(v).encode("utf-8"))))
+    @settings(max_examples=300, deadline=None)
+    def test_any_payload(self, topic, payload):
+        before = {plug.id: plug.watts for plug in self.plugs}
+        self.service._message(topic, bytearray(payload))
+        for plug in self.plugs:
+            watts = plug.watts
+            self.assertTrue(watts == before[plug.id] or (math.isfinite(watts) and watts >= 0),
+                            (plug.id, payload, watts))
+        if topic == "t/other":
+            self.assertEqual(before, {plug.id: plug.watts for plug in self.plugs})
 
 
 class HelperTests(TestCase):
