@@ -8,7 +8,9 @@ daemon's service tree.
 
 from senselink.sources.aggregate import AggregateKind
 from senselink.sources.hass import HassKind
+from senselink.sources.mqtt import MqttKind
 from senselink.sources.mutable import MutableKind
 from senselink.sources.static import StaticKind
 
-KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind(), HassKind())}
+KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind(), HassKind(),
+                                      MqttKind())}
