@@ -7,7 +7,9 @@ daemon's service tree.
 """
 
 from senselink.sources.aggregate import AggregateKind
+from senselink.sources.http import HttpKind
 from senselink.sources.mutable import MutableKind
 from senselink.sources.static import StaticKind
 
 KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind())}
+KINDS[HttpKind.name] = HttpKind()
