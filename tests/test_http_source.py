@@ -480,3 +480,87 @@ class ServiceTreeTests(unittest.TestCase):
         finally:
             yield service.stopService()
         self.assertFalse(poller.current_poll)
+
+
+def self_signed_pem(directory):
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "senselink test meter")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    ca_path = os.path.join(directory, "ca.pem")
+    with open(ca_path, "wb") as f:
+        f.write(cert_pem)
+    return ca_path, cert_pem, key_pem
+
+
+class TLSTests(HttpSourceTestCase):
+    """https:// URLs against a real TLS listener with a self-signed certificate."""
+
+    def setUp(self):
+        super().setUp()
+        from twisted.internet import ssl
+        directory = self.mktemp()
+        os.makedirs(directory)
+        self.ca_path, cert_pem, key_pem = self_signed_pem(directory)
+        options = ssl.PrivateCertificate.loadPEM(cert_pem + key_pem).options()
+        from tests.httpserver import TrackingSite
+        site = TrackingSite(self.meter)
+        tls_port = reactor.listenSSL(0, site, options, interface="127.0.0.1")
+
+        def cleanup():
+            stopped = defer.maybeDeferred(tls_port.stopListening)
+            for protocol in site.protocols:
+                transport = getattr(protocol, "transport", None)
+                if transport is not None and transport.connected:
+                    transport.abortConnection()
+            return defer.gatherResults([stopped] + site.lost).addTimeout(5, reactor)
+        self.addCleanup(cleanup)
+        self.url = f"https://127.0.0.1:{tls_port.getHost().port}/meter"
+        set_json(self.meter, {"power": 64})
+
+    @defer.inlineCallbacks
+    def test_unknown_certificate_is_refused_by_default(self):
+        service = self.make("    - meter:\n        power_keypath: power\n")
+        yield self.started(service)
+        self.assertEqual(self.plugs["meter"].watts, 0.0)
+        self.assertFalse(service.connected)
+        [warning] = self.warnings()
+        self.assertIn("certificate verify failed", warning)
+        self.assertEqual(self.meter.requests, [])
+
+    @defer.inlineCallbacks
+    def test_ca_file(self):
+        service = self.make("    - meter:\n        power_keypath: power\n",
+                            source_extra=f"    ca_file: {self.ca_path}\n")
+        yield self.started(service)
+        self.assertEqual(self.plugs["meter"].watts, 64.0)
+        self.assertTrue(service.connected)
+
+    @defer.inlineCallbacks
+    def test_verify_tls_false(self):
+        service = self.make("    - meter:\n        power_keypath: power\n",
+                            source_extra="    verify_tls: false\n")
+        yield self.started(service)
+        self.assertEqual(self.plugs["meter"].watts, 64.0)
+        yield self.tick(service)
+        self.assertEqual(len(self.meter.requests), 2)

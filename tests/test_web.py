@@ -11,6 +11,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
+from zope.interface import implementer
 
 from senselink import config
 from senselink.kasa import cipher
@@ -73,6 +75,30 @@ def wait_until(predicate, limit=5.0):
             reactor.callLater(0.01, check)
     check()
     return d
+
+
+@implementer(IBodyProducer)
+class ChunkedBody:
+    """A request body of unknown length: sent with chunked transfer encoding."""
+
+    length = UNKNOWN_LENGTH
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def startProducing(self, consumer):
+        for chunk in self.chunks:
+            consumer.write(chunk)
+        return defer.succeed(None)
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+    def stopProducing(self):
+        pass
 
 
 class WebTestCase(unittest.TestCase):
@@ -242,6 +268,21 @@ class ApiWriteTests(WebTestCase):
         body = b'{"power": 5' + b" " * (60 * 1024) + b"}"
         code, answer = yield self.json_call("PUT", "/api/plugs/ev", raw=body, token=TOKEN)
         self.assertEqual((code, self.service.plugs["ev"].watts), (200, 5.0))
+
+    @defer.inlineCallbacks
+    def test_oversized_chunked_body(self):
+        response = yield self.http.request(
+            "PUT", self.base + "/api/plugs/ev", data=ChunkedBody([b"x" * 8192] * 10),
+            headers={b"Authorization": [b"Bearer " + TOKEN.encode()]})
+        answer = json.loads((yield treq.content(response)))
+        self.assertEqual(response.code, 413)
+        self.assertIn("larger than", answer["error"])
+        response = yield self.http.request(
+            "PUT", self.base + "/api/plugs/ev", data=ChunkedBody([b'{"power":', b" 12}"]),
+            headers={b"Authorization": [b"Bearer " + TOKEN.encode()]})
+        self.assertEqual(response.code, 200)
+        yield treq.content(response)
+        self.assertEqual(self.service.plugs["ev"].watts, 12.0)
 
     @defer.inlineCallbacks
     def test_get_is_not_put(self):

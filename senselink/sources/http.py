@@ -50,6 +50,20 @@ def http_url(value, raw=None):
     return value
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def header_map(value, raw=None):
+    """Request headers: names are HTTP tokens, values one line of text."""
+    headers = string_map(value)
+    for name, text in headers.items():
+        if not _TOKEN.match(name):
+            raise Invalid(f"{name!r} is not a valid HTTP header name")
+        if "\r" in text or "\n" in text:
+            raise Invalid(f"the value of header {name!r} must be a single line")
+    return headers
+
+
 def readable_file(value, raw=None):
     value = string(value)
     if not os.path.isfile(value) or not os.access(value, os.R_OK):
@@ -88,7 +102,7 @@ class HttpKind(SourceKind):
         "url": Field(http_url, required=True, doc="URL to GET (http:// or https://)"),
         "interval": Field(number(above=0), default=10.0, doc="Seconds between polls"),
         "timeout": Field(number(above=0), default=5.0, doc="Seconds a poll may take"),
-        "headers": Field(string_map, default=None,
+        "headers": Field(header_map, default=None,
                          doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
         "ca_file": Field(readable_file, doc="PEM file of CA certificates to trust"),
@@ -341,7 +355,7 @@ class HttpPollService(SourceService):
                       url=self.label, n=self.skipped)
             return
         self.polls += 1
-        d = self.current_poll = self._poll()
+        d = self.current_poll = defer.maybeDeferred(self._poll)
         d.addCallbacks(self._got, self._failed)
         d.addErrback(lambda f: log.failure("Unexpected error polling {url}", f, url=self.label))
         d.addBoth(self._done)
