@@ -188,6 +188,18 @@ class LimitedRequest(Request):
         super().handleContentChunk(data)
 
 
+class WebSite(Site):
+    """The site: access lines go to our log at DEBUG (scrapes and page reloads are frequent)."""
+
+    noisy = False
+
+    def log(self, request):
+        log.debug("Web {method} {path} from {peer}: {code}",
+                  method=request.method.decode("ascii", "replace"),
+                  path=request.uri.decode("utf-8", "replace")[:200],
+                  peer=getattr(request.getClientAddress(), "host", "?"), code=request.code)
+
+
 # ---------------------------------------------------------------- resources
 
 
@@ -505,10 +517,8 @@ class WebInterface:
         root.putChild(b"api", api)
         root.putChild(b"metrics", Metrics(self))
         self.root = root
-        self.site = Site(root)
-        self.site.requestFactory = LimitedRequest
+        self.site = WebSite(root, requestFactory=LimitedRequest)
         self.site.displayTracebacks = False
-        self.site.noisy = False
 
     @property
     def sources(self):

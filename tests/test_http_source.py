@@ -326,6 +326,8 @@ class FailureTests(HttpSourceTestCase):
         warnings = self.warnings()
         self.assertEqual(len(warnings), 1)
         self.assertIn("refused", warnings[0].lower())
+        # Connection attempts themselves are not logged (one line per poll otherwise).
+        self.assertEqual([e for e in self.events if "HTTP11ClientFactory" in (formatEvent(e) or "")], [])
 
     @defer.inlineCallbacks
     def test_oversized_body_is_refused(self):

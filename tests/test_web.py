@@ -428,6 +428,8 @@ class StatusPageTests(WebTestCase):
                 if name in attrs:
                     self.assertTrue(attrs[name].startswith("/"), attrs)
         self.assertNotIn(TOKEN, page)
+        # Requests are not logged at INFO (page reloads and scrapes would flood the log).
+        self.assertNotIn('"GET / HTTP/1.1"', self.log_text())
 
 
 class ConfigTests(unittest.TestCase):

@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
 from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone,
-                                ResponseFailed, ResponseNeverReceived)
+                                ResponseFailed, ResponseNeverReceived, _HTTP11ClientFactory)
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IPolicyForHTTPS
 
@@ -180,6 +180,10 @@ def tls_policy(options):
 # ---------------------------------------------------------------- polling
 
 
+class _QuietClientFactory(_HTTP11ClientFactory):
+    noisy = False
+
+
 class PollFailed(Exception):
     """A poll did not give a usable body; the message is safe to log."""
 
@@ -322,6 +326,7 @@ class HttpPollService(SourceService):
         super().startService()
         import treq
         self._pool = HTTPConnectionPool(self.reactor, persistent=True)
+        self._pool._factory = _QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
         self._pool.retryAutomatically = False
         self._client = treq.client.HTTPClient(
