@@ -24,7 +24,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.application.service import Service
 from twisted.internet.endpoints import serverFromString
 from twisted.python.failure import Failure
-from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -301,7 +300,8 @@ class PlugResource(_Base):
             return float(watts), on
         model = self.web.model(plug.id)
         if on:
-            return (model.max_watts if model.max_watts > 0 else self.web.initial_power(plug.id)), True
+            watts = model.max_watts if model.max_watts > 0 else self.web.initial_power(plug.id)
+            return watts, True
         return model.off_usage, False
 
 
@@ -331,7 +331,7 @@ class SenseLinkCollector:
         on = GaugeMetricFamily("senselink_plug_on", "Whether each plug reports on (1) or off (0)",
                                labels=["plug", "alias", "kind"])
         reported = GaugeMetricFamily("senselink_plug_reported",
-                                     "Whether Sense sees the plug itself (1) or inside an aggregate",
+                                     "Whether Sense sees the plug itself (1) or not (0)",
                                      labels=["plug", "alias", "kind"])
         for plug in web.plugs:
             labels = [plug.id, plug.alias, plug.kind]

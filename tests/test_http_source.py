@@ -327,7 +327,8 @@ class FailureTests(HttpSourceTestCase):
         self.assertEqual(len(warnings), 1)
         self.assertIn("refused", warnings[0].lower())
         # Connection attempts themselves are not logged (one line per poll otherwise).
-        self.assertEqual([e for e in self.events if "HTTP11ClientFactory" in (formatEvent(e) or "")], [])
+        self.assertEqual([e for e in self.events
+                          if "HTTP11ClientFactory" in (formatEvent(e) or "")], [])
 
     @defer.inlineCallbacks
     def test_oversized_body_is_refused(self):
@@ -409,6 +410,8 @@ class ScheduleTests(HttpSourceTestCase):
         yield service.stopService()
         self.assertIsNone(service.current_poll)
         self.assertFalse(service.connected)
+        self.assertEqual(service.failures, 0)
+        self.assertEqual(self.warnings(), [])   # stopping is not a failure of the source
         yield self.until(lambda: all(r._disconnected for r in self.meter.held))
 
 
@@ -439,15 +442,13 @@ class ConfigTests(unittest.TestCase):
 
     def test_plug_cross_checks(self):
         problems = self.problems(
-            "sources:\n- http:\n    url: http://127.0.0.1/\n    verify_tls: false\n"
-            "    ca_file: /etc/hostname\n    plugs:\n"
+            "sources:\n- http:\n    url: http://127.0.0.1/\n    plugs:\n"
             "    - a:\n        attribute_keypath: x\n"
             "    - b:\n        power_keypath: p\n        attribute_keypath: x\n"
             "        attribute_max: 3\n"
             "    - c:\n        power_keypth: p\n")
         text = "\n".join(problems)
-        self.assertIn("c.yml:2: sources[0].http.ca_file: ca_file has no effect", text)
-        self.assertIn("c.yml:7: sources[0].http.plugs[0].a: attribute_keypath needs attribute_max",
+        self.assertIn("c.yml:5: sources[0].http.plugs[0].a: attribute_keypath needs attribute_max",
                       text)
         self.assertIn("power_keypath and attribute_keypath exclude each other", text)
         self.assertIn("did you mean 'power_keypath'?", text)
@@ -566,3 +567,40 @@ class TLSTests(HttpSourceTestCase):
         self.assertEqual(self.plugs["meter"].watts, 64.0)
         yield self.tick(service)
         self.assertEqual(len(self.meter.requests), 2)
+
+
+class CertificateConfigTests(unittest.TestCase):
+
+    def test_ca_file_must_hold_certificates(self):
+        directory = self.mktemp()
+        os.makedirs(directory)
+        empty = os.path.join(directory, "empty.pem")
+        with open(empty, "w") as f:
+            f.write("not a certificate\n")
+        text = (f"sources:\n- http:\n    url: https://127.0.0.1/\n    ca_file: {empty}\n"
+                "    plugs:\n    - a: {}\n")
+        with self.assertRaises(config.ConfigError) as caught:
+            config.load_text(text, "c.yml")
+        self.assertIn("c.yml:4: sources[0].http.ca_file: expected a PEM file with at least one "
+                      "certificate", str(caught.exception))
+        missing = os.path.join(directory, "missing.pem")
+        with self.assertRaises(config.ConfigError) as caught:
+            config.load_text(text.replace(empty, missing), "c.yml")
+        self.assertIn("expected a readable PEM file", str(caught.exception))
+        ca_path, _, _ = self_signed_pem(directory)
+        cfg = config.load_text(text.replace(empty, ca_path), "c.yml")
+        self.assertEqual(cfg.sources[0].options["ca_file"], ca_path)
+        with self.assertRaises(config.ConfigError) as caught:
+            config.load_text(text.replace(empty, ca_path).replace(
+                "    plugs:", "    verify_tls: false\n    plugs:"), "c.yml")
+        self.assertIn("c.yml:2: sources[0].http.ca_file: ca_file has no effect with "
+                      "verify_tls: false", str(caught.exception))
+
+    def test_basic_auth_from_url_yields_to_a_configured_header(self):
+        cfg = config.load_text("sources:\n- http:\n    url: http://u:p@127.0.0.1/\n"
+                               "    headers: {authorization: Bearer x}\n"
+                               "    plugs:\n    - a: {}\n", "c.yml")
+        service = HttpPollService(cfg.sources[0], build_plugs(cfg, Clock()), Clock())
+        self.assertEqual(service.url, "http://127.0.0.1/")
+        self.assertNotIn("Authorization", service.headers)
+        self.assertEqual(service.headers["authorization"], [b"Bearer x"])

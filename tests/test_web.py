@@ -319,7 +319,8 @@ class MetricsTests(WebTestCase):
         self.addCleanup(port.stopListening)
         address = ("127.0.0.1", self.service.udp_port)
         sense = cipher.encrypt(b'{"emeter":{"get_realtime":{}},"system":{"get_sysinfo":{}}}')
-        echo = cipher.encrypt(b'{"emeter":{"get_realtime":{"power":1}},"system":{"get_sysinfo":{}}}')
+        echo = cipher.encrypt(b'{"emeter":{"get_realtime":{"power":1}},'
+                              b'"system":{"get_sysinfo":{}}}')
         for datagram in (sense, sense, echo, b"\x00garbage"):
             port.write(datagram, address)
         reported = len(self.service.plugs.reported)

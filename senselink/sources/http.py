@@ -12,7 +12,6 @@ streak, with a line when the source works again.
 
 import base64
 import json
-import os
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -50,6 +49,14 @@ def http_url(value, raw=None):
     return value
 
 
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _load_certificates(data: bytes):
+    from twisted.internet.ssl import Certificate
+    return [Certificate.loadPEM(pem) for pem in _PEM_CERT.findall(data)]
+
+
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -64,10 +71,20 @@ def header_map(value, raw=None):
     return headers
 
 
-def readable_file(value, raw=None):
+def pem_certificates(value, raw=None):
+    """A readable PEM file holding at least one certificate."""
     value = string(value)
-    if not os.path.isfile(value) or not os.access(value, os.R_OK):
-        raise Invalid(f"expected a readable file, got {value!r}")
+    try:
+        with open(value, "rb") as f:
+            data = f.read(4 * 1024 * 1024)
+    except OSError as e:
+        raise Invalid(f"expected a readable PEM file, got {value!r} ({e.strerror or e})") from None
+    if not _PEM_CERT.search(data):
+        raise Invalid(f"expected a PEM file with at least one certificate, got {value!r}")
+    try:
+        _load_certificates(data)
+    except Exception as e:
+        raise Invalid(f"cannot read the certificates in {value!r}: {e}") from None
     return value
 
 
@@ -105,7 +122,7 @@ class HttpKind(SourceKind):
         "headers": Field(header_map, default=None,
                          doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
-        "ca_file": Field(readable_file, doc="PEM file of CA certificates to trust"),
+        "ca_file": Field(pem_certificates, doc="PEM file of CA certificates to trust"),
     }
     plug_fields = {
         **MODEL_FIELDS,
@@ -161,9 +178,6 @@ class _UnverifiedPolicy:
         return _UnverifiedTLS(hostname.decode("ascii"))
 
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
 def tls_policy(options):
     """The HTTPS policy for a source's C{verify_tls} / C{ca_file}."""
     if options.get("verify_tls") is False:
@@ -171,9 +185,9 @@ def tls_policy(options):
     ca_file = options.get("ca_file")
     if not ca_file:
         return BrowserLikePolicyForHTTPS()
-    from twisted.internet.ssl import Certificate, trustRootFromCertificates
+    from twisted.internet.ssl import trustRootFromCertificates
     with open(ca_file, "rb") as f:
-        certificates = [Certificate.loadPEM(pem) for pem in _PEM_CERT.findall(f.read())]
+        certificates = _load_certificates(f.read())
     return BrowserLikePolicyForHTTPS(trustRootFromCertificates(certificates))
 
 
@@ -293,12 +307,13 @@ class HttpPollService(SourceService):
         self.body_limit = body_limit
         self.reactor = reactor if reactor is not None else clock
         headers = {"User-Agent": [USER_AGENT], "Accept": [b"application/json, text/plain"]}
-        if basic_auth is not None:
+        configured = options.get("headers") or {}
+        if basic_auth is not None and not any(n.lower() == "authorization" for n in configured):
             headers["Authorization"] = [basic_auth]
-        for name, value in (options.get("headers") or {}).items():
+        for name, value in configured.items():
             headers[name] = [value.encode("utf-8")]
         self.headers = headers
-        self._tls = options
+        self._options = options
         self.polls = 0          # requests started
         self.skipped = 0        # ticks skipped because the previous poll was still running
         self.failures = 0       # polls that gave no usable body
@@ -316,21 +331,22 @@ class HttpPollService(SourceService):
         self._needs_json = any(not reader.whole for _, reader, _ in self.readers)
         self._loop = None
         self._pool = None
-        self._agent = None
         self._timed_out = False
+        self._stopping = False
         self.current_poll = None    # the Deferred of the poll in progress
 
     # -- lifecycle --
 
     def startService(self):
         super().startService()
+        self._stopping = False
         import treq
         self._pool = HTTPConnectionPool(self.reactor, persistent=True)
         self._pool._factory = _QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
         self._pool.retryAutomatically = False
         self._client = treq.client.HTTPClient(
-            Agent(self.reactor, contextFactory=tls_policy(self._tls), pool=self._pool))
+            Agent(self.reactor, contextFactory=tls_policy(self._options), pool=self._pool))
         log.info("Polling {url} every {interval} s for {n} plugs", url=self.label,
                  interval=self.interval, n=len(self.readers))
         self._loop = LoopingCall(self.tick)
@@ -341,6 +357,7 @@ class HttpPollService(SourceService):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
+        self._stopping = True
         if self.current_poll is not None:
             self.current_poll.cancel()
         self.connected = False
@@ -434,6 +451,8 @@ class HttpPollService(SourceService):
 
     def _failed(self, failure):
         self.connected = False
+        if self._stopping:
+            return   # cancelled because the service stops: not a problem of the source
         self.failures += 1
         if self._timed_out:
             reason = f"no complete reply within {self.timeout:g} s"
