@@ -37,6 +37,8 @@ log = Logger()
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
 REFRESH_SECONDS = 10          # the status page reloads itself this often
+# Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
+IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported"}
 
 
 # ---------------------------------------------------------------- config
@@ -344,18 +346,18 @@ class SenseLinkCollector:
         counters = web.service.responder.counters
         requests = CounterMetricFamily("senselink_requests", "Kasa requests received, by kind",
                                        labels=["kind"])
-        for kind, count in sorted(counters.requests.items()):
-            requests.add_metric([kind], count)
+        for kind in sorted({"sense"} | set(counters.requests)):
+            requests.add_metric([kind], counters.requests.get(kind, 0))
         yield requests
         replies = CounterMetricFamily("senselink_replies", "Kasa replies sent, by request kind",
                                       labels=["kind"])
-        for kind, count in sorted(counters.replies.items()):
-            replies.add_metric([kind], count)
+        for kind in sorted({"sense"} | set(counters.replies)):
+            replies.add_metric([kind], counters.replies.get(kind, 0))
         yield replies
         ignored = CounterMetricFamily("senselink_requests_ignored",
                                       "Kasa requests not answered, by reason", labels=["reason"])
-        for reason, count in sorted(counters.ignored.items()):
-            ignored.add_metric([reason], count)
+        for reason in sorted(IGNORED_REASONS | set(counters.ignored)):
+            ignored.add_metric([reason], counters.ignored.get(reason, 0))
         yield ignored
         connected = GaugeMetricFamily("senselink_source_connected",
                                       "Whether each source's connection is up (1) or not (0)",

@@ -26,12 +26,20 @@ class Meter(Resource):
         super().__init__()
         self.reply = (200, b"0")
         self.hold = False
+        self.stall_body = False
         self.requests = []
         self.held = []
 
     def render_GET(self, request):
         self.requests.append({"path": request.path, "uri": request.uri,
                               "headers": dict(request.requestHeaders.getAllRawHeaders())})
+        if self.stall_body:
+            # Headers and the start of the body, then nothing.
+            self.held.append(request)
+            request.notifyFinish().addErrback(lambda _: None)
+            request.setHeader(b"Content-Length", b"100")
+            request.write(b'{"power": ')
+            return NOT_DONE_YET
         if self.hold:
             self.held.append(request)
             request.notifyFinish().addErrback(lambda _: None)
@@ -263,6 +271,21 @@ class FailureTests(HttpSourceTestCase):
         self.meter.hold = False
         yield self.tick(service)
         self.assertEqual(self.plugs["meter"].watts, 99.0)
+
+    @defer.inlineCallbacks
+    def test_body_that_stalls_times_out(self):
+        set_json(self.meter, {"power": 12})
+        service = self.make("    - meter:\n        power_keypath: power\n")
+        yield self.started(service)
+        self.meter.stall_body = True
+        self.clock.advance(service.interval)
+        yield self.until(lambda: self.meter.held)
+        done = self.settled(service)
+        self.clock.advance(service.timeout)
+        yield done
+        self.assertEqual(self.plugs["meter"].watts, 12.0)
+        self.assertIn("no complete reply within 5 s", self.warnings()[0])
+        yield self.until(lambda: all(r._disconnected for r in self.meter.held))
 
     @defer.inlineCallbacks
     def test_invalid_json_keeps_values(self):

@@ -359,6 +359,7 @@ class MetricsTests(WebTestCase):
         age = value("senselink_source_last_update_age_seconds", **source)
         self.assertGreaterEqual(age, 0.0)
         self.assertLess(age, 60.0)
+        self.assertEqual(value("senselink_requests_ignored_total", reason="oversized"), 0)
         self.assertNotIn(TOKEN, content.decode())
 
 
