@@ -13,7 +13,3 @@ from senselink.sources.static import StaticKind
 
 KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind())}
 KINDS[HttpKind.name] = HttpKind()
-
-# The config loader imports this package before it checks any key: register the
-# optional top-level 'web' section here so `python -m senselink check` knows it too.
-import senselink.web  # noqa: E402,F401
