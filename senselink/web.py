@@ -102,7 +102,9 @@ def web_section(value, raw=None):
     return options
 
 
-add_top_level("web", Field(web_section, doc="Web interface: JSON API, metrics, status page"))
+_WEB_FIELD = Field(web_section, doc="Web interface: JSON API, metrics, status page", secret=True)
+_WEB_FIELD.secret_keys = ("token",)   # only the token of the mapping is a secret
+add_top_level("web", _WEB_FIELD)
 
 
 # ---------------------------------------------------------------- helpers

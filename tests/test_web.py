@@ -481,3 +481,45 @@ class ConfigTests(unittest.TestCase):
         service = SenseLinkService(cfg, port=0, interface="127.0.0.1", foreground=False)
         error = self.assertRaises(StartupError, service.web.privilegedStartService)
         self.assertIn("cannot listen for the web interface", str(error))
+
+
+class SecretFileTests(unittest.TestCase):
+    """A token or header written in a world-readable config file is warned about, by key only."""
+
+    def write(self, text, mode):
+        import os
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def test_literal_token_in_world_readable_file(self):
+        path = self.write(f"web:\n  listen: tcp:0\n  token: {TOKEN}\n" + ConfigTests.SOURCES,
+                          0o644)
+        cfg = config.load(path)
+        warnings = [w for w in cfg.warnings if "readable by other users" in w]
+        self.assertEqual(len(warnings), 1, cfg.warnings)
+        self.assertIn("web.token at line 3", warnings[0])
+        self.assertNotIn(TOKEN, "\n".join(cfg.warnings))
+
+    def test_token_from_environment_or_private_file(self):
+        import os
+        os.environ["SENSELINK_TEST_WEB_TOKEN"] = TOKEN
+        self.addCleanup(os.environ.pop, "SENSELINK_TEST_WEB_TOKEN")
+        path = self.write("web:\n  token: ${SENSELINK_TEST_WEB_TOKEN}\n" + ConfigTests.SOURCES,
+                          0o644)
+        cfg = config.load(path)
+        self.assertEqual(cfg.options["web"].token, TOKEN)
+        self.assertEqual([w for w in cfg.warnings if "readable" in w], [])
+        path = self.write(f"web:\n  token: {TOKEN}\n" + ConfigTests.SOURCES, 0o600)
+        self.assertEqual([w for w in config.load(path).warnings if "readable" in w], [])
+
+    def test_literal_http_header(self):
+        path = self.write("sources:\n- http:\n    url: http://127.0.0.1/\n"
+                          "    headers:\n      Authorization: Bearer abc\n"
+                          "    plugs:\n    - a: {}\n", 0o644)
+        warnings = [w for w in config.load(path).warnings if "readable by other users" in w]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("headers.Authorization at line 5", warnings[0])
+        self.assertNotIn("abc", warnings[0])

@@ -119,7 +119,7 @@ class HttpKind(SourceKind):
         "url": Field(http_url, required=True, doc="URL to GET (http:// or https://)"),
         "interval": Field(number(above=0), default=10.0, doc="Seconds between polls"),
         "timeout": Field(number(above=0), default=5.0, doc="Seconds a poll may take"),
-        "headers": Field(header_map, default=None,
+        "headers": Field(header_map, default=None, secret=True,
                          doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
         "ca_file": Field(pem_certificates, doc="PEM file of CA certificates to trust"),
