@@ -110,7 +110,7 @@ add_top_level("web", _WEB_FIELD)
 # ---------------------------------------------------------------- helpers
 
 
-def plug_summary(plug, config, now):
+def plug_summary(plug, now):
     """The JSON description of one plug."""
     updated = plug.updated
     out = {
@@ -226,7 +226,7 @@ class PlugList(_Base):
 
     def render_GET(self, request):
         now = self.web.now()
-        return send_json(request, 200, {"plugs": [plug_summary(p, self.web.config, now)
+        return send_json(request, 200, {"plugs": [plug_summary(p, now)
                                                   for p in self.web.plugs]})
 
 
@@ -240,7 +240,8 @@ class PlugResource(_Base):
     def _plug(self):
         plug = self.web.plugs.get(self.plug_id) if self.plug_id is not None else None
         if plug is None:
-            raise ApiError(404, f"no plug with id {self.plug_id!r}")
+            shown = self.plug_id if self.plug_id is None else self.plug_id[:100]
+            raise ApiError(404, f"no plug with id {shown!r}")
         return plug
 
     def render_GET(self, request):
@@ -250,7 +251,7 @@ class PlugResource(_Base):
             plug = self._plug()
         except ApiError as e:
             return error(request, e.code, e.message)
-        return send_json(request, 200, plug_summary(plug, self.web.config, self.web.now()))
+        return send_json(request, 200, plug_summary(plug, self.web.now()))
 
     def render_PUT(self, request):
         try:
@@ -275,7 +276,7 @@ class PlugResource(_Base):
                 raise ApiError(400, str(e)) from None
         except ApiError as e:
             return error(request, e.code, e.message)
-        return send_json(request, 200, plug_summary(plug, self.web.config, self.web.now()))
+        return send_json(request, 200, plug_summary(plug, self.web.now()))
 
     def _read_change(self, request, plug):
         request.content.seek(0)
@@ -298,10 +299,15 @@ class PlugResource(_Base):
             on = state == "on"
         if "power" in body:
             watts = body["power"]
-            if isinstance(watts, bool) or not isinstance(watts, (int, float)) \
-                    or not math.isfinite(watts) or watts < 0:
+            try:
+                if isinstance(watts, bool) or not isinstance(watts, (int, float)):
+                    raise ValueError
+                watts = float(watts)   # OverflowError for integers too large for a float
+            except (ValueError, OverflowError):
+                watts = math.nan
+            if not math.isfinite(watts) or watts < 0:
                 raise ApiError(400, "power must be a finite number >= 0 (watts)")
-            return float(watts), on
+            return watts, on
         model = self.web.model(plug.id)
         if on:
             watts = model.max_watts if model.max_watts > 0 else self.web.initial_power(plug.id)

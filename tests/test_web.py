@@ -241,6 +241,7 @@ class ApiWriteTests(WebTestCase):
             self.assertEqual(code, 400, body)
             self.assertIsInstance(answer["error"], str)
         for raw in (b"NaN", b'{"power": NaN}', b'{"power": Infinity}', b'{"power": 1e999}',
+                    b'{"power": 1' + b"0" * 400 + b"}", b'{"power": -0.5}',
                     b"not json", b"\xff\xfe", b""):
             code, answer = yield self.json_call("PUT", "/api/plugs/ev", raw=raw, token=TOKEN)
             self.assertEqual(code, 400, raw)
