@@ -32,8 +32,8 @@ class TrackingSite(Site):
         return protocol
 
 
-def serve(testcase, resource):
-    """Listen on 127.0.0.1:0 with C{resource}; return the port number.
+def serve(testcase, resource, with_site=False):
+    """Listen on 127.0.0.1:0 with C{resource}; return the port number (and the site).
 
     The listener and every connection it accepted are closed when the test ends.
     """
@@ -50,4 +50,6 @@ def serve(testcase, resource):
         return waits.addTimeout(5, reactor)
 
     testcase.addCleanup(cleanup)
+    if with_site:
+        return port.getHost().port, site
     return port.getHost().port

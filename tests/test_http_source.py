@@ -66,7 +66,7 @@ class HttpSourceTestCase(unittest.TestCase):
 
     def setUp(self):
         self.meter = Meter()
-        self.port = serve(self, self.meter)
+        self.port, self.site = serve(self, self.meter, with_site=True)
         self.url = f"http://127.0.0.1:{self.port}/meter"
         self.clock = Clock()
         self.events = []
@@ -187,6 +187,23 @@ class ValueTests(HttpSourceTestCase):
         yield self.tick(service)
         self.assertEqual(self.plugs["meter"].watts, 25.25)
         self.assertEqual(len(self.meter.requests), 2)
+
+    @defer.inlineCallbacks
+    def test_server_closing_idle_connections_is_not_a_failure(self):
+        set_json(self.meter, {"power": 1})
+        service = self.make("    - meter:\n        power_keypath: power\n")
+        yield self.started(service)
+        for round in range(2, 5):
+            # The server drops its idle keep-alive connections just before the next poll.
+            for protocol in self.site.protocols:
+                transport = getattr(protocol, "transport", None)
+                if transport is not None and transport.connected:
+                    transport.loseConnection()
+            set_json(self.meter, {"power": round})
+            yield self.tick(service)
+            self.assertEqual(self.plugs["meter"].watts, float(round))
+        self.assertEqual(self.warnings(), [])
+        self.assertEqual(service.failures, 0)
 
     @defer.inlineCallbacks
     def test_headers_are_sent_and_never_logged(self):

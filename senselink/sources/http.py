@@ -344,7 +344,6 @@ class HttpPollService(SourceService):
         self._pool = HTTPConnectionPool(self.reactor, persistent=True)
         self._pool._factory = _QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
-        self._pool.retryAutomatically = False
         self._client = treq.client.HTTPClient(
             Agent(self.reactor, contextFactory=tls_policy(self._options), pool=self._pool))
         log.info("Polling {url} every {interval} s for {n} plugs", url=self.label,
