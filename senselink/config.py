@@ -425,6 +425,12 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
             continue
         if spec.secret and isinstance(value, str) and "${" not in value:
             where.secrets.append((here.line, here.name))
+        if spec.secret and isinstance(value, dict):   # a mapping of secrets, e.g. headers
+            for sub, text in value.items():
+                if sub in getattr(spec, "secret_keys", value) and isinstance(text, str) \
+                        and "${" not in text:
+                    inner = here.at(value, sub)
+                    where.secrets.append((inner.line, inner.name))
     for key, spec in fields.items():
         if key not in mapping:
             if spec.required:
@@ -463,7 +469,7 @@ def _single_key(item, where: _Where, what):
 
 
 # Modules that register top-level keys with add_top_level() when imported.
-EXTENSIONS = ("senselink.guard",)
+EXTENSIONS = ("senselink.guard", "senselink.web")
 
 
 def _load_extensions():

@@ -13,6 +13,7 @@ from twisted.internet.error import CannotListenError
 from twisted.python.failure import Failure
 
 from senselink import config as _config
+from senselink import web as _web  # also registers the optional top-level 'web' section
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.responder import KasaDatagramProtocol, KasaStreamFactory, Responder
@@ -164,6 +165,7 @@ class SenseLinkService(MultiService):
             if service is not None:
                 service.setServiceParent(self)
                 self.sources.append(service)
+        self.web = _web.attach(self)  # the web interface, when the config has a 'web' section
 
     # -- lifecycle --
 

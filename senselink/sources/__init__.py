@@ -8,9 +8,10 @@ daemon's service tree.
 
 from senselink.sources.aggregate import AggregateKind
 from senselink.sources.hass import HassKind
+from senselink.sources.http import HttpKind
 from senselink.sources.mqtt import MqttKind
 from senselink.sources.mutable import MutableKind
 from senselink.sources.static import StaticKind
 
 KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind(), HassKind(),
-                                      MqttKind())}
+                                      MqttKind(), HttpKind())}

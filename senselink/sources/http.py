@@ -1,0 +1,467 @@
+"""HTTP plugs: one GET per interval per source, values read from the JSON body.
+
+A source polls one URL; each of its plugs reads its values from the body
+with C{power_keypath} / C{state_keypath} / C{attribute_keypath} (keypaths
+into the JSON document, as for Home Assistant plugs), or uses the whole
+body as a number of watts when no keypath is given. Polls never overlap: a
+tick that finds the previous request still running is skipped and counted.
+Failures (non-2xx replies, time-outs, connection errors, invalid JSON,
+missing keys) keep the last good values and are logged once per failure
+streak, with a line when the source works again.
+"""
+
+import base64
+import json
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from OpenSSL import SSL
+from zope.interface import implementer
+
+from twisted.internet import defer
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import LoopingCall
+from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone,
+                                ResponseFailed, ResponseNeverReceived, _HTTP11ClientFactory)
+from twisted.web.http import PotentialDataLoss
+from twisted.web.iweb import IPolicyForHTTPS
+
+from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
+                              string_map)
+from senselink.keypath import MISSING, lookup, split
+from senselink.log import Logger
+from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.sources.base import Complaints, SourceService
+
+log = Logger()
+
+MAX_BODY = 1024 * 1024   # bytes; a larger response body is a failed poll
+USER_AGENT = b"SenseLink"
+
+
+def http_url(value, raw=None):
+    value = string(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
+    return value
+
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _load_certificates(data: bytes):
+    from twisted.internet.ssl import Certificate
+    return [Certificate.loadPEM(pem) for pem in _PEM_CERT.findall(data)]
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def header_map(value, raw=None):
+    """Request headers: names are HTTP tokens, values one line of text."""
+    headers = string_map(value)
+    for name, text in headers.items():
+        if not _TOKEN.match(name):
+            raise Invalid(f"{name!r} is not a valid HTTP header name")
+        if "\r" in text or "\n" in text:
+            raise Invalid(f"the value of header {name!r} must be a single line")
+    return headers
+
+
+def pem_certificates(value, raw=None):
+    """A readable PEM file holding at least one certificate."""
+    value = string(value)
+    try:
+        with open(value, "rb") as f:
+            data = f.read(4 * 1024 * 1024)
+    except OSError as e:
+        raise Invalid(f"expected a readable PEM file, got {value!r} ({e.strerror or e})") from None
+    if not _PEM_CERT.search(data):
+        raise Invalid(f"expected a PEM file with at least one certificate, got {value!r}")
+    try:
+        _load_certificates(data)
+    except Exception as e:
+        raise Invalid(f"cannot read the certificates in {value!r}: {e}") from None
+    return value
+
+
+def safe_url(url: str) -> str:
+    """The URL without user, password, query or fragment: what logs and status pages show."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "(unparsable URL)"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def split_userinfo(url: str):
+    """C{(url without user:password, Basic Authorization header value or None)}."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    header = b"Basic " + base64.b64encode(credentials.encode("utf-8"))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), header
+
+
+class HttpKind(SourceKind):
+    name = "http"
+    doc = "Values polled from an HTTP(S) URL returning JSON or a plain number"
+    source_fields = {
+        "url": Field(http_url, required=True, doc="URL to GET (http:// or https://)"),
+        "interval": Field(number(above=0), default=10.0, doc="Seconds between polls"),
+        "timeout": Field(number(above=0), default=5.0, doc="Seconds a poll may take"),
+        "headers": Field(header_map, default=None, secret=True,
+                         doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
+        "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
+        "ca_file": Field(pem_certificates, doc="PEM file of CA certificates to trust"),
+    }
+    plug_fields = {
+        **MODEL_FIELDS,
+        "power_keypath": Field(string, doc="Keypath of a power reading in watts"),
+        "state_keypath": Field(string, doc="Keypath of an on/off state"),
+        "attribute_keypath": Field(string, doc="Keypath of an attribute scaled to watts"),
+    }
+
+    def check(self, source, where):
+        options = source.options
+        if options.get("ca_file") and options.get("verify_tls") is False:
+            where.at(options, "ca_file").error("ca_file has no effect with verify_tls: false")
+        for plug in source.plugs:
+            o = plug.options
+            if o.get("power_keypath") and o.get("attribute_keypath"):
+                plug._where.error("power_keypath and attribute_keypath exclude each other; "
+                                  "use one of them")
+            if o.get("attribute_keypath") and o.get("attribute_max") is None \
+                    and not o.get("power_curve"):
+                plug._where.error("attribute_keypath needs attribute_max (or a power_curve) "
+                                  "to scale the attribute to watts")
+
+    def initial(self, plug):
+        return PowerModel.from_options(plug.options).off_usage, None
+
+    def make_service(self, source, plugs, clock):
+        return HttpPollService(source, plugs, clock)
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _UnverifiedTLS:
+    """TLS without certificate or host name checks (C{verify_tls: false})."""
+
+    def __init__(self, hostname: str):
+        from twisted.internet.ssl import CertificateOptions
+        self._context = CertificateOptions(verify=False).getContext()
+        self._hostname = hostname
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tlsProtocol)
+        if not (isIPAddress(self._hostname) or isIPv6Address(self._hostname)):
+            connection.set_tlsext_host_name(self._hostname.encode("idna"))
+        return connection
+
+
+@implementer(IPolicyForHTTPS)
+class _UnverifiedPolicy:
+    def creatorForNetloc(self, hostname, port):
+        return _UnverifiedTLS(hostname.decode("ascii"))
+
+
+def tls_policy(options):
+    """The HTTPS policy for a source's C{verify_tls} / C{ca_file}."""
+    if options.get("verify_tls") is False:
+        return _UnverifiedPolicy()
+    ca_file = options.get("ca_file")
+    if not ca_file:
+        return BrowserLikePolicyForHTTPS()
+    from twisted.internet.ssl import trustRootFromCertificates
+    with open(ca_file, "rb") as f:
+        certificates = _load_certificates(f.read())
+    return BrowserLikePolicyForHTTPS(trustRootFromCertificates(certificates))
+
+
+# ---------------------------------------------------------------- polling
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    noisy = False
+
+
+class PollFailed(Exception):
+    """A poll did not give a usable body; the message is safe to log."""
+
+
+class _LimitedBody(Protocol):
+    """Collects a response body up to C{limit} bytes; drops the connection past that."""
+
+    def __init__(self, finished, limit):
+        self.finished = finished
+        self.limit = limit
+        self.parts = []
+        self.size = 0
+
+    def dataReceived(self, data):
+        if self.finished is None:
+            return
+        self.size += len(data)
+        if self.size > self.limit:
+            finished, self.finished = self.finished, None
+            self.parts = []
+            self.transport.stopProducing()
+            finished.errback(PollFailed(f"response body larger than {self.limit} bytes"))
+            return
+        self.parts.append(data)
+
+    def connectionLost(self, reason):
+        finished, self.finished = self.finished, None
+        if finished is None:
+            return
+        if reason.check(ResponseDone, PotentialDataLoss):
+            finished.callback(b"".join(self.parts))
+        else:
+            finished.errback(PollFailed(f"connection lost while reading the body: "
+                                        f"{reason.getErrorMessage()}"))
+
+    def abort(self):
+        """Stop reading (the poll was cancelled)."""
+        self.finished = None
+        if self.transport is not None:
+            self.transport.stopProducing()
+
+
+def read_body(response, limit=MAX_BODY):
+    """A Deferred firing with the body (bytes), failing with L{PollFailed} past C{limit}."""
+    protocol = None
+
+    def cancel(d):
+        if protocol is not None:
+            protocol.abort()
+
+    finished = defer.Deferred(cancel)
+    protocol = _LimitedBody(finished, limit)
+    response.deliverBody(protocol)
+    return finished
+
+
+class _Reader:
+    """How one plug reads its values from a polled document."""
+
+    def __init__(self, plug_config):
+        o = plug_config.options
+        self.power = split(o["power_keypath"]) if o.get("power_keypath") else None
+        self.state = split(o["state_keypath"]) if o.get("state_keypath") else None
+        self.attribute = split(o["attribute_keypath"]) if o.get("attribute_keypath") else None
+        self.whole = self.power is None and self.state is None and self.attribute is None
+        if self.whole:
+            self.power = ()
+
+    def values(self, document):
+        """Keyword arguments for L{Feed.entity}; L{UnreadableValue} for a missing key."""
+        out = {}
+        for name in ("state", "attribute", "power"):
+            path = getattr(self, name)
+            if path is None:
+                continue
+            value = lookup(document, path)
+            if value is MISSING:
+                raise UnreadableValue(f"no {name}_keypath {'/'.join(path)!r} in the body")
+            out[name] = value
+        return out
+
+
+class _NotJSON:
+    """The body was not JSON; plugs reading it whole may still find a number in it."""
+
+    def __init__(self, text, reason):
+        self.text = text
+        self.reason = reason
+
+
+class HttpPollService(SourceService):
+    """Polls one URL every C{interval} seconds and feeds the source's plugs.
+
+    C{clock} times the polls (a C{task.Clock} in tests); C{reactor} makes
+    the connections (default: C{clock}).
+    """
+
+    kind = "http"
+
+    def __init__(self, source, plugs, clock, reactor=None, body_limit=MAX_BODY):
+        super().__init__(clock)
+        options = source.options
+        self.url, basic_auth = split_userinfo(options["url"])
+        self.label = safe_url(self.url)
+        self.interval = float(options.get("interval", 10.0))
+        self.timeout = float(options.get("timeout", 5.0))
+        self.body_limit = body_limit
+        self.reactor = reactor if reactor is not None else clock
+        headers = {"User-Agent": [USER_AGENT], "Accept": [b"application/json, text/plain"]}
+        configured = options.get("headers") or {}
+        if basic_auth is not None and not any(n.lower() == "authorization" for n in configured):
+            headers["Authorization"] = [basic_auth]
+        for name, value in configured.items():
+            headers[name] = [value.encode("utf-8")]
+        self.headers = headers
+        self._options = options
+        self.polls = 0          # requests started
+        self.skipped = 0        # ticks skipped because the previous poll was still running
+        self.failures = 0       # polls that gave no usable body
+        self.complaints = Complaints(log)
+        self.readers = []
+        for pc in source.plugs:
+            reader = _Reader(pc)
+            model = PowerModel.from_options(pc.options, on_state_value="on")
+            feed = Feed(plugs[pc.id], model, clock,
+                        timeout=pc.get("timeout_duration"),
+                        uses_power=reader.power is not None,
+                        uses_attribute=reader.attribute is not None)
+            self.feeds.append(feed)
+            self.readers.append((pc.id, reader, feed))
+        self._needs_json = any(not reader.whole for _, reader, _ in self.readers)
+        self._loop = None
+        self._pool = None
+        self._timed_out = False
+        self._stopping = False
+        self.current_poll = None    # the Deferred of the poll in progress
+
+    # -- lifecycle --
+
+    def startService(self):
+        super().startService()
+        self._stopping = False
+        import treq
+        self._pool = HTTPConnectionPool(self.reactor, persistent=True)
+        self._pool._factory = _QuietClientFactory   # no log line per connection
+        self._pool.maxPersistentPerHost = 1
+        self._client = treq.client.HTTPClient(
+            Agent(self.reactor, contextFactory=tls_policy(self._options), pool=self._pool))
+        log.info("Polling {url} every {interval} s for {n} plugs", url=self.label,
+                 interval=self.interval, n=len(self.readers))
+        self._loop = LoopingCall(self.tick)
+        self._loop.clock = self.clock
+        self._loop.start(self.interval, now=True)
+
+    def stopService(self):
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        self._stopping = True
+        if self.current_poll is not None:
+            self.current_poll.cancel()
+        self.connected = False
+        waits = [defer.maybeDeferred(super().stopService)]
+        if self._pool is not None:
+            waits.append(self._pool.closeCachedConnections())
+            self._pool = None
+        return defer.gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
+
+    # -- polling --
+
+    def tick(self):
+        """One interval: start a poll unless the previous one still runs."""
+        if self.current_poll is not None:
+            self.skipped += 1
+            log.debug("Previous poll of {url} still running: skipped this one ({n} skipped)",
+                      url=self.label, n=self.skipped)
+            return
+        self.polls += 1
+        d = self.current_poll = defer.maybeDeferred(self._poll)
+        d.addCallbacks(self._got, self._failed)
+        d.addErrback(lambda f: log.failure("Unexpected error polling {url}", f, url=self.label))
+        d.addBoth(self._done)
+
+    def _poll(self):
+        self._timed_out = False
+        d = self._client.get(self.url, headers=self.headers)
+        d.addCallback(self._check_response)
+        timer = self.clock.callLater(self.timeout, self._time_out, d)
+
+        def stop_timer(result):
+            if timer.active():
+                timer.cancel()
+            return result
+        return d.addBoth(stop_timer)
+
+    def _time_out(self, d):
+        self._timed_out = True
+        d.cancel()
+
+    def _check_response(self, response):
+        if not 200 <= response.code < 300:
+            # Read (a bounded amount of) the body so the connection can be reused.
+            problem = PollFailed(f"HTTP {response.code} "
+                                 f"{response.phrase.decode('latin-1', 'replace')}")
+            d = read_body(response, min(self.body_limit, 64 * 1024))
+            d.addBoth(lambda _: defer.fail(problem))
+            return d
+        return read_body(response, self.body_limit)
+
+    def _done(self, _):
+        self.current_poll = None
+
+    def _got(self, body):
+        self.connected = True
+        self.touch()
+        try:
+            text = body.decode("utf-8")
+            document = json.loads(text)
+        except (UnicodeDecodeError, ValueError) as e:
+            document = _NotJSON(body, str(e)[:200])
+        if self.complaints.resolved("poll"):
+            log.info("Polling {url} works again", url=self.label)
+        not_json = isinstance(document, _NotJSON)
+        if not_json and self._needs_json:
+            self.complaints.problem("json", "Polling {url}: the body is not valid JSON ({reason}); "
+                                    "keeping the last values of plugs reading keypaths",
+                                    url=self.label, reason=document.reason)
+        elif not not_json:
+            self.complaints.resolved("json", "Polling {url}: the body is valid JSON again",
+                                     url=self.label)
+        for plug_id, reader, feed in self.readers:
+            try:
+                if not_json:
+                    if not reader.whole:
+                        continue
+                    values = {"power": document.text}
+                else:
+                    values = reader.values(document)
+                watts = feed.entity(**values)
+            except UnreadableValue as e:
+                self.complaints.problem(
+                    plug_id, "HTTP plug {plug}: cannot use the reply of {url}: {reason}; "
+                    "keeping {watts} W", plug=plug_id, url=self.label, reason=str(e)[:200],
+                    watts=feed.plug.watts)
+                continue
+            self.complaints.resolved(plug_id, "HTTP plug {plug} reads {url} again: {watts} W",
+                                     plug=plug_id, url=self.label, watts=watts)
+            log.debug("HTTP plug {plug}: {watts} W from {url}", plug=plug_id, watts=watts,
+                      url=self.label)
+
+    def _failed(self, failure):
+        self.connected = False
+        if self._stopping:
+            return   # cancelled because the service stops: not a problem of the source
+        self.failures += 1
+        if self._timed_out:
+            reason = f"no complete reply within {self.timeout:g} s"
+        elif failure.check(PollFailed):
+            reason = str(failure.value)
+        elif failure.check(ResponseFailed, ResponseNeverReceived):
+            reason = "; ".join(r.getErrorMessage() for r in failure.value.reasons)
+        else:
+            # Connection errors name the host and port at most, never the headers.
+            reason = failure.getErrorMessage() or failure.type.__name__
+        self.complaints.problem("poll", "Polling {url} failed: {reason}; keeping the last values "
+                                "of {n} plugs", url=self.label, reason=reason, n=len(self.readers))
+        log.debug("Polling {url} failed: {reason}", url=self.label, reason=reason)
