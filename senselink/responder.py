@@ -15,6 +15,8 @@ log = _log.Logger()
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
 
+KASA = "kasa"                # counter key of requests answered by the strip device
+
 
 class Counters:
     """What the responder saw and did, by kind (read by status pages and tests)."""
@@ -34,11 +36,18 @@ class Responder:
     """Turns one request into replies; shared by the UDP and TCP protocols.
 
     C{respond=False} is quiet mode: requests are received and logged, never answered.
+
+    The Sense request (recognised by its bytes, without parsing) gets one
+    cached HS110 reply per reported plug, over UDP and TCP alike. With a
+    C{device}, every other request gets exactly one reply from that device
+    (Kasa clients: UDP discovery, TCP sessions); without one they are
+    ignored, as the original did.
     """
 
-    def __init__(self, plugs, *, respond=True):
+    def __init__(self, plugs, *, respond=True, device=None):
         self.plugs = plugs
         self.respond = respond
+        self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
 
     def sense_replies(self):
@@ -50,10 +59,14 @@ class Responder:
         counters = self.counters
         try:
             kind, request = messages.classify_datagram(data)
+            if kind == messages.OTHER and self.device is not None:
+                messages.check_modules(request)
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
             log.debug("Dropped malformed request from {peer}: {reason}", peer=peer, reason=str(e))
             return []
+        if kind == messages.OTHER and self.device is not None:
+            return self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
             replies = self.sense_replies()
@@ -77,6 +90,19 @@ class Responder:
             return []
         counters.count(counters.replies, kind, len(replies))
         return replies
+
+    def _device_reply(self, request, peer):
+        """One encrypted reply from the strip device to a Kasa client's request."""
+        counters = self.counters
+        counters.count(counters.requests, KASA)
+        reply = self.device.handle(request)
+        if _log.debug_enabled():
+            log.debug("Kasa request from {peer}: {request}", peer=peer, request=request)
+        if not self.respond:
+            log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
+            return []
+        counters.count(counters.replies, KASA)
+        return [messages.encode(reply)]
 
 
 class KasaDatagramProtocol(DatagramProtocol):
@@ -147,10 +173,13 @@ class KasaStreamProtocol(Protocol):
 
 class KasaStreamFactory(Factory):
     noisy = False
+
     def __init__(self, responder: Responder):
         self.responder = responder
+        self.connections = 0     # TCP connections accepted so far
 
     def buildProtocol(self, addr):
+        self.connections += 1
         protocol = KasaStreamProtocol(self.responder)
         protocol.factory = self
         return protocol

@@ -40,6 +40,17 @@ def decode(ciphertext: bytes) -> dict:
     return request
 
 
+def check_modules(request: dict):
+    """Raise L{MalformedRequest} unless every member of C{request} is a JSON object.
+
+    Kasa requests map module names (and C{context}) to objects; anything else
+    is not a request a device answers.
+    """
+    for name, value in request.items():
+        if not isinstance(value, dict):
+            raise MalformedRequest(f"member {name!r} is not an object")
+
+
 def classify(request: dict) -> str:
     """Tell a Sense poll, an echoed reply and any other request apart.
 
