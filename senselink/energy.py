@@ -370,8 +370,8 @@ class EnergyService(Service):
             log.warn("Energy state file {path} is unusable ({reason}){kept}; counters start "
                      "at zero", path=self.path, reason=str(e), kept=kept)
             return
-        log.info("Energy counters of {n} plugs restored from {path}", n=len(restored),
-                 path=self.path)
+        log.info("Energy counters restored from {path} for {n} of {total} plugs",
+                 path=self.path, n=len(restored), total=len(self.meter.counters))
 
     def save(self):
         """Write the counters now; a failure is logged, never raised."""
