@@ -141,6 +141,16 @@ class KasaStreamProtocol(Protocol):
         self.responder = responder
         self._buffer = b""
 
+    def connectionMade(self):
+        factory = getattr(self, "factory", None)
+        if factory is not None:
+            factory.open.add(self)
+
+    def connectionLost(self, reason=None):
+        factory = getattr(self, "factory", None)
+        if factory is not None:
+            factory.open.discard(self)
+
     def dataReceived(self, data):
         try:
             self._buffer += data
@@ -177,6 +187,7 @@ class KasaStreamFactory(Factory):
     def __init__(self, responder: Responder):
         self.responder = responder
         self.connections = 0     # TCP connections accepted so far
+        self.open = set()        # protocols of the connections open now
 
     def buildProtocol(self, addr):
         self.connections += 1
