@@ -460,6 +460,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
     """Validate an already-loaded YAML document (as produced by L{load})."""
     if kinds is None:
         from senselink.sources import KINDS as kinds
+    import senselink.service  # noqa: F401 (the daemon's modules register their top-level keys)
     problems = []
     top = _Where(path, problems, getattr(document, "line", 1))
     if not isinstance(document, dict):
