@@ -56,7 +56,12 @@ class Responder:
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
+        return self.handle_kind(data, peer)[1]
+
+    def handle_kind(self, data: bytes, peer: str):
+        """C{(kind, replies)}: what C{data} was (L{messages.SENSE}, L{KASA}, ...) and the replies."""
         counters = self.counters
+        kind = None
         try:
             kind, request = messages.classify_datagram(data)
             if kind == messages.OTHER and self.device is not None:
@@ -64,9 +69,9 @@ class Responder:
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
             log.debug("Dropped malformed request from {peer}: {reason}", peer=peer, reason=str(e))
-            return []
+            return kind, []
         if kind == messages.OTHER and self.device is not None:
-            return self._device_reply(request, peer)
+            return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
             replies = self.sense_replies()
@@ -78,18 +83,18 @@ class Responder:
         elif kind == messages.ECHO:
             counters.count(counters.ignored, "echo")
             log.debug("Ignored an echoed reply from {peer}", peer=peer)
-            return []
+            return kind, []
         else:
             counters.count(counters.ignored, "unsupported")
             log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
-                      request=request)
-            return []
+                      request=messages.describe(request))
+            return kind, []
         if not self.respond:
             log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
                       n=len(replies))
-            return []
+            return kind, []
         counters.count(counters.replies, kind, len(replies))
-        return replies
+        return kind, replies
 
     def _device_reply(self, request, peer):
         """One encrypted reply from the strip device to a Kasa client's request."""
@@ -97,7 +102,12 @@ class Responder:
         counters.count(counters.requests, KASA)
         reply = self.device.handle(request)
         if _log.debug_enabled():
-            log.debug("Kasa request from {peer}: {request}", peer=peer, request=request)
+            log.debug("Kasa request from {peer}: {request}", peer=peer,
+                      request=messages.describe(request))
+        refused = self.device.refused_in(reply)
+        if refused:
+            log.info("Refused {requests} from Kasa client {peer}: SenseLink plugs are read-only",
+                     requests=", ".join(refused), peer=peer)
         if not self.respond:
             log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
             return []
@@ -108,8 +118,9 @@ class Responder:
 class KasaDatagramProtocol(DatagramProtocol):
     """Kasa over UDP: one request per datagram, replies from the receiving socket.
 
-    With C{target} set (an IP address), replies go to that host at the
-    requester's port instead of to the requester.
+    With C{target} set (an IP address), replies to the Sense request go to
+    that host at the requester's port instead of to the requester; Kasa
+    clients always get their reply themselves.
     """
 
     noisy = False
@@ -124,9 +135,10 @@ class KasaDatagramProtocol(DatagramProtocol):
                 self.responder.counters.count(self.responder.counters.ignored, "oversized")
                 log.debug("Dropped a {size}-byte datagram from {peer}", size=len(data), peer=addr[0])
                 return
-            replies = self.responder.handle(data, addr[0])
+            kind, replies = self.responder.handle_kind(data, addr[0])
             if replies:
-                dest = (self.target, addr[1]) if self.target else addr
+                # The target receives what Sense asked for; a Kasa client gets its own reply.
+                dest = (self.target, addr[1]) if self.target and kind != KASA else addr
                 write = self.transport.write
                 for reply in replies:
                     write(reply, dest)

@@ -1,7 +1,7 @@
 """The service tree: C{makeService(config) -> SenseLinkService} (a C{MultiService}).
 
-Children: the UDP listener, the TCP listener, and one service per source
-that connects to something. twistd (or any Twisted program embedding us)
+Children: the energy counters' service (state file), the UDP listener, the
+TCP listener, and one service per source that connects to something. twistd (or any Twisted program embedding us)
 owns start, stop and logging.
 """
 

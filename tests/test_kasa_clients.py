@@ -288,3 +288,40 @@ class DeviceConfigTests(unittest.TestCase):
                                ("kasa_clients: maybe\n", "kasa_clients: expected true or false")):
             e = self.assertRaises(ConfigError, config_from_text, text + PLUGS)
             self.assertIn(":1: " + expected, str(e))
+
+
+class ResponderRoutingTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_target_gets_sense_replies_kasa_clients_get_their_own(self):
+        requester = udp_client(self, interface="127.0.0.2")
+        port = requester.transport.getHost().port
+        target = udp_client(self, interface="127.0.0.3", port=port)
+        service = start_service(self, f"target: 127.0.0.3\nstate_file: {self.mktemp()}\n"
+                                + PLUGS)
+        requester.send({"system": {"get_sysinfo": {}}}, service.udp_port)
+        (reply, addr), = yield requester.wait_for(1)
+        self.assertEqual(reply["system"]["get_sysinfo"]["child_num"], 3)
+        sense(requester, service.udp_port)
+        replies = yield target.wait_for(3)
+        self.assertEqual({r["system"]["get_sysinfo"]["model"] for r, _ in replies}, {"HS110(US)"})
+        self.assertEqual(len(requester.replies), 1)
+
+    @defer.inlineCallbacks
+    def test_refusals_are_logged_without_arguments(self):
+        from twisted.logger import formatEvent, globalLogPublisher
+        from senselink import log as _log
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        _log.set_level("DEBUG")
+        self.addCleanup(_log.set_level, "INFO")
+        service = start_service(self, f"state_file: {self.mktemp()}\n" + PLUGS)
+        client = yield tcp_connect(self, service.tcp_port)
+        client.request({"cnCloud": {"bind": {"username": "me@example.com",
+                                             "password": "hunter2"}}})
+        (reply,) = yield client.wait_for(1)
+        self.assertEqual(reply["cnCloud"]["bind"]["err_code"], -3)
+        lines = [formatEvent(e) for e in events]
+        self.assertFalse([line for line in lines if "hunter2" in line or "me@example" in line])
+        self.assertTrue(any("Refused cnCloud.bind from Kasa client 127.0.0.1" in line
+                            for line in lines))

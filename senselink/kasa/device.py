@@ -227,6 +227,17 @@ class StripDevice:
             reply[module] = out
         return reply
 
+    @staticmethod
+    def refused_in(reply: dict):
+        """C{module.method} names a reply refused as state-changing (for logs)."""
+        out = []
+        for module, methods in reply.items():
+            if isinstance(methods, dict):
+                for method, result in methods.items():
+                    if isinstance(result, dict) and result.get("err_msg") == READ_ONLY_MESSAGE:
+                        out.append(f"{module}.{method}")
+        return out
+
     # -- modules: each returns the result of one method --
 
     @staticmethod

@@ -51,6 +51,22 @@ def check_modules(request: dict):
             raise MalformedRequest(f"member {name!r} is not an object")
 
 
+def describe(request) -> str:
+    """The modules and methods of a request, for logs: never the arguments (they may hold
+    credentials, e.g. C{cnCloud.bind})."""
+    if not isinstance(request, dict):
+        return type(request).__name__
+    names = []
+    for module, methods in request.items():
+        if module == "context":
+            continue
+        if isinstance(methods, dict) and methods:
+            names.extend(f"{module}.{method}" for method in methods)
+        else:
+            names.append(str(module))
+    return ", ".join(names) or "(empty)"
+
+
 def classify(request: dict) -> str:
     """Tell a Sense poll, an echoed reply and any other request apart.
 
