@@ -71,6 +71,10 @@ class Responder:
             log.debug("Dropped malformed request from {peer}: {reason}", peer=peer, reason=str(e))
             return kind, []
         if kind == messages.OTHER and self.device is not None:
+            if messages.is_reply(request):
+                counters.count(counters.ignored, "echo")
+                log.debug("Ignored a device reply from {peer}", peer=peer)
+                return messages.ECHO, []
             return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:

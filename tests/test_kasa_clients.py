@@ -325,3 +325,22 @@ class ResponderRoutingTests(unittest.TestCase):
         self.assertFalse([line for line in lines if "hunter2" in line or "me@example" in line])
         self.assertTrue(any("Refused cnCloud.bind from Kasa client 127.0.0.1" in line
                             for line in lines))
+
+
+class EchoTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_replies_sent_back_are_never_answered(self):
+        service = start_service(self, f"state_file: {self.mktemp()}\n" + PLUGS)
+        strip = service.strip
+        client = udp_client(self)
+        echoes = [strip.handle({"system": {"get_sysinfo": {}}}),
+                  strip.handle({"nonsense": {"get": {}}}),
+                  strip.handle({"context": {"child_ids": ["00"]}, "emeter": {"get_realtime": {}}})]
+        for echo in echoes:
+            client.send(echo, service.udp_port)
+        # In-order delivery on loopback: a reply to an echo would arrive before this one.
+        client.send({"system": {"get_sysinfo": {}}}, service.udp_port)
+        (reply, _), = yield client.wait_for(1)
+        self.assertIn("children", reply["system"]["get_sysinfo"])
+        self.assertEqual(service.responder.counters.ignored.get("echo"), 3)
+        self.assertEqual(len(client.replies), 1)

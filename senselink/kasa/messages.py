@@ -51,6 +51,22 @@ def check_modules(request: dict):
             raise MalformedRequest(f"member {name!r} is not an object")
 
 
+def is_reply(request: dict) -> bool:
+    """Whether a generic request is really a device reply (echoed back, or another device's).
+
+    Replies carry C{err_code} in each module or method object; requests never
+    do. Answering replies could make two responders answer each other forever.
+    """
+    for module, methods in request.items():
+        if isinstance(methods, dict):
+            if "err_code" in methods:
+                return True
+            for result in methods.values():
+                if isinstance(result, dict) and "err_code" in result:
+                    return True
+    return False
+
+
 def describe(request) -> str:
     """The modules and methods of a request, for logs: never the arguments (they may hold
     credentials, e.g. C{cnCloud.bind})."""
