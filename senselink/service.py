@@ -209,6 +209,12 @@ class SenseLinkService(MultiService):
             self.reactor.resolve(target).addCallbacks(self._resolved, self._unresolved,
                                                       errbackArgs=(target,))
 
+    def stopService(self):
+        counters = self.responder.counters
+        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
+                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
+        return super().stopService()
+
     def _resolved(self, address):
         log.info("Replies go to target {address}", address=address)
         self.udp_protocol.target = address
