@@ -1,7 +1,10 @@
 """The strip device as pure protocol: requests in, reply dicts out."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from senselink.kasa import device
@@ -180,3 +183,29 @@ class ModuleTests(unittest.TestCase):
             self.assertEqual(answer["err_code"], -3, request)
             self.assertIn("read-only", answer["err_msg"])
         self.assertEqual(strip.handle({"system": {"get_sysinfo": {}}}), before)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=8)
+MODULES = st.sampled_from(["system", "emeter", "time", "schedule", "anti_theft",
+                           "count_down", "cnCloud", "netif", "context"])
+METHODS = st.sampled_from(["get_sysinfo", "get_realtime", "get_daystat", "get_monthstat",
+                           "get_time", "get_timezone", "get_rules", "get_next_action",
+                           "get_info", "set_relay_state", "reboot", "child_ids", "x"])
+
+
+class DeviceProperties(unittest.TestCase):
+    """Any request (as JSON) gets a reply dict, never an exception, with one entry per module."""
+
+    @settings(max_examples=100, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(MODULES, st.dictionaries(METHODS, JSON_VALUES, max_size=4)
+                           | JSON_VALUES, max_size=5))
+    def test_never_raises(self, request):
+        reply = make().handle(request)
+        self.assertEqual(set(reply), set(request) - {"context"})
+        json.dumps(reply)
