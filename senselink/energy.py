@@ -331,6 +331,7 @@ class EnergyService(Service):
         self._save_loop = None
         self._refresh_loop = None
         self.saves = 0
+        self._failing = False    # the last save failed (logged once until one succeeds)
 
     def startService(self):
         super().startService()
@@ -378,9 +379,16 @@ class EnergyService(Service):
         try:
             write_state(self.path, self.meter.snapshot())
         except (OSError, TypeError, ValueError) as e:
-            log.error("Cannot write energy state file {path}: {reason}", path=self.path,
-                      reason=getattr(e, "strerror", None) or str(e))
+            if not self._failing:
+                self._failing = True
+                log.error("Cannot write energy state file {path}: {reason} (the counters keep "
+                          "counting; retried every {interval:.0f} s)", path=self.path,
+                          reason=getattr(e, "strerror", None) or str(e),
+                          interval=self.save_interval)
             return False
         self.saves += 1
+        if self._failing:
+            self._failing = False
+            log.info("Energy state file {path} written again", path=self.path)
         log.debug("Energy counters saved to {path}", path=self.path)
         return True

@@ -238,10 +238,16 @@ class StateFileTests(unittest.TestCase):
         self.path = os.path.join(self.dir, "missing-dir", "state.json")
         events = capture_log(self)
         plugs, meter, service = self.start()
-        self.clock.advance(energy.SAVE_INTERVAL)
+        for _ in range(3):
+            self.clock.advance(energy.SAVE_INTERVAL)
         self.assertEqual(service.saves, 0)
+        failures = [t for t in texts(events) if "Cannot write energy state file" in t]
+        self.assertEqual(len(failures), 1)              # once, not every few minutes
+        os.makedirs(os.path.dirname(self.path))
+        self.clock.advance(energy.SAVE_INTERVAL)
+        self.assertEqual(service.saves, 1)
+        self.assertTrue(any("written again" in t for t in texts(events)))
         service.stopService()
-        self.assertTrue(any("Cannot write energy state file" in t for t in texts(events)))
 
 
 class PlugEnergyUnitTests(unittest.TestCase):
