@@ -32,6 +32,7 @@ setup(
     extras_require={
         "test": [
             "hypothesis>=6",
+            "python-kasa>=0.12",
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},

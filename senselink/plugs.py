@@ -29,7 +29,7 @@ class Plug:
     """One virtual plug as the Sense monitor sees it."""
 
     __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
-                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply")
+                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply", "energy")
 
     def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
                  skip_rate=0, voltage=120.0, watts=0.0, on=None):
@@ -47,6 +47,7 @@ class Plug:
         self.updated = None
         self._skip = 0
         self._reply = None
+        self.energy = None   # senselink.energy.PlugEnergy, attached by the daemon
 
     @property
     def watts(self) -> float:
@@ -71,11 +72,20 @@ class Plug:
             self.changed()
 
     def changed(self):
-        """Drop cached replies of this plug and of the aggregates holding it."""
+        """Drop cached replies of this plug and of the aggregates holding it.
+
+        Their energy counters close the interval at the old value.
+        """
         plug = self
         while plug is not None:
             plug._reply = None
+            if plug.energy is not None:
+                plug.energy.changed()
             plug = plug.aggregate
+
+    def drop_reply(self):
+        """Drop this plug's cached Sense reply only (its energy total has grown)."""
+        self._reply = None
 
     def should_answer(self) -> bool:
         """The original's C{skip_rate}: answer one request, then skip C{skip_rate}."""
@@ -85,9 +95,16 @@ class Plug:
         self._skip -= 1
         return False
 
+    @property
+    def total_kwh(self) -> float:
+        """Energy counted so far, in kWh (0 without energy counters)."""
+        energy = self.energy
+        return energy.total_kwh if energy is not None else 0.0
+
     def sense_reply(self) -> dict:
         return messages.sense_reply(alias=self.alias, mac=self.mac, device_id=self.device_id,
-                                    power=self.watts, voltage=self.voltage, on=self.on)
+                                    power=self.watts, voltage=self.voltage, on=self.on,
+                                    total_kwh=self.total_kwh)
 
     def sense_datagram(self) -> bytes:
         """The encrypted Sense reply, rebuilt only after a change."""

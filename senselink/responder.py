@@ -15,6 +15,8 @@ log = _log.Logger()
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
 
+KASA = "kasa"                # counter key of requests answered by the strip device
+
 
 class Counters:
     """What the responder saw and did, by kind (read by status pages and tests)."""
@@ -34,11 +36,18 @@ class Responder:
     """Turns one request into replies; shared by the UDP and TCP protocols.
 
     C{respond=False} is quiet mode: requests are received and logged, never answered.
+
+    The Sense request (recognised by its bytes, without parsing) gets one
+    cached HS110 reply per reported plug, over UDP and TCP alike. With a
+    C{device}, every other request gets exactly one reply from that device
+    (Kasa clients: UDP discovery, TCP sessions); without one they are
+    ignored, as the original did.
     """
 
-    def __init__(self, plugs, *, respond=True):
+    def __init__(self, plugs, *, respond=True, device=None):
         self.plugs = plugs
         self.respond = respond
+        self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
 
     def sense_replies(self):
@@ -47,13 +56,26 @@ class Responder:
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
+        return self.handle_kind(data, peer)[1]
+
+    def handle_kind(self, data: bytes, peer: str):
+        """C{(kind, replies)}: what C{data} was (L{messages.SENSE}, L{KASA}, ...) and the replies."""
         counters = self.counters
+        kind = None
         try:
             kind, request = messages.classify_datagram(data)
+            if kind == messages.OTHER and self.device is not None:
+                messages.check_modules(request)
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
             log.debug("Dropped malformed request from {peer}: {reason}", peer=peer, reason=str(e))
-            return []
+            return kind, []
+        if kind == messages.OTHER and self.device is not None:
+            if messages.is_reply(request):
+                counters.count(counters.ignored, "echo")
+                log.debug("Ignored a device reply from {peer}", peer=peer)
+                return messages.ECHO, []
+            return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
             replies = self.sense_replies()
@@ -65,25 +87,44 @@ class Responder:
         elif kind == messages.ECHO:
             counters.count(counters.ignored, "echo")
             log.debug("Ignored an echoed reply from {peer}", peer=peer)
-            return []
+            return kind, []
         else:
             counters.count(counters.ignored, "unsupported")
             log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
-                      request=request)
-            return []
+                      request=messages.describe(request))
+            return kind, []
         if not self.respond:
             log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
                       n=len(replies))
-            return []
+            return kind, []
         counters.count(counters.replies, kind, len(replies))
-        return replies
+        return kind, replies
+
+    def _device_reply(self, request, peer):
+        """One encrypted reply from the strip device to a Kasa client's request."""
+        counters = self.counters
+        counters.count(counters.requests, KASA)
+        reply = self.device.handle(request)
+        if _log.debug_enabled():
+            log.debug("Kasa request from {peer}: {request}", peer=peer,
+                      request=messages.describe(request))
+        refused = self.device.refused_in(reply)
+        if refused:
+            log.info("Refused {requests} from Kasa client {peer}: SenseLink plugs are read-only",
+                     requests=", ".join(refused), peer=peer)
+        if not self.respond:
+            log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
+            return []
+        counters.count(counters.replies, KASA)
+        return [messages.encode(reply)]
 
 
 class KasaDatagramProtocol(DatagramProtocol):
     """Kasa over UDP: one request per datagram, replies from the receiving socket.
 
-    With C{target} set (an IP address), replies go to that host at the
-    requester's port instead of to the requester.
+    With C{target} set (an IP address), replies to the Sense request go to
+    that host at the requester's port instead of to the requester; Kasa
+    clients always get their reply themselves.
     """
 
     noisy = False
@@ -98,9 +139,10 @@ class KasaDatagramProtocol(DatagramProtocol):
                 self.responder.counters.count(self.responder.counters.ignored, "oversized")
                 log.debug("Dropped a {size}-byte datagram from {peer}", size=len(data), peer=addr[0])
                 return
-            replies = self.responder.handle(data, addr[0])
+            kind, replies = self.responder.handle_kind(data, addr[0])
             if replies:
-                dest = (self.target, addr[1]) if self.target else addr
+                # The target receives what Sense asked for; a Kasa client gets its own reply.
+                dest = (self.target, addr[1]) if self.target and kind != KASA else addr
                 write = self.transport.write
                 for reply in replies:
                     write(reply, dest)
@@ -114,6 +156,16 @@ class KasaStreamProtocol(Protocol):
     def __init__(self, responder: Responder):
         self.responder = responder
         self._buffer = b""
+
+    def connectionMade(self):
+        factory = getattr(self, "factory", None)
+        if factory is not None:
+            factory.open.add(self)
+
+    def connectionLost(self, reason=None):
+        factory = getattr(self, "factory", None)
+        if factory is not None:
+            factory.open.discard(self)
 
     def dataReceived(self, data):
         try:
@@ -147,10 +199,14 @@ class KasaStreamProtocol(Protocol):
 
 class KasaStreamFactory(Factory):
     noisy = False
+
     def __init__(self, responder: Responder):
         self.responder = responder
+        self.connections = 0     # TCP connections accepted so far
+        self.open = set()        # protocols of the connections open now
 
     def buildProtocol(self, addr):
+        self.connections += 1
         protocol = KasaStreamProtocol(self.responder)
         protocol.factory = self
         return protocol

@@ -1,7 +1,7 @@
 """The service tree: C{makeService(config) -> SenseLinkService} (a C{MultiService}).
 
-Children: the UDP listener, the TCP listener, and one service per source
-that connects to something. twistd (or any Twisted program embedding us)
+Children: the energy counters' service (state file), the UDP listener, the
+TCP listener, and one service per source that connects to something. twistd (or any Twisted program embedding us)
 owns start, stop and logging.
 """
 
@@ -14,6 +14,8 @@ from twisted.python.failure import Failure
 
 from senselink import config as _config
 from senselink import web as _web  # also registers the optional top-level 'web' section
+from senselink import energy as _energy
+from senselink import strip as _strip
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.responder import KasaDatagramProtocol, KasaStreamFactory, Responder
@@ -149,14 +151,22 @@ class SenseLinkService(MultiService):
         self.reactor = reactor
         self.foreground = foreground
         self.plugs = build_plugs(config, reactor, kinds)
-        self.responder = Responder(self.plugs, respond=respond)
+        self.meter = _energy.EnergyMeter(self.plugs, reactor)
+        self.energy = _energy.EnergyService(
+            self.meter, config.options.get("state_file") or _energy.DEFAULT_STATE_FILE, reactor)
+        self.energy.setServiceParent(self)
+        self.strip = None
+        if config.options.get("kasa_clients", True):
+            self.strip = _strip.make_strip(config, self.plugs, reactor)
+        self.responder = Responder(self.plugs, respond=respond, device=self.strip)
         target = config.target
         self.udp_protocol = KasaDatagramProtocol(
             self.responder, target if target and _config.is_ip(target) else None)
         self.udp = UDPListener(self.udp_protocol, port, interface, reactor)
         self.udp.setName("udp")
         self.udp.setServiceParent(self)
-        self.tcp = TCPListener(KasaStreamFactory(self.responder), port, interface, reactor)
+        self.tcp_factory = KasaStreamFactory(self.responder)
+        self.tcp = TCPListener(self.tcp_factory, port, interface, reactor)
         self.tcp.setName("tcp")
         self.tcp.setServiceParent(self)
         self.sources = []
@@ -186,6 +196,11 @@ class SenseLinkService(MultiService):
         log.info("SenseLink started from {path}: {n} plugs, {r} reported to Sense{quiet}",
                  path=self.config.path, n=len(self.plugs), r=len(reported),
                  quiet="" if self.responder.respond else " (quiet mode: not answering)")
+        if self.strip is not None:
+            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} sockets",
+                     alias=self.strip.alias, mac=self.strip.mac, n=len(reported))
+        else:
+            log.info("kasa_clients is false: only the Sense request is answered")
         for plug in self.plugs:
             where = "reported" if plug.reported else f"in aggregate {plug.aggregate.id}"
             log.info("Plug {plug} ({alias}, {mac}, {kind}): {watts} W, {where}",

@@ -40,6 +40,49 @@ def decode(ciphertext: bytes) -> dict:
     return request
 
 
+def check_modules(request: dict):
+    """Raise L{MalformedRequest} unless every member of C{request} is a JSON object.
+
+    Kasa requests map module names (and C{context}) to objects; anything else
+    is not a request a device answers.
+    """
+    for name, value in request.items():
+        if not isinstance(value, dict):
+            raise MalformedRequest(f"member {name!r} is not an object")
+
+
+def is_reply(request: dict) -> bool:
+    """Whether a generic request is really a device reply (echoed back, or another device's).
+
+    Replies carry C{err_code} in each module or method object; requests never
+    do. Answering replies could make two responders answer each other forever.
+    """
+    for module, methods in request.items():
+        if isinstance(methods, dict):
+            if "err_code" in methods:
+                return True
+            for result in methods.values():
+                if isinstance(result, dict) and "err_code" in result:
+                    return True
+    return False
+
+
+def describe(request) -> str:
+    """The modules and methods of a request, for logs: never the arguments (they may hold
+    credentials, e.g. C{cnCloud.bind})."""
+    if not isinstance(request, dict):
+        return type(request).__name__
+    names = []
+    for module, methods in request.items():
+        if module == "context":
+            continue
+        if isinstance(methods, dict) and methods:
+            names.extend(f"{module}.{method}" for method in methods)
+        else:
+            names.append(str(module))
+    return ", ".join(names) or "(empty)"
+
+
 def classify(request: dict) -> str:
     """Tell a Sense poll, an echoed reply and any other request apart.
 
