@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from senselink import config as _config
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
+from senselink.reload import Reloader
 from senselink.responder import KasaDatagramProtocol, KasaStreamFactory, Responder
 
 log = Logger()
@@ -146,6 +147,7 @@ class SenseLinkService(MultiService):
             from senselink.sources import KINDS as kinds
         self.config = config
         self.reactor = reactor
+        self.kinds = kinds
         self.foreground = foreground
         self.plugs = build_plugs(config, reactor, kinds)
         self.responder = Responder(self.plugs, respond=respond)
@@ -159,11 +161,17 @@ class SenseLinkService(MultiService):
         self.tcp.setName("tcp")
         self.tcp.setServiceParent(self)
         self.sources = []
+        self.source_configs = []   # the SourceConfig of each of self.sources (for reload)
         for source in config.sources:
             service = kinds[source.kind].make_service(source, self.plugs, reactor)
             if service is not None:
                 service.setServiceParent(self)
                 self.sources.append(service)
+                self.source_configs.append(source)
+        # SIGHUP and reload(): re-read the config without dropping the listeners.
+        self.reloader = Reloader(self)
+        self.reloader.setName("reload")
+        self.reloader.setServiceParent(self)
 
     # -- lifecycle --
 
