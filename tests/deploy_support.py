@@ -265,7 +265,8 @@ class DaemonProcess(protocol.ProcessProtocol):
             d.errback(AssertionError(f"process ended before {pattern!r} appeared; "
                                      f"output:\n{self.output}"))
         self._waiting = []
-        self.ended.callback(reason.value.exitCode if hasattr(reason.value, "exitCode") else None)
+        self.reason = reason.value
+        self.ended.callback(getattr(reason.value, "exitCode", None))
 
     def stop(self, signal="TERM"):
         """Signal the process we started (by its PID) unless it has ended."""
@@ -281,3 +282,16 @@ def spawn(argv, env, path=ROOT):
 
 
 PORT_LINES = r"Answering Kasa requests on UDP [0-9.]+:(\d+)"
+
+
+def stopped_cleanly(proc):
+    """Whether a daemon we sent SIGTERM shut down in order.
+
+    twistd (Twisted 26) ends the process with the signal that stopped
+    the reactor once it has shut down, so the exit status is "killed by
+    SIGTERM" rather than 0; `python -m senselink` exits with 0.
+    """
+    reason = proc.reason
+    by_signal = getattr(reason, "signal", None) == 15 and getattr(reason, "exitCode", 0) is None
+    return ((by_signal or getattr(reason, "exitCode", None) == 0)
+            and "Main loop terminated." in proc.output)
