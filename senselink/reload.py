@@ -118,6 +118,12 @@ def merge_plugs(running: PlugSet, old_config, new_config, kinds, clock, summary)
     return PlugSet(final.values())
 
 
+def _log_failure(failure):
+    """Errback of signalled reloads: a rejected config is logged already."""
+    if not failure.check(ReloadRejected):
+        log.failure("Reload failed part-way; the log above says what was applied", failure)
+
+
 class Reloader(Service):
     """Child of L{SenseLinkService}: reloads its config on SIGHUP or on L{reload}.
 
@@ -161,7 +167,7 @@ class Reloader(Service):
         if self._busy is not None:
             self._again = True
             return
-        self.reload().addErrback(lambda failure: failure.trap(ReloadRejected))
+        self.reload().addErrback(_log_failure)
 
     # -- reload --
 
@@ -190,7 +196,7 @@ class Reloader(Service):
         self._busy = None
         if self._again and self.running:
             self._again = False
-            self.reload().addErrback(lambda failure: failure.trap(ReloadRejected))
+            self.reload().addErrback(_log_failure)
         return result
 
     @defer.inlineCallbacks
