@@ -102,8 +102,9 @@ class DockerfileTests(unittest.TestCase):
         section = readme[readme.index("## Deployment"):]
         self.assertIn(" ".join(exec_form(dockerfile_values("CMD")[0])), section)
         self.assertIn(" ".join(exec_form(dockerfile_values("HEALTHCHECK")[0])), section)
-        self.assertIn("9999/udp", section)
-        self.assertIn("`senselink`", section)       # the image's user
+        self.assertIn(f"`EXPOSE {dockerfile_values('EXPOSE')[0]}`", section)
+        self.assertIn(f"non-root user `{dockerfile_values('USER')[0]}`", section)
+        self.assertIn(f"`{dockerfile_values('FROM')[0]}`", section)
         for word in ("CONFIG_LOCATION", "LOGLEVEL", "SENSE_RESPONSE", "network_mode: host",
                      "SIGHUP", "systemctl reload senselink", "--pidfile", "--logfile",
                      "python -m senselink probe"):
@@ -174,6 +175,14 @@ class ImageCommandTests(unittest.TestCase):
         if self.twistd is None:
             raise unittest.SkipTest(f"no twistd script beside {sys.executable}")
         self.lib = build_tree(self)
+        # The image builds Twisted's plugin cache as root, so that its user
+        # never has to write it: run the same command on the build tree.
+        [install] = [run for run in dockerfile_values("RUN") if "pip install" in run]
+        code = re.search(r'python -c "([^"]+)"', install).group(1)
+        subprocess.run([sys.executable, "-c", code], env=image_env(self.lib), check=True,
+                       capture_output=True, timeout=120)
+        self.cache = os.path.join(self.lib, "twisted", "plugins", "dropin.cache")
+        self.cache_stamp = os.stat(self.cache).st_mtime_ns
         self.workdir = os.path.abspath(self.mktemp())
         os.makedirs(self.workdir)
         self.config = os.path.join(self.workdir, "config.yml")
@@ -218,6 +227,8 @@ class ImageCommandTests(unittest.TestCase):
         self.assertIn("Server Shut Down.", proc.output)
         self.assertNotIn("Traceback", proc.output)
         self.assertNotIn("Unable to write to plugin cache", proc.output)
+        self.assertEqual(os.stat(self.cache).st_mtime_ns, self.cache_stamp,
+                         "the daemon rewrote the plugin cache built with the image")
 
     @defer.inlineCallbacks
     def test_default_config_path(self):
