@@ -94,14 +94,15 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
 class _Where:
     """File, line and key path of the value being checked; collects problems."""
 
-    def __init__(self, path, problems, line=0, keys=()):
+    def __init__(self, path, problems, line=0, keys=(), secrets=None):
         self.path = path
         self.problems = problems
         self.line = line
         self.keys = keys
+        self.secrets = [] if secrets is None else secrets   # (line, key name) of secret values
 
     def child(self, key, line=None):
-        return _Where(self.path, self.problems, line or self.line, self.keys + (key,))
+        return _Where(self.path, self.problems, line or self.line, self.keys + (key,), self.secrets)
 
     def at(self, container, key):
         """The context of C{container[key]}, with that key's line when known."""
@@ -162,11 +163,12 @@ def _maybe_env(value):
 class Field:
     """One config key: its type check, default and documentation."""
 
-    def __init__(self, convert, default=None, required=False, doc=""):
+    def __init__(self, convert, default=None, required=False, doc="", secret=False):
         self.convert = convert
         self.default = default
         self.required = required
         self.doc = doc
+        self.secret = secret      # a password or token: never logged, file permissions checked
 
 
 def number(minimum=None, maximum=None, above=None):
@@ -360,6 +362,7 @@ class Config:
     plugs: dict            # plug id -> PlugConfig, in config order
     options: dict = field(default_factory=dict)   # validated top-level keys
     warnings: list = field(default_factory=list)
+    secrets: list = field(default_factory=list)   # (line, key) of secrets written in the file
 
     @property
     def target(self):
@@ -419,6 +422,9 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
             out[key] = spec.convert(value, raw.get(key))
         except Invalid as e:
             here.error(str(e))
+            continue
+        if spec.secret and isinstance(value, str) and "${" not in value:
+            where.secrets.append((here.line, here.name))
     for key, spec in fields.items():
         if key not in mapping:
             if spec.required:
@@ -456,8 +462,19 @@ def _single_key(item, where: _Where, what):
     return next(iter(item.items()))
 
 
+# Modules that register top-level keys with add_top_level() when imported.
+EXTENSIONS = ("senselink.guard",)
+
+
+def _load_extensions():
+    import importlib
+    for name in EXTENSIONS:
+        importlib.import_module(name)
+
+
 def parse(document, path="<config>", kinds=None) -> Config:
     """Validate an already-loaded YAML document (as produced by L{load})."""
+    _load_extensions()
     if kinds is None:
         from senselink.sources import KINDS as kinds
     problems = []
@@ -521,7 +538,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
     _check_aggregates(plugs, problems)
     if problems:
         raise ConfigError(problems)
-    config = Config(path, sources, plugs, options, warnings)
+    config = Config(path, sources, plugs, options, warnings, list(top.secrets))
     reported = config.reported()
     if len(reported) > MAX_REPORTED_PLUGS:
         warnings.append(f"{path}: {len(reported)} plugs are reported to Sense; "
@@ -608,7 +625,24 @@ def load(path, kinds=None) -> Config:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError([f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"]) from None
-    return load_text(text, path, kinds)
+    config = load_text(text, path, kinds)
+    _check_permissions(config)
+    return config
+
+
+def _check_permissions(config):
+    """Warn when a config that holds secrets (not from ${ENV}) is readable by other users."""
+    if not config.secrets:
+        return
+    try:
+        mode = os.stat(config.path).st_mode
+    except OSError:
+        return
+    if mode & 0o004:
+        line, key = config.secrets[0]
+        config.warnings.append(
+            f"{config.path} holds secrets ({key} at line {line}) and is readable by other users: "
+            f"chmod o-r it, or take the secret from the environment with ${{NAME}}")
 
 
 def is_ip(value: str) -> bool:

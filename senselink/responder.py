@@ -59,6 +59,9 @@ class Responder:
             replies = self.sense_replies()
             if _log.debug_enabled():
                 log.debug("Sense request from {peer}: {n} replies", peer=peer, n=len(replies))
+                for plug in self.plugs.reported:
+                    log.debug("Reply for plug {plug} ({alias}, {mac}): {watts} W",
+                              plug=plug.id, alias=plug.alias, mac=plug.mac, watts=plug.watts)
         elif kind == messages.ECHO:
             counters.count(counters.ignored, "echo")
             log.debug("Ignored an echoed reply from {peer}", peer=peer)

@@ -202,6 +202,12 @@ class SenseLinkService(MultiService):
             self.reactor.resolve(target).addCallbacks(self._resolved, self._unresolved,
                                                       errbackArgs=(target,))
 
+    def stopService(self):
+        counters = self.responder.counters
+        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
+                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
+        return super().stopService()
+
     def _resolved(self, address):
         log.info("Replies go to target {address}", address=address)
         self.udp_protocol.target = address
@@ -212,9 +218,11 @@ class SenseLinkService(MultiService):
         self.udp_protocol.target = "0.0.0.0"  # never answer the requester instead of the target
 
     def _fail(self, error):
-        log.critical("{error}", error=str(error))
         if self.foreground:
+            # One line on stderr (twistd -n shows it in its log) and exit code 1.
             raise SystemExit(f"senselink: {error}")
+        # Daemon mode: twistd reports the exception to the waiting parent process.
+        log.critical("{error}", error=str(error))
         raise error
 
     # -- API --

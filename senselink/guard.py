@@ -1,0 +1,178 @@
+"""Who gets answers, and how many: the responder's protection against abuse.
+
+A Kasa reply is much larger than the request (one ~450-byte datagram per
+plug for a 60-byte Sense poll), so an open responder is a reflection
+amplifier for spoofed requests. L{Guard} drops requests from outside
+C{allow_from} (default: the LAN), limits each source address with a token
+bucket, and caps reply datagrams per second overall. Drops are counted and
+logged at most once a minute per source address and reason.
+"""
+
+import ipaddress
+
+from senselink.config import Field, Invalid, add_top_level, number
+from senselink.log import Logger
+
+log = Logger()
+
+# "The LAN": loopback, private IPv4, link-local, IPv6 unique-local and link-local.
+DEFAULT_ALLOW = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                 "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
+DEFAULT_EXEMPT = ("127.0.0.0/8", "::1/128")
+DEFAULT_RATE = {"requests_per_second": 10.0, "burst": 20.0, "replies_per_second": 2000.0}
+LOG_INTERVAL = 60.0          # seconds between log lines per (source, reason)
+MAX_TRACKED = 4096           # source addresses tracked at once (buckets and log times)
+
+
+def networks(value, raw=None):
+    """A list of addresses/CIDRs as ip_network objects."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of addresses or CIDRs, got {value!r}")
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {item!r}") from None
+    return out
+
+
+def rate_limit(value, raw=None):
+    """The C{rate_limit} section: False, or a mapping of limits (missing keys take defaults)."""
+    if value is False:
+        return False
+    if value is True or value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise Invalid(f"expected false or a mapping, got {value!r}")
+    known = set(DEFAULT_RATE) | {"exempt"}
+    unknown = set(value) - known
+    if unknown:
+        raise Invalid(f"unknown rate_limit key {sorted(unknown)[0]!r}; known keys: "
+                      f"{', '.join(sorted(known))}")
+    out = dict(DEFAULT_RATE)
+    positive = number(above=0)
+    for key in DEFAULT_RATE:
+        if key in value:
+            out[key] = float(positive(value[key]))
+    out["exempt"] = networks(value.get("exempt", list(DEFAULT_EXEMPT)))
+    return out
+
+
+add_top_level("allow_from", Field(networks, default=None,
+                                  doc="addresses/CIDRs whose requests are answered (default: the LAN)"))
+add_top_level("rate_limit", Field(rate_limit, default=None,
+                                  doc="per-source and global limits, or false"))
+
+
+def _address(host):
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class TokenBucket:
+    __slots__ = ("rate", "capacity", "tokens", "stamp")
+
+    def __init__(self, rate, capacity, now):
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = now
+
+    def take(self, now, n=1.0) -> bool:
+        tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= n:
+            self.tokens = tokens - n
+            return True
+        self.tokens = tokens
+        return False
+
+
+class Guard:
+    """Decides whether a request from C{host} is answered; counts and logs refusals."""
+
+    def __init__(self, clock, allow_from=None, rate=None):
+        self.clock = clock
+        self.allow = list(allow_from if allow_from is not None else networks(list(DEFAULT_ALLOW)))
+        if rate is None:
+            rate = rate_limit({})
+        self.rate = rate or None
+        self.buckets = {}
+        self.replies = (TokenBucket(rate["replies_per_second"], rate["replies_per_second"],
+                                    clock.seconds()) if rate else None)
+        self.dropped = {}        # reason -> count
+        self._logged = {}        # (host, reason) -> time of the last log line
+
+    @classmethod
+    def from_config(cls, config, clock):
+        options = config.options
+        return cls(clock, options.get("allow_from"), options.get("rate_limit"))
+
+    def _allowed(self, address):
+        return any(address in network for network in self.allow
+                   if network.version == address.version)
+
+    def admit(self, host, replies=1) -> bool:
+        """True when a request from C{host} that would send C{replies} datagrams may be answered."""
+        address = _address(host)
+        if address is None or not self._allowed(address):
+            return self._drop(host, "not_allowed",
+                              "Dropping requests from {host}: not in allow_from")
+        rate = self.rate
+        if rate is None or any(address in n for n in rate["exempt"] if n.version == address.version):
+            return True
+        now = self.clock.seconds()
+        bucket = self.buckets.get(host)
+        if bucket is None:
+            if len(self.buckets) >= MAX_TRACKED:
+                self._forget(now)
+            bucket = self.buckets[host] = TokenBucket(rate["requests_per_second"], rate["burst"], now)
+        if not bucket.take(now):
+            return self._drop(host, "rate_limited",
+                              "Dropping requests from {host}: over {limit} requests/s")
+        if replies and not self.replies.take(now, replies):
+            return self._drop(host, "reply_cap",
+                              "Dropping requests from {host}: over {replies_cap} replies/s overall")
+        return True
+
+    def _forget(self, now):
+        """Drop buckets that have refilled (they behave like new ones); keep the table bounded."""
+        full = [h for h, b in self.buckets.items()
+                if b.tokens + (now - b.stamp) * b.rate >= b.capacity]
+        for host in full:
+            del self.buckets[host]
+        if len(self.buckets) >= MAX_TRACKED * 3 // 4:
+            # Still crowded (a flood from many addresses): forget the oldest quarter.
+            for host in list(self.buckets)[:MAX_TRACKED // 4]:
+                del self.buckets[host]
+
+    def _drop(self, host, reason, message):
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        self.complain(host, reason, message)
+        return False
+
+    def complain(self, host, reason, message, **fields):
+        """Log C{message} at most once per LOG_INTERVAL for this (host, reason)."""
+        now = self.clock.seconds()
+        key = (host, reason)
+        last = self._logged.get(key)
+        if last is not None and now - last < LOG_INTERVAL:
+            return False
+        if len(self._logged) >= MAX_TRACKED:
+            self._logged = {k: t for k, t in self._logged.items() if now - t < LOG_INTERVAL}
+            if len(self._logged) >= MAX_TRACKED:
+                return False
+        self._logged[key] = now
+        rate = self.rate or {}
+        log.warn(message + " (further drops from it are not logged for a minute)", host=host,
+                 limit=rate.get("requests_per_second"), replies_cap=rate.get("replies_per_second"),
+                 **fields)
+        return True

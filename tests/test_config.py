@@ -1,0 +1,230 @@
+import os
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from senselink import config
+from senselink.plugs import derive_device_id, derive_mac
+from tests.support import config_from_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ORIGINAL = """\
+target: 127.0.0.5
+sources:
+  - static:
+      plugs:
+      - NAS:
+          mac: 53:75:31:f6:4c:01
+          max_watts: 15
+          alias: "NAS Server"
+      - Fan:
+          mac: 50:12:34:56:01:02
+          max_watts: 5
+          skip_rate: 2
+  - mutable:
+      plugs:
+      - Heater:
+          mac: 53:75:31:f6:4c:03
+          power: 750
+  - aggregate:
+      plugs:
+      - Both:
+          mac: 53:75:31:f6:4c:04
+          elements: [NAS, Fan]
+"""
+
+
+def errors_of(text):
+    try:
+        config.load_text(text, "cfg.yml")
+    except config.ConfigError as e:
+        return e.problems
+    raise AssertionError("config was accepted")
+
+
+class ValidConfigTests(unittest.TestCase):
+    def test_original_format(self):
+        c = config.load_text(ORIGINAL, "cfg.yml")
+        self.assertEqual(list(c.plugs), ["NAS", "Fan", "Heater", "Both"])
+        self.assertEqual(c.target, "127.0.0.5")
+        self.assertEqual(c.plugs["NAS"]["mac"], "53:75:31:F6:4C:01")
+        # An all-digit MAC is a sexagesimal number in YAML 1.1: the text as written is used.
+        self.assertEqual(c.plugs["Fan"]["mac"], "50:12:34:56:01:02")
+        self.assertEqual(c.plugs["Fan"]["skip_rate"], 2)
+        self.assertEqual([p.id for p in c.reported()], ["Heater", "Both"])
+        self.assertEqual(c.aggregate_of("NAS"), "Both")
+        self.assertEqual(c.plugs["NAS"]["device_id"], derive_device_id("53:75:31:F6:4C:01"))
+        self.assertEqual(c.warnings, [])
+
+    def test_example_configs_are_valid(self):
+        for name in ("config_example.yml", "examples/demo.yml"):
+            path = os.path.join(ROOT, name)
+            c = config.load(path)
+            self.assertTrue(c.plugs, name)
+
+    def test_unquoted_on_off_state_values(self):
+        c = config.load_text(
+            "sources:\n- static:\n    plugs:\n    - a: {max_watts: 1}\n", "cfg.yml")
+        self.assertTrue(c.plugs)
+        convert = config.MODEL_FIELDS["on_state_value"].convert
+        self.assertEqual(convert(True, "on"), "on")
+        self.assertEqual(convert(False, "off"), "off")
+        self.assertEqual(convert(True, "ON"), "ON")
+        self.assertEqual(convert("idle", "idle"), "idle")
+
+    def test_env_substitution(self):
+        os.environ["SENSELINK_TEST_ALIAS"] = "From Env"
+        self.addCleanup(os.environ.pop, "SENSELINK_TEST_ALIAS")
+        c = config.load_text(
+            "sources:\n- static:\n    plugs:\n    - a: {alias: '${SENSELINK_TEST_ALIAS}'}\n", "cfg.yml")
+        self.assertEqual(c.plugs["a"]["alias"], "From Env")
+
+    def test_missing_env_is_an_error(self):
+        problems = errors_of(
+            "sources:\n- static:\n    plugs:\n    - a: {alias: '${SENSELINK_NOT_SET_X}'}\n")
+        self.assertIn("SENSELINK_NOT_SET_X is not set", problems[0])
+        self.assertTrue(problems[0].startswith("cfg.yml:4: "), problems)
+
+    def test_derived_mac_is_stable_and_warned(self):
+        c1 = config.load_text("sources:\n- static:\n    plugs:\n    - Lamp: {max_watts: 1}\n", "a.yml")
+        c2 = config.load_text("sources:\n- static:\n    plugs:\n    - Lamp: {max_watts: 9}\n", "b.yml")
+        self.assertEqual(c1.plugs["Lamp"]["mac"], c2.plugs["Lamp"]["mac"])
+        self.assertEqual(c1.plugs["Lamp"]["mac"], derive_mac("Lamp"))
+        self.assertEqual(len(c1.plugs["Lamp"]["device_id"]), 40)
+        self.assertIn("has no mac", c1.warnings[0])
+
+    def test_more_than_twenty_reported_plugs_warns(self):
+        plugs = "".join(f"    - p{i}: {{max_watts: 1}}\n" for i in range(21))
+        c = config.load_text("sources:\n- static:\n    plugs:\n" + plugs, "cfg.yml")
+        self.assertTrue(any("21 plugs are reported" in w for w in c.warnings))
+
+    def test_nested_aggregates(self):
+        c = config_from_text("""
+sources:
+- static:
+    plugs:
+    - a: {max_watts: 1}
+    - b: {max_watts: 2}
+- aggregate:
+    plugs:
+    - inner: {elements: [a, b]}
+- aggregate:
+    plugs:
+    - outer: {elements: [inner]}
+""")
+        self.assertEqual([p.id for p in c.reported()], ["outer"])
+
+
+class ConfigErrorTests(unittest.TestCase):
+    def test_error_names_file_line_and_key(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a:\n        max_watts: lots\n")
+        self.assertEqual(problems, [
+            "cfg.yml:5: sources[0].static.plugs[0].a.max_watts: expected a number, got 'lots' (str)"])
+
+    def test_unknown_key_suggests(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a:\n        max_wats: 3\n")
+        self.assertIn("cfg.yml:5:", problems[0])
+        self.assertIn("did you mean 'max_watts'?", problems[0])
+
+    def test_unknown_top_level_key_and_kind(self):
+        problems = errors_of("sorces: []\n")
+        self.assertTrue(any("did you mean 'sources'" in p for p in problems), problems)
+        problems = errors_of("sources:\n- statik:\n    plugs: []\n")
+        self.assertIn("cfg.yml:2:", problems[0])
+        self.assertIn("did you mean 'static'", problems[0])
+
+    def test_missing_sources(self):
+        self.assertIn("missing required key 'sources'", errors_of("target: 1.2.3.4\n")[0])
+
+    def test_not_a_mapping(self):
+        self.assertIn("expected a mapping", errors_of("- 1\n")[0])
+        self.assertIn("expected a mapping", errors_of("")[0])
+
+    def test_bad_yaml(self):
+        problems = errors_of("sources:\n  - static: [\n")
+        self.assertIn("not valid YAML", problems[0])
+        self.assertTrue(problems[0].startswith("cfg.yml:"))
+
+    def test_duplicate_mac_names_both(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n"
+                             "    - one: {mac: 'aa:bb:cc:dd:ee:ff'}\n"
+                             "    - two: {mac: 'AA-BB-CC-DD-EE-FF'}\n")
+        self.assertIn("'one'", problems[0])
+        self.assertIn("'two'", problems[0])
+        self.assertIn("same MAC AA:BB:CC:DD:EE:FF", problems[0])
+
+    def test_duplicate_plug_id(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {}\n- mutable:\n"
+                             "    plugs:\n    - a: {}\n")
+        self.assertIn("plug id 'a' is already used at line 4", problems[0])
+
+    def test_aggregate_errors(self):
+        base = "sources:\n- static:\n    plugs:\n    - a: {}\n    - b: {}\n- aggregate:\n    plugs:\n"
+        self.assertIn("unknown plug 'zz'", errors_of(base + "    - g: {elements: [a, zz]}\n")[0])
+        self.assertIn("'a' is in two aggregates: 'g' and 'h'",
+                      errors_of(base + "    - g: {elements: [a]}\n    - h: {elements: [a]}\n")[0])
+        self.assertIn("contains itself", errors_of(base + "    - g: {elements: [g]}\n")[0])
+        cycle = errors_of(base + "    - g: {elements: [h]}\n    - h: {elements: [g]}\n")
+        self.assertIn("cycle", cycle[0])
+        self.assertIn("missing required key 'elements'", errors_of(base + "    - g: {}\n")[0])
+
+    def test_bad_values(self):
+        base = "sources:\n- static:\n    plugs:\n    - a:\n        "
+        self.assertIn("expected a MAC", errors_of(base + "mac: nope\n")[0])
+        self.assertIn("40 hexadecimal", errors_of(base + "device_id: abc\n")[0])
+        self.assertIn(">= 0", errors_of(base + "skip_rate: -1\n")[0])
+        self.assertIn("<= 1", errors_of(base + "on_fraction: 2\n")[0])
+        self.assertIn("expected the plug's settings", errors_of("sources:\n- static:\n    plugs:\n    - a:\n")[0])
+
+    def test_several_problems_reported_together(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {max_watts: x}\n"
+                             "    - b: {min_watts: y}\n")
+        self.assertEqual(len(problems), 2)
+
+    def test_unreadable_file(self):
+        try:
+            config.load("/nonexistent/senselink.yml")
+        except config.ConfigError as e:
+            self.assertIn("/nonexistent/senselink.yml: cannot read config", str(e))
+        else:
+            self.fail("no error")
+
+
+class CommandLineTests(unittest.TestCase):
+    def run_module(self, *args, env=None):
+        return subprocess.run([sys.executable, "-m", "senselink", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **(env or {})})
+
+    def test_check_valid(self):
+        result = self.run_module("check", "-c", "examples/demo.yml")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Media Center", result.stdout)
+        self.assertIn("in aggregate Media", result.stdout)
+        self.assertIn("valid", result.stdout)
+
+    def test_check_invalid(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("sources:\n- static:\n    plugs:\n    - a: {max_watts: x}\n")
+        result = self.run_module("check", "-c", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{path}:4: sources[0].static.plugs[0].a.max_watts: expected a number",
+                      result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_check_uses_config_location(self):
+        result = self.run_module("check", env={"CONFIG_LOCATION": "examples/demo.yml"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_generate(self):
+        result = self.run_module("generate")
+        self.assertEqual(result.returncode, 0)
+        lines = dict(line.split(": ") for line in result.stdout.strip().splitlines())
+        self.assertRegex(lines["mac"], r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
+        self.assertRegex(lines["device_id"], r"^[0-9A-F]{40}$")
+        c = config.load_text("sources:\n- static:\n    plugs:\n    - a:\n"
+                             f"        mac: {lines['mac']}\n        device_id: {lines['device_id']}\n")
+        self.assertEqual(c.plugs["a"]["mac"], lines["mac"])

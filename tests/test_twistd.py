@@ -1,0 +1,163 @@
+"""The daemon as users start it: twistd and python -m senselink, in subprocesses."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from senselink.kasa import cipher, messages
+from tests.support import LOOPBACK, free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "examples", "demo.yml")
+
+
+def twistd():
+    local = os.path.join(os.path.dirname(sys.executable), "twistd")
+    return local if os.path.exists(local) else shutil.which("twistd")
+
+
+def sense_replies(port, expected, attempts=100):
+    """Send Sense requests until C{expected} replies arrive (bounded by C{attempts})."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        for _ in range(attempts):
+            s.sendto(messages.SENSE_REQUEST_ENCRYPTED, (LOOPBACK, port))
+            replies = []
+            try:
+                while len(replies) < expected:
+                    replies.append(json.loads(cipher.decrypt(s.recv(4096))))
+                return replies
+            except socket.timeout:
+                continue
+    raise AssertionError(f"no {expected} replies from port {port}")
+
+
+class DaemonProcess:
+    def __init__(self, testcase, args):
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        self.process = subprocess.Popen(args, cwd=testcase.mktemp_dir(), env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        testcase.addCleanup(self.stop)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.stdout.read()
+
+
+class Case(unittest.TestCase):
+    def mktemp_dir(self):
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        return path
+
+    def run_quick(self, args, timeout=60):
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        return subprocess.run(args, cwd=self.mktemp_dir(), env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+
+class TwistdTests(Case):
+    def test_plugin_is_listed(self):
+        result = self.run_quick([twistd(), "--help"])
+        self.assertIn("senselink", result.stdout)
+
+    def test_twistd_foreground_answers(self):
+        port = free_port()
+        daemon = DaemonProcess(self, [twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                      "--port", str(port), "--interface", LOOPBACK])
+        replies = sense_replies(port, 4)
+        aliases = {r["system"]["get_sysinfo"]["alias"] for r in replies}
+        self.assertEqual(aliases, {"NAS Server", "Ceiling Fan", "Space Heater", "Media Center"})
+        output = daemon.stop()
+        self.assertIn("Answering Kasa requests on UDP 127.0.0.1:%d" % port, output)
+        self.assertNotIn("Traceback", output)
+
+    def test_python_m_senselink_answers(self):
+        port = free_port()
+        daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", DEMO,
+                                      "-p", str(port), "--interface", LOOPBACK])
+        self.assertEqual(len(sense_replies(port, 4)), 4)
+        self.assertNotIn("Traceback", daemon.stop())
+
+    def test_quiet_from_environment(self):
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": ROOT, "SENSE_RESPONSE": "false", "LOGLEVEL": "DEBUG"}
+        process = subprocess.Popen([twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                    "-p", str(port), "--interface", LOOPBACK],
+                                   cwd=self.mktemp_dir(), env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: process.poll() is None and (process.kill(), process.wait()))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            for _ in range(50):
+                s.sendto(messages.SENSE_REQUEST_ENCRYPTED, (LOOPBACK, port))
+                self.assertRaises(socket.timeout, s.recv, 4096)
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0]
+        self.assertIn("quiet mode", output)
+        self.assertIn("Sense request from 127.0.0.1", output)   # DEBUG logs each request
+
+    def test_bad_config_is_one_clear_error(self):
+        path = os.path.join(self.mktemp_dir(), "bad.yml")
+        with open(path, "w") as f:
+            f.write("sources:\n- static:\n    plugs:\n    - a: {max_wats: 3}\n")
+        result = self.run_quick([twistd(), "-n", "--pidfile=", "senselink", "-c", path])
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f"{path}:4: sources[0].static.plugs[0].a.max_wats: unknown static plug key "
+                      "(did you mean 'max_watts'?)", result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+
+    def test_missing_config(self):
+        result = self.run_quick([twistd(), "-n", "--pidfile=", "senselink", "-c", "/nonexistent.yml"])
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("/nonexistent.yml: cannot read config", result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+
+    def test_port_in_use(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind((LOOPBACK, 0))
+            port = busy.getsockname()[1]
+            result = self.run_quick([twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                     "-p", str(port), "--interface", LOOPBACK])
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f"senselink: cannot listen on UDP 127.0.0.1:{port}: Address already in use",
+                      result.stdout + result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+
+    def test_bad_interface(self):
+        result = self.run_quick([twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                 "--interface", "not-an-address"])
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--interface must be an IP address", result.stdout + result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+
+    def test_version(self):
+        result = self.run_quick([sys.executable, "-m", "senselink", "--version"])
+        import senselink
+        self.assertEqual(result.stdout.strip(), f"senselink {senselink.__version__}")
+
+
+class EmbeddingExampleTests(Case):
+    def test_embedding_example_changes_mutable_plug(self):
+        port = free_port()
+        daemon = DaemonProcess(self, [sys.executable, os.path.join(ROOT, "examples", "embedding.py"),
+                                      DEMO, str(port)])
+        replies = sense_replies(port, 4)
+        heater = [r for r in replies if r["system"]["get_sysinfo"]["alias"] == "Space Heater"]
+        # The example's first step sets the heater to 0 W (the config says 750 W).
+        self.assertEqual(heater[0]["emeter"]["get_realtime"]["power"], 0)
+        output = daemon.stop()
+        self.assertIn("Mutable plug Heater set to 0", output)
+        self.assertNotIn("Traceback", output)
