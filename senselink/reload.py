@@ -246,6 +246,8 @@ class Reloader(Service):
                 log.warn("Reload: {key} changed in {path}; it takes effect after a restart",
                          key=key, path=new_config.path)
 
+        for warning in new_config.warnings:
+            log.warn("{warning}", warning=warning)
         for source, _ in kept:
             log.info("Reload: {source} unchanged, keeping its connection",
                      source=_describe_source(source))

@@ -5,7 +5,6 @@ Sense requests over real loopback sockets, and daemons run as subprocesses.
 import json
 import os
 import re
-import socket
 import sys
 
 from twisted.application.internet import ClientService
@@ -197,15 +196,6 @@ def by_alias(replies):
     """{alias: watts} of decoded Sense replies."""
     return {r["system"]["get_sysinfo"]["alias"]: r["emeter"]["get_realtime"]["power"]
             for r in replies}
-
-
-def ask_udp_blocking(port, expected, timeout=WAIT, host="127.0.0.1"):
-    """The same as L{ask_udp} with a plain socket (for tests without a reactor running us)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.settimeout(timeout)
-        s.sendto(messages.SENSE_REQUEST_ENCRYPTED, (host, port))
-        return [json.loads(cipher.decrypt(s.recv(65536))) for _ in range(expected)]
 
 
 # ---------------------------------------------------------------- processes
