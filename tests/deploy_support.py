@@ -5,6 +5,7 @@ Sense requests over real loopback sockets, and daemons run as subprocesses.
 import json
 import os
 import re
+import shutil
 import sys
 
 from twisted.application.internet import ClientService
@@ -202,9 +203,12 @@ def by_alias(replies):
 
 
 def twistd_executable():
-    """The twistd script of the running Python (what `twistd` runs in the image)."""
+    """The twistd script: the running Python's, else the first on PATH."""
     candidate = os.path.join(os.path.dirname(sys.executable), "twistd")
-    return candidate if os.path.exists(candidate) else None
+    found = candidate if os.path.exists(candidate) else shutil.which("twistd")
+    if found is None:
+        raise AssertionError(f"no twistd script beside {sys.executable} or on PATH")
+    return found
 
 
 def child_env(**extra):
