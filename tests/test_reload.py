@@ -243,3 +243,16 @@ class ReloadTests(unittest.TestCase):
         self.assertTrue(any("SIGHUP received" in line for line in self.logs.lines))
         yield self.service.stopService()
         self.assertNotEqual(signal.getsignal(signal.SIGHUP), reloader._on_signal)
+
+    @defer.inlineCallbacks
+    def test_target_changes_at_once_other_top_level_keys_after_restart(self):
+        protocol = self.service.udp_protocol
+        self.write(extra="target: 127.0.0.2\nallow_from: [127.0.0.0/8]\n")
+        summary = yield self.service.reloader.reload()
+        self.assertEqual(protocol.target, "127.0.0.2")
+        self.assertEqual(summary.restart_needed, ["allow_from"])
+        self.assertTrue(any("allow_from changed" in line and "after a restart" in line
+                            for line in self.logs.lines), self.logs.text())
+        self.write(extra="")
+        yield self.service.reloader.reload()
+        self.assertIsNone(protocol.target)
