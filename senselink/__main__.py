@@ -17,11 +17,14 @@ USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
        python -m senselink check [-c CONFIG]
        python -m senselink generate
+       python -m senselink probe [--target HOST] [--port P] [--timeout S] [--count N]
        python -m senselink --version
 
 Without a command, runs the daemon in the foreground (like `twistd -n senselink`).
   check     validate the config and print the plug table; exit code 0 when valid
   generate  print a fresh MAC address and device id to paste into a config
+  probe     play the Sense monitor: list the plugs that answer (broadcast by default);
+            exit code 0 when at least one plug answered
 """
 
 
@@ -94,7 +97,12 @@ def run(argv) -> int:
     return 0
 
 
-COMMANDS = {"check": check, "generate": generate}
+def probe(argv) -> int:
+    from senselink import probe as _probe
+    return _probe.main(argv)
+
+
+COMMANDS = {"check": check, "generate": generate, "probe": probe}
 
 
 def main(argv=None) -> int:

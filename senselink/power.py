@@ -230,8 +230,10 @@ class Feed:
 
     def _expire(self):
         self._timer = None
-        log.info("No update for {plug} in {timeout} s: reporting off_usage {watts} W",
-                 plug=self.plug.id, timeout=self.timeout, watts=self.model.off_usage)
+        log.info("No update for {plug} from its {kind} source in {timeout} s: "
+                 "reporting off_usage {watts} W",
+                 plug=self.plug.id, kind=self.plug.kind, timeout=self.timeout,
+                 watts=self.model.off_usage)
         self.plug.set_power(self.model.off_usage, False)
 
     def stop(self):

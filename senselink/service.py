@@ -18,6 +18,7 @@ from senselink import energy as _energy
 from senselink import strip as _strip
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
+from senselink.reload import Reloader
 from senselink.responder import KasaDatagramProtocol, KasaStreamFactory, Responder
 
 log = Logger()
@@ -149,6 +150,7 @@ class SenseLinkService(MultiService):
             from senselink.sources import KINDS as kinds
         self.config = config
         self.reactor = reactor
+        self.kinds = kinds
         self.foreground = foreground
         self.plugs = build_plugs(config, reactor, kinds)
         self.meter = _energy.EnergyMeter(self.plugs, reactor)
@@ -170,11 +172,17 @@ class SenseLinkService(MultiService):
         self.tcp.setName("tcp")
         self.tcp.setServiceParent(self)
         self.sources = []
+        self.source_configs = []   # the SourceConfig of each of self.sources (for reload)
         for source in config.sources:
             service = kinds[source.kind].make_service(source, self.plugs, reactor)
             if service is not None:
                 service.setServiceParent(self)
                 self.sources.append(service)
+                self.source_configs.append(source)
+        # SIGHUP and reload(): re-read the config without dropping the listeners.
+        self.reloader = Reloader(self)
+        self.reloader.setName("reload")
+        self.reloader.setServiceParent(self)
         self.web = _web.attach(self)  # the web interface, when the config has a 'web' section
 
     # -- lifecycle --
