@@ -188,10 +188,21 @@ class EnergyMeter:
         self.clock = clock
         self.tz = tz
         self.counters = {}
-        for plug in plugs:
-            counter = PlugEnergy(plug, clock, tz)
-            plug.energy = counter
-            self.counters[plug.id] = counter
+        self.attach()
+
+    def attach(self):
+        """Give every plug without counters its own (at start, and for plugs a reload added)."""
+        for plug in self.plugs:
+            if getattr(plug, "energy", None) is None:
+                counter = self.counters.get(plug.id)
+                if counter is None:
+                    counter = self.counters[plug.id] = PlugEnergy(plug, self.clock, self.tz)
+                elif counter.plug is not plug:
+                    # A plug the reload rebuilt under the same id: its counts go on.
+                    counter.advance()
+                    counter.plug = plug
+                    counter.changed()
+                plug.energy = counter
 
     def __getitem__(self, plug_id) -> PlugEnergy:
         return self.counters[plug_id]

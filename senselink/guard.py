@@ -23,6 +23,8 @@ DEFAULT_RATE = {"requests_per_second": 10.0, "burst": 20.0, "replies_per_second"
 LOG_INTERVAL = 60.0          # seconds between log lines per (source, reason)
 MAX_TRACKED = 4096           # source addresses tracked at once (buckets and log times)
 
+DENIED, LIMITED, EXEMPT = "denied", "limited", "exempt"
+
 
 def networks(value, raw=None):
     """A list of addresses/CIDRs as ip_network objects."""
@@ -110,6 +112,7 @@ class Guard:
                                     clock.seconds()) if rate else None)
         self.dropped = {}        # reason -> count
         self._logged = {}        # (host, reason) -> time of the last log line
+        self._verdicts = {}      # host -> DENIED / LIMITED / EXEMPT
 
     @classmethod
     def from_config(cls, config, clock):
@@ -120,28 +123,55 @@ class Guard:
         return any(address in network for network in self.allow
                    if network.version == address.version)
 
-    def admit(self, host, replies=1) -> bool:
-        """True when a request from C{host} that would send C{replies} datagrams may be answered."""
-        address = _address(host)
-        if address is None or not self._allowed(address):
+    def _classify(self, host):
+        """DENIED, LIMITED or EXEMPT for C{host}; cached, since it is asked per request."""
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            address = _address(host)
+            if address is None or not self._allowed(address):
+                verdict = DENIED
+            elif self.rate is None or any(address in n for n in self.rate["exempt"]
+                                          if n.version == address.version):
+                verdict = EXEMPT
+            else:
+                verdict = LIMITED
+            if len(self._verdicts) >= MAX_TRACKED:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
+
+    def admit(self, host, replies=0) -> bool:
+        """True when a request from C{host} may be answered (C{replies}: datagrams it would send).
+
+        Checks C{allow_from}, then the source's token bucket, then (when
+        C{replies} is given) the global reply cap.
+        """
+        verdict = self._classify(host)
+        if verdict is EXEMPT:
+            return True
+        if verdict is DENIED:
             return self._drop(host, "not_allowed",
                               "Dropping requests from {host}: not in allow_from")
-        rate = self.rate
-        if rate is None or any(address in n for n in rate["exempt"] if n.version == address.version):
-            return True
         now = self.clock.seconds()
         bucket = self.buckets.get(host)
         if bucket is None:
             if len(self.buckets) >= MAX_TRACKED:
                 self._forget(now)
-            bucket = self.buckets[host] = TokenBucket(rate["requests_per_second"], rate["burst"], now)
+            bucket = self.buckets[host] = TokenBucket(self.rate["requests_per_second"],
+                                                      self.rate["burst"], now)
         if not bucket.take(now):
             return self._drop(host, "rate_limited",
                               "Dropping requests from {host}: over {limit} requests/s")
-        if replies and not self.replies.take(now, replies):
-            return self._drop(host, "reply_cap",
-                              "Dropping requests from {host}: over {replies_cap} replies/s overall")
-        return True
+        return self.replies_ok(host, replies) if replies else True
+
+    def replies_ok(self, host, replies) -> bool:
+        """Take C{replies} datagrams from the global reply cap (exempt hosts are not limited)."""
+        if self.replies is None or self._classify(host) is EXEMPT:
+            return True
+        if self.replies.take(self.clock.seconds(), replies):
+            return True
+        return self._drop(host, "reply_cap",
+                          "Dropping requests from {host}: over {replies_cap} replies/s overall")
 
     def _forget(self, now):
         """Drop buckets that have refilled (they behave like new ones); keep the table bounded."""
@@ -159,8 +189,8 @@ class Guard:
         self.complain(host, reason, message)
         return False
 
-    def complain(self, host, reason, message, **fields):
-        """Log C{message} at most once per LOG_INTERVAL for this (host, reason)."""
+    def may_log(self, host, reason) -> bool:
+        """True at most once per LOG_INTERVAL for this (host, reason): no host floods the log."""
         now = self.clock.seconds()
         key = (host, reason)
         last = self._logged.get(key)
@@ -171,6 +201,12 @@ class Guard:
             if len(self._logged) >= MAX_TRACKED:
                 return False
         self._logged[key] = now
+        return True
+
+    def complain(self, host, reason, message, **fields):
+        """Log C{message} at WARNING at most once per LOG_INTERVAL for this (host, reason)."""
+        if not self.may_log(host, reason):
+            return False
         rate = self.rate or {}
         log.warn(message + " (further drops from it are not logged for a minute)", host=host,
                  limit=rate.get("requests_per_second"), replies_cap=rate.get("replies_per_second"),

@@ -210,6 +210,9 @@ class Reloader(Service):
         new_set = merge_plugs(daemon.plugs, old_config, new_config, kinds, daemon.reactor, summary)
         vars(daemon.plugs).update(vars(new_set))
         daemon.config = new_config
+        meter = getattr(daemon, "meter", None)
+        if meter is not None:
+            meter.attach()      # energy counters for plugs the reload added
 
         # Sources: keep the ones with equal settings, replace the others.
         running = list(zip(daemon.source_configs, daemon.sources))
@@ -247,7 +250,7 @@ class Reloader(Service):
                          key=key, path=new_config.path)
 
         for warning in new_config.warnings:
-            log.warn("{warning}", warning=warning)
+            log.warn("{problem}", problem=warning)
         for source, _ in kept:
             log.info("Reload: {source} unchanged, keeping its connection",
                      source=_describe_source(source))

@@ -5,7 +5,11 @@ Nothing that arrives on the wire can raise out of a protocol callback:
 everything not understood is dropped with a DEBUG line.
 """
 
+from zope.interface import implementer
+
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.protocols.policies import TimeoutMixin
 
 from senselink import log as _log
 from senselink.kasa import cipher, messages
@@ -14,6 +18,8 @@ log = _log.Logger()
 
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
+MAX_CONNECTIONS = 64         # TCP connections open at once; more are closed at once
+IDLE_TIMEOUT = 120           # seconds a TCP connection may stay silent
 
 KASA = "kasa"                # counter key of requests answered by the strip device
 
@@ -44,11 +50,19 @@ class Responder:
     ignored, as the original did.
     """
 
-    def __init__(self, plugs, *, respond=True, device=None):
+    def __init__(self, plugs, *, respond=True, device=None, guard=None):
         self.plugs = plugs
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
+        self.guard = guard       # a senselink.guard.Guard, or None to answer everyone
+        if guard is not None:
+            guard.dropped = self.counters.ignored   # its drops count as ignored requests
+
+    def _may_log(self, peer, reason):
+        """Lines about bad traffic: at most once a minute per source with a guard."""
+        guard = self.guard
+        return _log.debug_enabled() and (guard is None or guard.may_log(peer, reason))
 
     def sense_replies(self):
         """Encrypted replies to a Sense poll: one per reported plug due an answer."""
@@ -68,7 +82,9 @@ class Responder:
                 messages.check_modules(request)
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
-            log.debug("Dropped malformed request from {peer}: {reason}", peer=peer, reason=str(e))
+            if self._may_log(peer, "malformed"):
+                log.debug("Dropped malformed request from {peer}: {reason} (such lines are "
+                          "logged once a minute per source)", peer=peer, reason=str(e))
             return kind, []
         if kind == messages.OTHER and self.device is not None:
             if messages.is_reply(request):
@@ -90,8 +106,9 @@ class Responder:
             return kind, []
         else:
             counters.count(counters.ignored, "unsupported")
-            log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
-                      request=messages.describe(request))
+            if self._may_log(peer, "unsupported"):
+                log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
+                          request=messages.describe(request))
             return kind, []
         if not self.respond:
             log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
@@ -135,12 +152,19 @@ class KasaDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data, addr):
         try:
-            if len(data) > MAX_DATAGRAM:
-                self.responder.counters.count(self.responder.counters.ignored, "oversized")
-                log.debug("Dropped a {size}-byte datagram from {peer}", size=len(data), peer=addr[0])
+            responder = self.responder
+            guard = responder.guard
+            host = addr[0]
+            if guard is not None and not guard.admit(host):
                 return
-            kind, replies = self.responder.handle_kind(data, addr[0])
-            if replies:
+            if len(data) > MAX_DATAGRAM:
+                responder.counters.count(responder.counters.ignored, "oversized")
+                if responder._may_log(host, "oversized"):
+                    log.debug("Dropped a {size}-byte datagram from {peer}", size=len(data),
+                              peer=host)
+                return
+            kind, replies = responder.handle_kind(data, host)
+            if replies and (guard is None or guard.replies_ok(host, len(replies))):
                 # The target receives what Sense asked for; a Kasa client gets its own reply.
                 dest = (self.target, addr[1]) if self.target and kind != KASA else addr
                 write = self.transport.write
@@ -150,34 +174,72 @@ class KasaDatagramProtocol(DatagramProtocol):
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
 
 
-class KasaStreamProtocol(Protocol):
-    """Kasa over TCP: 4-byte big-endian length prefix, several requests per connection."""
+@implementer(IPushProducer)
+class _Backpressure:
+    """Stops reading from a client that does not read its replies (bounded write buffer)."""
 
-    def __init__(self, responder: Responder):
+    def __init__(self, transport):
+        self.transport = transport
+
+    def pauseProducing(self):
+        self.transport.pauseProducing()     # stop reading requests until replies drain
+
+    def resumeProducing(self):
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        pass
+
+
+class KasaStreamProtocol(Protocol, TimeoutMixin):
+    """Kasa over TCP: 4-byte big-endian length prefix, several requests per connection.
+
+    Bounded: a frame over L{MAX_FRAME} closes the connection, a silent
+    connection closes after the idle time-out, and a client that does not
+    read its replies is not read from until it does.
+    """
+
+    def __init__(self, responder: Responder, idle_timeout=IDLE_TIMEOUT):
         self.responder = responder
+        self.idle_timeout = idle_timeout
         self._buffer = b""
 
     def connectionMade(self):
         factory = getattr(self, "factory", None)
         if factory is not None:
             factory.open.add(self)
+            self.callLater = factory.clock.callLater
+        guard = self.responder.guard
+        if guard is not None and not guard.admit(self._peer()):
+            self.transport.abortConnection()
+            return
+        self.transport.registerProducer(_Backpressure(self.transport), True)
+        self.setTimeout(self.idle_timeout)
 
     def connectionLost(self, reason=None):
+        self.setTimeout(None)
         factory = getattr(self, "factory", None)
         if factory is not None:
             factory.open.discard(self)
 
+    def timeoutConnection(self):
+        log.debug("Closing idle TCP connection from {peer}", peer=self._peer())
+        self.transport.abortConnection()
+
     def dataReceived(self, data):
         try:
+            self.resetTimeout()
             self._buffer += data
             buffer = self._buffer
             header = cipher.HEADER_SIZE
+            responder = self.responder
+            guard = responder.guard
             while len(buffer) >= header:
                 length = cipher.frame_length(buffer[:header])
                 if length > MAX_FRAME:
                     log.debug("Closing TCP connection from {peer}: frame of {length} bytes",
                               peer=self._peer(), length=length)
-                    self.responder.counters.count(self.responder.counters.ignored, "oversized")
+                    responder.counters.count(responder.counters.ignored, "oversized")
                     self._buffer = b""
                     self.transport.abortConnection()
                     return
@@ -185,8 +247,12 @@ class KasaStreamProtocol(Protocol):
                     break
                 payload = buffer[header:header + length]
                 buffer = buffer[header + length:]
-                for reply in self.responder.handle(payload, self._peer()):
-                    self.transport.write(cipher.frame(reply))
+                peer = self._peer()
+                if guard is not None and not guard.admit(peer):
+                    continue
+                replies = responder.handle(payload, peer)
+                if replies and (guard is None or guard.replies_ok(peer, len(replies))):
+                    self.transport.writeSequence([cipher.frame(reply) for reply in replies])
             self._buffer = buffer
         except Exception:
             log.failure("Unexpected error on a TCP connection from {peer}", peer=self._peer())
@@ -200,13 +266,27 @@ class KasaStreamProtocol(Protocol):
 class KasaStreamFactory(Factory):
     noisy = False
 
-    def __init__(self, responder: Responder):
+    def __init__(self, responder: Responder, *, clock=None, max_connections=MAX_CONNECTIONS,
+                 idle_timeout=IDLE_TIMEOUT):
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.responder = responder
+        self.clock = clock
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.connections = 0     # TCP connections accepted so far
         self.open = set()        # protocols of the connections open now
 
     def buildProtocol(self, addr):
+        if len(self.open) >= self.max_connections:
+            counters = self.responder.counters
+            counters.count(counters.ignored, "connection_limit")
+            host = getattr(addr, "host", str(addr))
+            if self.responder.guard is None or self.responder.guard.may_log(host, "connections"):
+                log.warn("Refusing a TCP connection from {peer}: {n} connections are open "
+                         "(the limit)", peer=host, n=len(self.open))
+            return None
         self.connections += 1
-        protocol = KasaStreamProtocol(self.responder)
+        protocol = KasaStreamProtocol(self.responder, self.idle_timeout)
         protocol.factory = self
         return protocol

@@ -16,6 +16,7 @@ from senselink import config as _config
 from senselink import web as _web  # also registers the optional top-level 'web' section
 from senselink import energy as _energy
 from senselink import strip as _strip
+from senselink.guard import Guard
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.reload import Reloader
@@ -160,14 +161,15 @@ class SenseLinkService(MultiService):
         self.strip = None
         if config.options.get("kasa_clients", True):
             self.strip = _strip.make_strip(config, self.plugs, reactor)
-        self.responder = Responder(self.plugs, respond=respond, device=self.strip)
+        self.guard = Guard.from_config(config, reactor)
+        self.responder = Responder(self.plugs, respond=respond, device=self.strip, guard=self.guard)
         target = config.target
         self.udp_protocol = KasaDatagramProtocol(
             self.responder, target if target and _config.is_ip(target) else None)
         self.udp = UDPListener(self.udp_protocol, port, interface, reactor)
         self.udp.setName("udp")
         self.udp.setServiceParent(self)
-        self.tcp_factory = KasaStreamFactory(self.responder)
+        self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.tcp = TCPListener(self.tcp_factory, port, interface, reactor)
         self.tcp.setName("tcp")
         self.tcp.setServiceParent(self)

@@ -46,6 +46,11 @@ class ClassifyTests(unittest.TestCase):
                                      power=5, voltage=120, on=True)
         self.assertEqual(messages.classify_datagram(messages.encode(reply))[0], messages.ECHO)
 
+    def test_sense_with_more_modules_is_a_kasa_client(self):
+        data = cipher.encrypt(b'{"emeter":{"get_realtime":{}},"system":{"get_sysinfo":{}},'
+                              b'"smartlife.iot.common.emeter":{"get_realtime":{}}}')
+        self.assertEqual(messages.classify_datagram(data)[0], messages.OTHER)
+
     def test_other(self):
         data = cipher.encrypt(b'{"system":{"get_sysinfo":{}}}')
         self.assertEqual(messages.classify_datagram(data)[0], messages.OTHER)

@@ -87,15 +87,20 @@ def classify(request: dict) -> str:
     """Tell a Sense poll, an echoed reply and any other request apart.
 
     A request holding both C{emeter.get_realtime} and C{system.get_sysinfo}
-    is a Sense poll when C{get_realtime} is empty; when it is not empty it is
-    a reply echoed back to us and must be ignored, or replies storm.
+    is a reply echoed back to us when C{get_realtime} is not empty (ignore
+    it, or replies storm), and a Sense poll when it is empty and the request
+    has no other module. Kasa clients that add modules (Node-RED's discovery
+    asks for more) are answered as clients, by the strip device.
     """
     emeter = request.get("emeter")
     system = request.get("system")
     if isinstance(emeter, dict) and isinstance(system, dict):
         realtime = emeter.get("get_realtime")
         if isinstance(realtime, dict) and isinstance(system.get("get_sysinfo"), dict):
-            return ECHO if realtime else SENSE
+            if realtime:
+                return ECHO
+            if len(request) == 2:
+                return SENSE
     return OTHER
 
 
