@@ -333,6 +333,8 @@ def main(argv=None):
     if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
         sys.exit("the benchmark needs 2 CPUs (server and load generator pinned apart)")
     os.sched_setaffinity(0, {CLIENT_CPU})
+    # SIGTERM unwinds like ^C, so the server being measured is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     reps = args.reps or (1 if args.quick else 5)
     phases = {"warmup": 0.5 if args.quick else 1.0,
               "closed": args.closed or (2.0 if args.quick else 5.0),
