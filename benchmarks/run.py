@@ -69,23 +69,44 @@ def peer_python(name):
     return python
 
 
-def make_plugs(n):
-    """N distinct plugs: (plug id, alias, MAC, watts)."""
-    return [(f"plug{i:03d}", f"Bench Plug {i}", f"53:75:31:BE:{i // 256:02X}:{i % 256:02X}",
-             float(10 + i)) for i in range(n)]
+def make_plugs(n, elements=0):
+    """The reported plugs (plug id, alias, MAC, watts) and the aggregate elements.
+
+    With C{elements}, the last reported plug is an aggregate of that many
+    static elements of 1 W each (not answered themselves): the aggregate
+    reports C{elements} W.
+    """
+    plugs = [(f"plug{i:03d}", f"Bench Plug {i}", f"53:75:31:BE:{i // 256:02X}:{i % 256:02X}",
+              float(10 + i)) for i in range(n)]
+    members = []
+    if elements:
+        plug_id, alias, mac, _ = plugs[-1]
+        plugs[-1] = (plug_id, alias, mac, float(elements))
+        members = [(f"element{i:04d}", f"Element {i}", f"53:75:31:EE:{i // 256:02X}:{i % 256:02X}",
+                    1.0) for i in range(elements)]
+    return plugs, members
 
 
-def write_inputs(workdir, n):
+def write_inputs(workdir, n, elements=0):
     """Config files for every server, for N plugs; returns their paths."""
-    plugs = make_plugs(n)
-    paths = {name: os.path.join(workdir, f"{name}-{n}{ext}") for name, ext in
+    plugs, members = make_plugs(n, elements)
+    statics = plugs[:-1] + members if members else plugs
+    paths = {name: os.path.join(workdir, f"{name}-{n}-{elements}{ext}") for name, ext in
              [("yaml", ".yml"), ("json", ".json"), ("expected", ".expected.json"),
               ("replies", ".replies.bin")]}
     with open(paths["yaml"], "w") as f:
         f.write("sources:\n  - static:\n      plugs:\n")
-        for plug_id, alias, mac, watts in plugs:
+        for plug_id, alias, mac, watts in statics:
             f.write(f"        - {plug_id}:\n            alias: \"{alias}\"\n"
                     f"            mac: {mac}\n            max_watts: {watts}\n")
+        if members:
+            plug_id, alias, mac, _ = plugs[-1]
+            f.write(f"  - aggregate:\n      plugs:\n        - {plug_id}:\n"
+                    f"            alias: \"{alias}\"\n            mac: {mac}\n"
+                    f"            elements:\n")
+            for element_id, _, _, _ in members:
+                f.write(f"              - {element_id}\n")
+    # sense_energy has no aggregates: it gets the reported plugs with their power.
     with open(paths["json"], "w") as f:
         json.dump([{"alias": alias, "mac": mac, "watts": watts}
                    for _, alias, mac, watts in plugs], f)
@@ -325,6 +346,9 @@ def main(argv=None):
                         help="1 repetition, short phases (development)")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 1)")
     parser.add_argument("--plugs", default="20,200", help="comma-separated N values")
+    parser.add_argument("--elements", type=int, default=0,
+                        help="make the last reported plug an aggregate of this many "
+                             "elements (plugs not answered)")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help=f"comma-separated, from {', '.join(SERVERS + EXPERIMENTS)}")
     parser.add_argument("--closed", type=float, help="closed-loop seconds (default 5, quick 2)")
@@ -347,7 +371,7 @@ def main(argv=None):
 
     runs = {}
     with tempfile.TemporaryDirectory(prefix="senselink-bench-") as workdir:
-        inputs = {n: write_inputs(workdir, n) for n in ns}
+        inputs = {n: write_inputs(workdir, n, args.elements) for n in ns}
         for rep in range(reps):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for n in ns:
@@ -367,6 +391,9 @@ def main(argv=None):
 
     summary = summarize({k: v for k, v in runs.items() if k[0] != "ingest"})
     text = table(summary, ns, servers)
+    if args.elements:
+        text = (f"The last reported plug is an aggregate of {args.elements} elements "
+                f"(not answered).\n\n" + text)
     print(text)
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
