@@ -1,0 +1,409 @@
+"""Kasa responder benchmark: SenseLink on Twisted side by side with its peers.
+
+    python3 benchmarks/run.py            # full: 5 interleaved repetitions (about 25 min)
+    python3 benchmarks/run.py --quick    # 1 repetition, short phases (about 2 min)
+
+Creates virtualenvs under benchmarks/.venvs with the peers from PyPI
+(senselink==2.2.1, sense_energy==0.15.0), then for each repetition, each N
+(plugs answered per request) and each server in turn: starts the server
+pinned to CPU 0 on a free loopback port, measures start-up (process start to
+the first completely answered request), runs the load generator
+(benchmarks/loadgen.py, pinned to CPU 1: closed loop, open loop at 2 req/s,
+RSS), stops the server by its PID, and finally prints a Markdown table of
+medians with ratios against the minimal Twisted ``transport.write`` server.
+
+The Twisted servers (ours and the baselines) run with this interpreter, which
+needs the project's requirements (Twisted) installed; ours runs from this
+checkout through PYTHONPATH.
+"""
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENVS = os.path.join(HERE, ".venvs")
+RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+sys.path.insert(1, ROOT)
+
+import loadgen  # noqa: E402  (the benchmark's own module, next to this file)
+
+SERVER_CPU = 0
+CLIENT_CPU = 1
+BASELINE = "twisted-write"
+
+PEERS = {
+    # venv name: pip requirement
+    "original": "senselink==2.2.1",
+    "sense_energy": "sense_energy==0.15.0",
+}
+
+
+# -- setup ------------------------------------------------------------------
+
+def peer_python(name):
+    """The interpreter of the peer's virtualenv, created and filled on first use."""
+    home = os.path.join(VENVS, name)
+    python = os.path.join(home, "bin", "python")
+    marker = os.path.join(home, ".installed")
+    want = PEERS[name]
+    if os.path.exists(marker) and open(marker).read() == want:
+        return python
+    print(f"creating {home} with {want} ...", file=sys.stderr)
+    venv.create(home, with_pip=True, clear=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", want],
+                   check=True)
+    with open(marker, "w") as f:
+        f.write(want)
+    return python
+
+
+def make_plugs(n, elements=0):
+    """The reported plugs (plug id, alias, MAC, watts) and the aggregate elements.
+
+    With C{elements}, the last reported plug is an aggregate of that many
+    static elements of 1 W each (not answered themselves): the aggregate
+    reports C{elements} W.
+    """
+    plugs = [(f"plug{i:03d}", f"Bench Plug {i}", f"53:75:31:BE:{i // 256:02X}:{i % 256:02X}",
+              float(10 + i)) for i in range(n)]
+    members = []
+    if elements:
+        plug_id, alias, mac, _ = plugs[-1]
+        plugs[-1] = (plug_id, alias, mac, float(elements))
+        members = [(f"element{i:04d}", f"Element {i}", f"53:75:31:EE:{i // 256:02X}:{i % 256:02X}",
+                    1.0) for i in range(elements)]
+    return plugs, members
+
+
+def write_inputs(workdir, n, elements=0):
+    """Config files for every server, for N plugs; returns their paths."""
+    plugs, members = make_plugs(n, elements)
+    statics = plugs[:-1] + members if members else plugs
+    paths = {name: os.path.join(workdir, f"{name}-{n}-{elements}{ext}") for name, ext in
+             [("yaml", ".yml"), ("json", ".json"), ("expected", ".expected.json"),
+              ("replies", ".replies.bin")]}
+    with open(paths["yaml"], "w") as f:
+        f.write("sources:\n  - static:\n      plugs:\n")
+        for plug_id, alias, mac, watts in statics:
+            f.write(f"        - {plug_id}:\n            alias: \"{alias}\"\n"
+                    f"            mac: {mac}\n            max_watts: {watts}\n")
+        if members:
+            plug_id, alias, mac, _ = plugs[-1]
+            f.write(f"  - aggregate:\n      plugs:\n        - {plug_id}:\n"
+                    f"            alias: \"{alias}\"\n            mac: {mac}\n"
+                    f"            elements:\n")
+            for element_id, _, _, _ in members:
+                f.write(f"              - {element_id}\n")
+    # sense_energy has no aggregates: it gets the reported plugs with their power.
+    with open(paths["json"], "w") as f:
+        json.dump([{"alias": alias, "mac": mac, "watts": watts}
+                   for _, alias, mac, watts in plugs], f)
+    with open(paths["expected"], "w") as f:
+        json.dump({mac: watts for _, _, mac, watts in plugs}, f)
+    # The baselines send the replies our daemon would send, pre-encrypted.
+    from senselink.kasa import cipher, messages
+    from senselink.plugs import derive_device_id
+    with open(paths["replies"], "wb") as f:
+        for _, alias, mac, watts in plugs:
+            reply = messages.encode(messages.sense_reply(
+                alias=alias, mac=mac, device_id=derive_device_id(mac), power=watts,
+                voltage=120.0, on=True))
+            f.write(cipher.frame(reply))
+    return paths
+
+
+def free_port():
+    """A port free on 127.0.0.1 for both UDP and TCP (our daemon listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def twistd_command(*args):
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+            "-n", "--pidfile=", *args]
+
+
+def twisted_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT, os.path.join(HERE, "baseline")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def server_commands(paths, port):
+    """name -> (argv, env) for each server."""
+    tenv = twisted_env()
+    baseline = ["kasabaseline", "-r", paths["replies"], "-p", str(port), "--interface", "127.0.0.1"]
+    return {
+        "original": ([peer_python("original"), os.path.join(HERE, "peers", "original_senselink.py"),
+                      paths["yaml"], str(port)], None),
+        "sense_energy": ([peer_python("sense_energy"),
+                          os.path.join(HERE, "peers", "sense_energy_link.py"),
+                          paths["json"], str(port)], None),
+        "twisted-write": (twistd_command(*baseline, "--mode", "write"), tenv),
+        "twisted-sendto": (twistd_command(*baseline, "--mode", "sendto"), tenv),
+        "senselink-twisted": (twistd_command("senselink", "-c", paths["yaml"], "-p", str(port),
+                                             "--interface", "127.0.0.1"), tenv),
+        # Experiment (not run by default): the same daemon writing with socket.sendto.
+        "exp-senselink-sendto": (twistd_command("senselink-sendto-experiment", "-c", paths["yaml"],
+                                                "-p", str(port), "--interface", "127.0.0.1"), tenv),
+    }
+
+
+SERVERS = ["original", "sense_energy", "twisted-write", "twisted-sendto", "senselink-twisted"]
+EXPERIMENTS = ["exp-senselink-sendto"]
+
+
+# -- one server run ---------------------------------------------------------
+
+def _pin_server():
+    os.sched_setaffinity(0, {SERVER_CPU})
+
+
+def start_server(argv, env, log_path):
+    log = open(log_path, "ab")
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, preexec_fn=_pin_server, cwd=HERE)
+    log.close()
+    return process, started
+
+
+def wait_first_answer(process, checker, port, started, limit=30.0):
+    """Seconds from process start to the first correct reply datagram.
+
+    Probes with the Sense request every 5 ms; the first reply that passes
+    the checker means the server is up and answering.
+    """
+    addr = ("127.0.0.1", port)
+    sock = loadgen.udp_socket()
+    try:
+        while time.perf_counter() - started < limit:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode} before answering")
+            sock.sendto(loadgen.REQUEST, addr)
+            ready, _, _ = select.select([sock], [], [], 0.005)
+            if ready:
+                checker.check(sock.recv(65536))  # raises BadReply for a wrong reply
+                return time.perf_counter() - started
+        raise RuntimeError("server did not answer in time")
+    finally:
+        sock.close()
+
+
+def stop_server(process):
+    """Stop the server we started, by its PID: SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def bench_kasa_server(name, argv, env, paths, port, phases, workdir):
+    """Start one server, measure start-up, run the load generator, stop it."""
+    with open(paths["expected"]) as f:
+        checker = loadgen.ReplyChecker(json.load(f))
+    process, started = start_server(argv, env, os.path.join(workdir, f"{name}.log"))
+    try:
+        startup = wait_first_answer(process, checker, port, started)
+        out = subprocess.run(
+            [sys.executable, os.path.join(HERE, "loadgen.py"), "--port", str(port),
+             "--pid", str(process.pid), "--plugs", paths["expected"], "--cpu", str(CLIENT_CPU),
+             "--warmup", str(phases["warmup"]), "--closed", str(phases["closed"]),
+             "--open", str(phases["open"])],
+            capture_output=True, check=True, timeout=phases["warmup"] + phases["closed"]
+            + phases["open"] + 60)
+        result = json.loads(out.stdout)
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} during the run")
+    finally:
+        stop_server(process)
+    result["startup_ms"] = startup * 1000.0
+    return result
+
+
+# -- ingest benchmarks --------------------------------------------------------
+#
+# TODO(lead): when the MQTT and Home Assistant sources land, add one function
+# per ingest benchmark here, each ``bench_ingest_<name>(rounds, phases, workdir)
+# -> dict`` returning {"ours_per_s": ..., "reference_per_s": ..., "ratio": ...}
+# measured in the same run (MQTT: updates applied to plugs vs. what
+# ``mosquitto_sub`` consumes from the same real mosquitto; HA: subscribe_entities
+# change events applied vs. a bare Autobahn client decoding the same JSON from
+# the same test server), and list it in INGEST_BENCHMARKS. main() runs them
+# after the Kasa servers and prints them in their own table.
+
+INGEST_BENCHMARKS = {}
+
+
+# -- report ------------------------------------------------------------------
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs):
+    """runs: {(server, n): [result, ...]} -> {(server, n): medians}."""
+    summary = {}
+    for key, results in runs.items():
+        latencies = [x for r in results for x in r["latencies_ms"]]
+        summary[key] = {
+            "cpu_ms": median([r.get("server_cpu_ms_per_request") for r in results]),
+            "rps": median([r["requests_per_s"] for r in results]),
+            "client_cpu": median([r["client_cpu_fraction"] for r in results]),
+            "server_cpu": median([r.get("server_cpu_fraction") for r in results]),
+            "other_cpu": median([r.get("other_cpu_fraction") for r in results]),
+            "p50_ms": median([r["p50_ms"] for r in results]),
+            "p99_ms": loadgen.percentile(latencies, 99) if latencies else None,
+            "rss_mib": median([r["rss_kib_warm"] / 1024 for r in results]),
+            "rss_growth_kib": median([r["rss_kib_after"] - r["rss_kib_warm"] for r in results]),
+            "startup_ms": median([r["startup_ms"] for r in results]),
+            "bad": sum(r["bad_replies"] for r in results),
+            "timeouts": sum(r["timeouts"] for r in results),
+            "reps": len(results),
+            "samples": len(latencies),
+        }
+    return summary
+
+
+def _fmt(value, digits):
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _cell(summary, server, n, key, digits):
+    row = summary.get((server, n))
+    base = summary.get((BASELINE, n))
+    if row is None or row[key] is None:
+        return "-"
+    text = _fmt(row[key], digits)
+    if base is not None and base[key] and server != BASELINE:
+        text += f" ({row[key] / base[key]:.2f}x)"
+    return text
+
+
+def table(summary, ns, servers):
+    lines = []
+    for n in ns:
+        lines.append(f"N = {n} plugs per request (ratios against {BASELINE}):\n")
+        lines.append("| server | CPU ms/request | requests/s | latency p50 ms | latency p99 ms "
+                     "| RSS MiB | RSS growth KiB | start-up ms | CPU server/client/other | errors |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for server in servers:
+            row = summary.get((server, n))
+            if row is None:
+                continue
+            lines.append(" | ".join([
+                f"| {server}",
+                _cell(summary, server, n, "cpu_ms", 3),
+                _cell(summary, server, n, "rps", 0),
+                _cell(summary, server, n, "p50_ms", 3),
+                _cell(summary, server, n, "p99_ms", 3),
+                _cell(summary, server, n, "rss_mib", 1),
+                _fmt(row["rss_growth_kib"], 0),
+                _cell(summary, server, n, "startup_ms", 0),
+                f"{row['server_cpu'] * 100:.0f}/{row['client_cpu'] * 100:.0f}/"
+                f"{row['other_cpu'] * 100:.0f}%",
+                f"{row['bad']} bad, {row['timeouts']} timeouts |",
+            ]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- main --------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Kasa responder benchmark")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repetition, short phases (development)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 1)")
+    parser.add_argument("--plugs", default="20,200", help="comma-separated N values")
+    parser.add_argument("--elements", type=int, default=0,
+                        help="make the last reported plug an aggregate of this many "
+                             "elements (plugs not answered)")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated, from {', '.join(SERVERS + EXPERIMENTS)}")
+    parser.add_argument("--closed", type=float, help="closed-loop seconds (default 5, quick 2)")
+    parser.add_argument("--open", type=float, help="open-loop seconds at 2 req/s (default 20, quick 5)")
+    args = parser.parse_args(argv)
+    if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
+        sys.exit("the benchmark needs 2 CPUs (server and load generator pinned apart)")
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    # SIGTERM unwinds like ^C, so the server being measured is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    reps = args.reps or (1 if args.quick else 5)
+    phases = {"warmup": 0.5 if args.quick else 1.0,
+              "closed": args.closed or (2.0 if args.quick else 5.0),
+              "open": args.open or (5.0 if args.quick else 20.0)}
+    ns = [int(n) for n in args.plugs.split(",")]
+    servers = [s for s in args.servers.split(",") if s]
+    unknown = set(servers) - set(SERVERS) - set(EXPERIMENTS)
+    if unknown:
+        sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
+
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="senselink-bench-") as workdir:
+        inputs = {n: write_inputs(workdir, n, args.elements) for n in ns}
+        for rep in range(reps):
+            order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+            for n in ns:
+                for name in order:
+                    port = free_port()
+                    argv_, env = server_commands(inputs[n], port)[name]
+                    result = bench_kasa_server(name, argv_, env, inputs[n], port, phases, workdir)
+                    runs.setdefault((name, n), []).append(result)
+                    print(f"rep {rep + 1}/{reps} N={n} {name}: "
+                          f"{result.get('server_cpu_ms_per_request') or 0:.3f} ms/req, "
+                          f"{result['requests_per_s']:.0f} req/s, p50 {result['p50_ms']} ms, "
+                          f"start {result['startup_ms']:.0f} ms, "
+                          f"{result['bad_replies']} bad, {result['timeouts']} timeouts",
+                          file=sys.stderr, flush=True)
+        for name, bench in INGEST_BENCHMARKS.items():  # pragma: no cover - none yet
+            runs[("ingest", name)] = [bench(reps, phases, workdir)]
+
+    summary = summarize({k: v for k, v in runs.items() if k[0] != "ingest"})
+    text = table(summary, ns, servers)
+    if args.elements:
+        text = (f"The last reported plug is an aggregate of {args.elements} elements "
+                f"(not answered).\n\n" + text)
+    print(text)
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    with open(os.path.join(RESULTS, f"kasa-{stamp}.json"), "w") as f:
+        json.dump({"phases": phases, "reps": reps,
+                   "runs": {f"{s}/{n}": r for (s, n), r in runs.items()}}, f)
+    with open(os.path.join(RESULTS, f"kasa-{stamp}.md"), "w") as f:
+        f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
