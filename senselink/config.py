@@ -469,7 +469,7 @@ def _single_key(item, where: _Where, what):
 
 
 # Modules that register top-level keys with add_top_level() when imported.
-EXTENSIONS = ("senselink.guard", "senselink.web", "senselink.strip", "senselink.energy")
+EXTENSIONS = ("senselink.guard", "senselink.webconfig", "senselink.strip", "senselink.energy")
 
 
 def _load_extensions():

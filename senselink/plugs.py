@@ -25,6 +25,11 @@ def derive_device_id(mac: str) -> str:
     return hashlib.sha1(b"senselink-device:" + mac.upper().encode("ascii")).hexdigest().upper()
 
 
+# Bumped whenever any plug's cached reply is dropped: lets the responder keep
+# the whole list of Sense replies until something changed.
+replies_changed = [0]
+
+
 class Plug:
     """One virtual plug as the Sense monitor sees it."""
 
@@ -76,6 +81,7 @@ class Plug:
 
         Their energy counters close the interval at the old value.
         """
+        replies_changed[0] += 1
         plug = self
         while plug is not None:
             plug._reply = None
@@ -85,6 +91,7 @@ class Plug:
 
     def drop_reply(self):
         """Drop this plug's cached Sense reply only (its energy total has grown)."""
+        replies_changed[0] += 1
         self._reply = None
 
     def should_answer(self) -> bool:

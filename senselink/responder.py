@@ -5,6 +5,8 @@ Nothing that arrives on the wire can raise out of a protocol callback:
 everything not understood is dropped with a DEBUG line.
 """
 
+import errno
+
 from zope.interface import implementer
 
 from twisted.internet.interfaces import IPushProducer
@@ -12,6 +14,7 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.protocols.policies import TimeoutMixin
 
 from senselink import log as _log
+from senselink import plugs as _plugs
 from senselink.kasa import cipher, messages
 
 log = _log.Logger()
@@ -22,6 +25,7 @@ MAX_CONNECTIONS = 64         # TCP connections open at once; more are closed at 
 IDLE_TIMEOUT = 120           # seconds a TCP connection may stay silent
 
 KASA = "kasa"                # counter key of requests answered by the strip device
+UNRESOLVED = "<unresolved>"  # a target host name that did not resolve: send nothing
 
 
 class Counters:
@@ -55,6 +59,7 @@ class Responder:
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
+        self._sense_cache = None     # (reported list, replies_changed, replies)
         self.guard = guard       # a senselink.guard.Guard, or None to answer everyone
         if guard is not None:
             guard.dropped = self.counters.ignored   # its drops count as ignored requests
@@ -65,8 +70,21 @@ class Responder:
         return _log.debug_enabled() and (guard is None or guard.may_log(peer, reason))
 
     def sense_replies(self):
-        """Encrypted replies to a Sense poll: one per reported plug due an answer."""
-        return [plug.sense_datagram() for plug in self.plugs.reported if plug.should_answer()]
+        """Encrypted replies to a Sense poll: one per reported plug due an answer.
+
+        Without C{skip_rate} anywhere, the list is kept until a plug's reply
+        changes (L{plugs.replies_changed}) or the plug set is replaced (reload).
+        """
+        reported = self.plugs.reported
+        cache = self._sense_cache
+        if cache is not None and cache[0] is reported and cache[1] == _plugs.replies_changed[0]:
+            return cache[2]
+        if any(plug.skip_rate for plug in reported):
+            self._sense_cache = None
+            return [plug.sense_datagram() for plug in reported if plug.should_answer()]
+        replies = [plug.sense_datagram() for plug in reported]
+        self._sense_cache = (reported, _plugs.replies_changed[0], replies)
+        return replies
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
@@ -166,12 +184,45 @@ class KasaDatagramProtocol(DatagramProtocol):
             kind, replies = responder.handle_kind(data, host)
             if replies and (guard is None or guard.replies_ok(host, len(replies))):
                 # The target receives what Sense asked for; a Kasa client gets its own reply.
-                dest = (self.target, addr[1]) if self.target and kind != KASA else addr
-                write = self.transport.write
-                for reply in replies:
-                    write(reply, dest)
+                if self.target and kind != KASA:
+                    if self.target is UNRESOLVED:
+                        return
+                    dest = (self.target, addr[1])
+                else:
+                    dest = addr
+                self._send(replies, dest)
         except Exception:
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
+
+    def _send(self, replies, dest):
+        """Write the replies straight to the socket.
+
+        udp.Port.write validates the address on every datagram, which costs
+        about as much as the system call; C{dest} is either the address the
+        kernel gave us or a resolved IP address, so that check is redundant.
+        Errors are handled as udp.Port.write handles them: a full send buffer
+        drops the rest of this answer, a refused port is ignored.
+        """
+        sock = getattr(self.transport, "socket", None)
+        if sock is None:                       # not a real UDP port (tests with fakes)
+            for reply in replies:
+                self.transport.write(reply, dest)
+            return
+        sendto = sock.sendto
+        try:
+            for reply in replies:
+                sendto(reply, dest)
+        except (BlockingIOError, InterruptedError):
+            self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
+        except OSError as e:
+            if e.errno == errno.ECONNREFUSED:
+                return
+            if e.errno == errno.ENOBUFS:
+                self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
+                return
+            guard = self.responder.guard
+            if guard is None or guard.may_log(dest[0], "send_error"):
+                log.warn("Cannot send replies to {peer}: {error}", peer=dest[0], error=e.strerror)
 
 
 @implementer(IPushProducer)

@@ -8,19 +8,16 @@ owns start, stop and logging.
 import ipaddress
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.error import CannotListenError
-from twisted.python.failure import Failure
 
 from senselink import config as _config
-from senselink import web as _web  # also registers the optional top-level 'web' section
 from senselink import energy as _energy
 from senselink import strip as _strip
 from senselink.guard import Guard
 from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.reload import Reloader
-from senselink.responder import KasaDatagramProtocol, KasaStreamFactory, Responder
+from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
 
 log = Logger()
 
@@ -84,11 +81,6 @@ class TCPListener(Service):
         self.reactor = reactor
         self.listening = None
 
-    def _endpoint(self):
-        if ":" in self.interface:
-            return TCP6ServerEndpoint(self.reactor, self.port, interface=self.interface)
-        return TCP4ServerEndpoint(self.reactor, self.port, interface=self.interface)
-
     def privilegedStartService(self):
         super().privilegedStartService()
         self._listen()
@@ -99,14 +91,16 @@ class TCPListener(Service):
             self._listen()
 
     def _listen(self):
-        result = []
-        self._endpoint().listen(self.factory).addBoth(result.append)
-        outcome = result[0]  # the TCP endpoints answer synchronously
-        if isinstance(outcome, Failure):
-            raise _listen_error("TCP", self.port, self.interface, outcome.value)
-        self.listening = outcome
+        # reactor.listenTCP rather than a TCP endpoint: importing
+        # twisted.internet.endpoints loads pyOpenSSL and cryptography, which
+        # costs start-up time and several MB of memory for nothing here.
+        try:
+            self.listening = self.reactor.listenTCP(self.port, self.factory,
+                                                    interface=self.interface)
+        except (CannotListenError, OSError, ValueError) as e:
+            raise _listen_error("TCP", self.port, self.interface, e) from None
         log.info("Answering Kasa requests on TCP {interface}:{port}",
-                 interface=self.interface, port=outcome.getHost().port)
+                 interface=self.interface, port=self.listening.getHost().port)
 
     def stopService(self):
         super().stopService()
@@ -185,7 +179,10 @@ class SenseLinkService(MultiService):
         self.reloader = Reloader(self)
         self.reloader.setName("reload")
         self.reloader.setServiceParent(self)
-        self.web = _web.attach(self)  # the web interface, when the config has a 'web' section
+        self.web = None
+        if config.options.get("web") is not None:
+            from senselink import web as _web     # loaded only when configured
+            self.web = _web.attach(self)
 
     # -- lifecycle --
 
@@ -234,7 +231,7 @@ class SenseLinkService(MultiService):
     def _unresolved(self, failure, target):
         log.error("Cannot resolve target {target}: {reason}; Sense requests are not answered",
                   target=target, reason=failure.getErrorMessage())
-        self.udp_protocol.target = "0.0.0.0"  # never answer the requester instead of the target
+        self.udp_protocol.target = UNRESOLVED  # never answer the requester instead of the target
 
     def _fail(self, error):
         if self.foreground:

@@ -158,3 +158,14 @@ def tcp_connect(testcase, port, host=LOOPBACK):
         testcase.addCleanup(lambda: (p.transport.loseConnection(), p.closed)[1])
         return p
     return with_timeout(d.addCallback(connected))
+
+
+@defer.inlineCallbacks
+def wait_until(predicate, attempts=500, step=0.01):
+    """Let the reactor run until C{predicate()} holds (bounded: C{attempts} turns of C{step} s)."""
+    from twisted.internet.task import deferLater
+    for _ in range(attempts):
+        if predicate():
+            return
+        yield deferLater(reactor, step)
+    raise AssertionError(f"condition not reached: {predicate}")

@@ -4,14 +4,17 @@ import json
 import os
 import struct
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor
+from twisted.internet.error import DNSLookupError
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
 from senselink.kasa import cipher, messages
 from senselink.responder import MAX_DATAGRAM, Responder
 from senselink.plugs import PlugSet
-from tests.support import sense, start_service, tcp_connect, udp_client
+from tests.support import sense, start_service, tcp_connect, udp_client, wait_until
 
 PLUGS = """
 sources:
@@ -150,6 +153,7 @@ class QuietTests(unittest.TestCase):
         loud = start_service(self, PLUGS)
         client = udp_client(self)
         sense(client, service.udp_port)
+        yield wait_until(lambda: service.responder.counters.requests.get("sense") == 1)
         sense(client, loud.udp_port)
         replies = yield client.wait_for(4)
         self.assertEqual({addr[1] for _, addr in replies}, {loud.udp_port})
@@ -217,3 +221,34 @@ class ResponderUnitTests(unittest.TestCase):
             self.assertEqual(responder.handle(os.urandom(size), "127.0.0.1"), [])
         self.assertEqual(responder.handle(cipher.encrypt(json.dumps({"a": [1] * 5}).encode()),
                                           "127.0.0.1"), [])
+
+
+class TargetNameTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_target_host_name_is_resolved(self):
+        # "localhost" comes from the hosts file: no DNS traffic.
+        service = start_service(self, "target: localhost\n" + PLUGS)
+        client = udp_client(self)
+        for _ in range(100):
+            if service.udp_protocol.target is not None:
+                break
+            yield deferLater(reactor, 0.01)
+        self.assertEqual(service.udp_protocol.target, "127.0.0.1")
+        sense(client, service.udp_port)
+        replies = yield client.wait_for(4)
+        self.assertEqual(len(by_alias(replies)), 4)
+
+    @defer.inlineCallbacks
+    def test_unresolved_target_sends_nothing(self):
+        service = start_service(self, "target: 127.0.0.9\n" + PLUGS)
+        service._unresolved(Failure(DNSLookupError("no such host")), "nas.invalid")
+        quiet_client = udp_client(self)
+        loud = start_service(self, PLUGS.replace("53:75:31", "53:75:32"))
+        sense(quiet_client, service.udp_port)
+        yield wait_until(lambda: service.responder.counters.requests.get("sense") == 1)
+        # Any reply of the first would be in the client's buffer by now, before the marker's.
+        sense(quiet_client, loud.udp_port)
+        replies = yield quiet_client.wait_for(4)
+        self.assertEqual({addr[1] for _, addr in replies}, {loud.udp_port})
+        self.assertEqual(service.responder.counters.requests, {"sense": 1})
+        self.flushLoggedErrors()

@@ -4,14 +4,56 @@ Each module defines one L{senselink.config.SourceKind}; L{KINDS} maps the
 config name (the key under C{sources:}) to it. Sources that connect to
 something run as an L{twisted.application.service.IService} child of the
 daemon's service tree.
+
+A kind's module is imported the first time a config uses it, so a daemon
+without Home Assistant plugs never loads Autobahn (start-up time and memory).
 """
 
-from senselink.sources.aggregate import AggregateKind
-from senselink.sources.hass import HassKind
-from senselink.sources.http import HttpKind
-from senselink.sources.mqtt import MqttKind
-from senselink.sources.mutable import MutableKind
-from senselink.sources.static import StaticKind
+import importlib
+from collections.abc import Mapping
 
-KINDS = {kind.name: kind for kind in (StaticKind(), MutableKind(), AggregateKind(), HassKind(),
-                                      MqttKind(), HttpKind())}
+# config name -> (module, SourceKind class)
+REGISTRY = {
+    "static": ("senselink.sources.static", "StaticKind"),
+    "mutable": ("senselink.sources.mutable", "MutableKind"),
+    "aggregate": ("senselink.sources.aggregate", "AggregateKind"),
+    "hass": ("senselink.sources.hass", "HassKind"),
+    "mqtt": ("senselink.sources.mqtt", "MqttKind"),
+    "http": ("senselink.sources.http", "HttpKind"),
+}
+
+
+class LazyKinds(Mapping):
+    """A read-only mapping from kind name to SourceKind, importing each kind on first use."""
+
+    def __init__(self, registry):
+        self._registry = dict(registry)
+        self._loaded = {}
+
+    def __getitem__(self, name):
+        kind = self._loaded.get(name)
+        if kind is None:
+            module, cls = self._registry[name]
+            kind = self._loaded[name] = getattr(importlib.import_module(module), cls)()
+        return kind
+
+    def __iter__(self):
+        return iter(self._registry)
+
+    def __len__(self):
+        return len(self._registry)
+
+    def __contains__(self, name):
+        return name in self._registry
+
+    def __setitem__(self, name, kind):
+        """Register an already-built kind (embedding programs and tests)."""
+        self._registry[name] = None
+        self._loaded[name] = kind
+
+    def pop(self, name, *default):
+        self._loaded.pop(name, None)
+        return self._registry.pop(name, *default)
+
+
+KINDS = LazyKinds(REGISTRY)
