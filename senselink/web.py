@@ -35,7 +35,8 @@ log = Logger()
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
 REFRESH_SECONDS = 10          # the status page reloads itself this often
 # Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
-IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported"}
+IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
+                   "reply_cap", "connection_limit", "send_buffer_full"}
 
 
 # ---------------------------------------------------------------- config
