@@ -36,11 +36,13 @@ def _listen_error(what, port, interface, error):
     return StartupError(f"cannot listen on {what} {where}: {reason}")
 
 
-class UDPListener(Service):
-    """Listens on a UDP port with the Kasa datagram protocol (bound in privilegedStartService)."""
+class _Listener(Service):
+    """Listens on a port with a Kasa protocol, bound in privilegedStartService."""
 
-    def __init__(self, protocol, port, interface, reactor):
-        self.protocol = protocol
+    what = ""
+
+    def __init__(self, protocol_or_factory, port, interface, reactor):
+        self.target = protocol_or_factory
         self.port = port
         self.interface = interface
         self.reactor = reactor
@@ -57,11 +59,10 @@ class UDPListener(Service):
 
     def _listen(self):
         try:
-            self.listening = self.reactor.listenUDP(self.port, self.protocol,
-                                                    interface=self.interface)
+            self.listening = self.listen()
         except (CannotListenError, OSError, ValueError) as e:
-            raise _listen_error("UDP", self.port, self.interface, e) from None
-        log.info("Answering Kasa requests on UDP {interface}:{port}",
+            raise _listen_error(self.what, self.port, self.interface, e) from None
+        log.info("Answering Kasa requests on {what} {interface}:{port}", what=self.what,
                  interface=self.interface, port=self.listening.getHost().port)
 
     def stopService(self):
@@ -71,42 +72,27 @@ class UDPListener(Service):
             return listening.stopListening()
 
 
-class TCPListener(Service):
-    """Listens on a TCP endpoint with the Kasa stream protocol."""
+class UDPListener(_Listener):
+    """The Kasa datagram protocol on a UDP port (Twisted has no UDP endpoints)."""
 
-    def __init__(self, factory, port, interface, reactor):
-        self.factory = factory
-        self.port = port
-        self.interface = interface
-        self.reactor = reactor
-        self.listening = None
+    what = "UDP"
 
-    def privilegedStartService(self):
-        super().privilegedStartService()
-        self._listen()
+    def listen(self):
+        return self.reactor.listenUDP(self.port, self.target, interface=self.interface)
 
-    def startService(self):
-        super().startService()
-        if self.listening is None:
-            self._listen()
 
-    def _listen(self):
-        # reactor.listenTCP rather than a TCP endpoint: importing
-        # twisted.internet.endpoints loads pyOpenSSL and cryptography, which
-        # costs start-up time and several MB of memory for nothing here.
-        try:
-            self.listening = self.reactor.listenTCP(self.port, self.factory,
-                                                    interface=self.interface)
-        except (CannotListenError, OSError, ValueError) as e:
-            raise _listen_error("TCP", self.port, self.interface, e) from None
-        log.info("Answering Kasa requests on TCP {interface}:{port}",
-                 interface=self.interface, port=self.listening.getHost().port)
+class TCPListener(_Listener):
+    """The Kasa stream factory on a TCP port.
 
-    def stopService(self):
-        super().stopService()
-        listening, self.listening = self.listening, None
-        if listening is not None:
-            return listening.stopListening()
+    reactor.listenTCP rather than a TCP endpoint: importing
+    twisted.internet.endpoints loads pyOpenSSL and cryptography, which costs
+    start-up time and several MB of memory for nothing here.
+    """
+
+    what = "TCP"
+
+    def listen(self):
+        return self.reactor.listenTCP(self.port, self.target, interface=self.interface)
 
 
 def build_plugs(config, clock, kinds=None) -> PlugSet:

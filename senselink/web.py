@@ -42,7 +42,7 @@ IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed
 # ---------------------------------------------------------------- config
 
 
-from senselink.webconfig import DEFAULT_LISTEN, WEB_KEYS, WebOptions, web_section  # noqa: F401
+from senselink.webconfig import WebOptions
 
 
 # ---------------------------------------------------------------- helpers

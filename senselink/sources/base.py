@@ -9,6 +9,8 @@ seconds of the last value received, or None).
 from zope.interface import Attribute, Interface, implementer
 
 from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.interfaces import IStreamClientEndpoint
 
 from senselink.log import Logger
 
@@ -72,3 +74,28 @@ class SourceService(MultiService):
         for feed in self.feeds:
             feed.stop()
         return super().stopService()
+
+
+@implementer(IStreamClientEndpoint)
+class ReportingEndpoint:
+    """Wraps a client endpoint so that a failed connection attempt reaches C{on_failure}.
+
+    C{ClientService} retries quietly; sources use this to log why (once per
+    streak, through L{Complaints}). Cancelled attempts (stopping) are not failures.
+    """
+
+    def __init__(self, endpoint, on_failure, description):
+        self.endpoint = endpoint
+        self.on_failure = on_failure
+        self.description = description
+
+    def connect(self, factory):
+        return self.endpoint.connect(factory).addErrback(self._failed)
+
+    def _failed(self, failure):
+        if not failure.check(defer.CancelledError):
+            self.on_failure(failure)
+        return failure
+
+    def __repr__(self):
+        return f"<{self.description}>"

@@ -22,10 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application.internet import ClientService
-from twisted.internet import defer, ssl
+from twisted.internet import ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
-from zope.interface import implementer
 
 from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
@@ -33,7 +31,7 @@ from senselink.config import (
 from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources.base import Complaints, SourceService
+from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
 
 log = Logger()
 
@@ -595,8 +593,9 @@ class HassService(SourceService):
         self._rejected = False      # the last auth attempt was refused
         self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)
-        self.client = ClientService(_ReportingEndpoint(self._endpoint(parts, options), self),
-                                    self.factory, retryPolicy=self.retry_delay, clock=clock)
+        endpoint = ReportingEndpoint(self._endpoint(parts, options), self.connect_failed,
+                                     f"Home Assistant endpoint {self.label}")
+        self.client = ClientService(endpoint, self.factory, retryPolicy=self.retry_delay, clock=clock)
         self.client.setServiceParent(self)
 
     def _endpoint(self, parts, options):
@@ -747,28 +746,6 @@ class HassService(SourceService):
 
 def _plug_list(bindings):
     return ", ".join(f"{b.plug.id} ({b.plug.watts} W)" for b in bindings) or "no plugs"
-
-
-@implementer(IStreamClientEndpoint)
-class _ReportingEndpoint:
-    """Wraps the client endpoint so that failed connection attempts get a log line."""
-
-    def __init__(self, endpoint, service):
-        self.endpoint = endpoint
-        self.service = service
-
-    def connect(self, factory):
-        d = self.endpoint.connect(factory)
-        d.addErrback(self._failed)
-        return d
-
-    def _failed(self, failure):
-        if not failure.check(defer.CancelledError):
-            self.service.connect_failed(failure)
-        return failure
-
-    def __repr__(self):
-        return f"<Home Assistant endpoint {self.service.label}>"
 
 
 def _netloc(parts):

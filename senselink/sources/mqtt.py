@@ -44,17 +44,16 @@ import socket
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IReactorTCP, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
                               integer, state_value, string)
 from senselink.keypath import MISSING, lookup
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources.base import Complaints, SourceService
+from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
 
 log = Logger()
 
@@ -272,21 +271,6 @@ class _Route:
         return self.feed.plug
 
 
-@implementer(IStreamClientEndpoint)
-class _ReportingEndpoint:
-    """An endpoint that tells the service why a connection attempt failed."""
-
-    def __init__(self, endpoint, service):
-        self.endpoint = endpoint
-        self.service = service
-
-    def connect(self, factory):
-        return self.endpoint.connect(factory).addErrback(self.service._cannot_connect)
-
-    def __repr__(self):
-        return f"<MQTT broker {self.service.label}>"
-
-
 class _ClientFactory(Factory):
     """Builds one L{_Connection} per TCP connection around twisted-mqtt's subscriber protocol."""
 
@@ -461,7 +445,8 @@ class MqttService(SourceService):
                                       factor=1.5, jitter=random.random)
         if endpoint is None:
             endpoint = self._endpoint(tls)
-        self.client_service = ClientService(_ReportingEndpoint(endpoint, self),
+        self.client_service = ClientService(ReportingEndpoint(endpoint, self._cannot_connect,
+                                                              f"MQTT broker {self.label}"),
                                             _ClientFactory(self),
                                             retryPolicy=self.retry_delay, clock=clock)
         self.client_service.setServiceParent(self)
@@ -507,7 +492,7 @@ class MqttService(SourceService):
         return d
 
     def _cannot_connect(self, failure):
-        if self.running and not failure.check(defer.CancelledError):
+        if self.running:
             self.complaints.problem(
                 "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
                 "their last values; retrying with back-off",
