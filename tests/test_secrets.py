@@ -1,0 +1,231 @@
+"""Secrets (tokens, passwords) never reach logs, error messages, the web interface or `check`.
+
+The config holds distinct, recognisable secrets: the Home Assistant token
+(and a rejected one), the MQTT password (and a wrong one), the web token,
+an http source's Authorization header and the password in an http URL.
+The daemon runs at DEBUG, in process (every log event captured) and once
+as C{twistd -n} (its whole output captured); the sources connect, get
+refused and fail, the web interface is read, the config is reloaded, and
+no secret may show up anywhere. Config files that hold secrets and are
+readable by other users log a WARNING.
+"""
+
+import base64
+import json
+import os
+import sys
+import textwrap
+
+import treq
+from twisted.internet import defer, reactor, task
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.trial import unittest
+
+from senselink import config as config_module
+from senselink import log as senselink_log
+from senselink.service import SenseLinkService
+from tests import test_twistd
+from tests.hass_server import FakeHomeAssistant
+from tests.httpserver import serve
+from tests.mosquitto import started_broker
+from tests.support import free_port
+from tests.test_http_source import Meter
+from tests.test_mqtt import wait_until
+
+HA_TOKEN = "haTOKEN-7f3c9a1e-secret"
+HA_WRONG = "haWRONG-2b8d4e6f-secret"
+MQTT_USER = "senselink"
+MQTT_PASSWORD = "mqttPASS-5a1c7e9b-secret"
+MQTT_WRONG = "mqttWRONG-8e2f4a6c-secret"
+WEB_TOKEN = "webTOKEN-3d9b1f7a-secret"
+HTTP_BEARER = "httpBEARER-6c4e8a2d-secret"
+HTTP_URL_PASSWORD = "httpURLPW-1f5b9d3e-secret"
+SECRETS = [HA_TOKEN, HA_WRONG, MQTT_PASSWORD, MQTT_WRONG, WEB_TOKEN, HTTP_BEARER,
+           HTTP_URL_PASSWORD]
+# Shorter marks catch a secret cut short or quoted differently, and the Basic header's base64.
+MARKS = SECRETS + [s.split("-")[1] for s in SECRETS] + [
+    base64.b64encode(f"meter:{HTTP_URL_PASSWORD}".encode()).decode()]
+
+
+def leaks(text):
+    return [mark for mark in MARKS if mark in text]
+
+
+def daemon_config(broker_port, hass_url, meter_port, web_listen, ha_token=HA_TOKEN,
+                  web_token=WEB_TOKEN):
+    return f"""\
+web:
+  listen: {web_listen}
+  token: {web_token}
+sources:
+- mqtt:
+    host: 127.0.0.1
+    port: {broker_port}
+    username: {MQTT_USER}
+    password: {MQTT_PASSWORD}
+    client_id: secrets-good
+    plugs:
+    - mqtt_good:
+        mac: 53:75:31:00:01:01
+        power_topic: home/good
+- mqtt:
+    host: 127.0.0.1
+    port: {broker_port}
+    username: {MQTT_USER}
+    password: {MQTT_WRONG}
+    client_id: secrets-bad
+    plugs:
+    - mqtt_bad:
+        mac: 53:75:31:00:01:02
+        power_topic: home/bad
+- hass:
+    url: {hass_url}
+    auth_token: {ha_token}
+    plugs:
+    - hass_good:
+        mac: 53:75:31:00:01:03
+        entity_id: sensor.good_power
+- hass:
+    url: {hass_url}
+    auth_token: {HA_WRONG}
+    plugs:
+    - hass_bad:
+        mac: 53:75:31:00:01:04
+        entity_id: sensor.bad_power
+- http:
+    url: http://127.0.0.1:{meter_port}/meter
+    interval: 0.1
+    timeout: 1
+    headers:
+      Authorization: Bearer {HTTP_BEARER}
+    plugs:
+    - http_header:
+        mac: 53:75:31:00:01:05
+        power_keypath: power
+- http:
+    url: http://meter:{HTTP_URL_PASSWORD}@127.0.0.1:{meter_port}/meter
+    interval: 0.1
+    timeout: 1
+    plugs:
+    - http_url:
+        mac: 53:75:31:00:01:06
+        power_keypath: power
+- mutable:
+    plugs:
+    - mutable:
+        mac: 53:75:31:00:01:07
+"""
+
+
+class Capture:
+    """Every log event while it is installed, at every level."""
+
+    def __init__(self, testcase):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        testcase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def texts(self):
+        return [formatEvent(e) for e in self.events]
+
+    def everything(self):
+        """Formatted events, their reprs (all fields), and the tracebacks they carry."""
+        parts = []
+        for event in self.events:
+            parts.append(formatEvent(event))
+            parts.append(repr(event))
+            failure = event.get("log_failure")
+            if failure is not None:
+                parts.append(failure.getTraceback())
+        return "\n".join(parts)
+
+    def has(self, text):
+        return any(text in t for t in self.texts())
+
+
+def write(testcase, text, mode=0o600, name="senselink.yml"):
+    directory = os.path.abspath(testcase.mktemp())
+    os.makedirs(directory)
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+@defer.inlineCallbacks
+def get(url, **kwargs):
+    response = yield treq.get(url, persistent=False, **kwargs).addTimeout(10, reactor)
+    body = yield treq.content(response).addTimeout(10, reactor)
+    return response, body.decode("utf-8", "replace")
+
+
+@defer.inlineCallbacks
+def put(url, body, token):
+    response = yield treq.put(url, data=json.dumps(body).encode(), persistent=False,
+                              headers={"Authorization": [f"Bearer {token}"]}).addTimeout(10, reactor)
+    text = yield treq.content(response).addTimeout(10, reactor)
+    return response, text.decode("utf-8", "replace")
+
+
+class PermissionTests(unittest.TestCase):
+    """A config with a secret that other users can read logs a WARNING."""
+
+    STATIC = "- static:\n    plugs:\n    - lamp:\n        mac: 53:75:31:00:02:01\n" \
+             "        max_watts: 5\n"
+
+    def started(self, path):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
+                                  reactor=reactor)
+        daemon.startService()
+        self.addCleanup(daemon.stopService)
+        return [formatEvent(e) for e in events
+                if e.get("log_level") == LogLevel.warn and "readable by other users" in
+                formatEvent(e)]
+
+    def hass(self, token):
+        return ("sources:\n- hass:\n    url: ws://127.0.0.1:9/api/websocket\n"
+                f"    auth_token: {token}\n    plugs:\n    - heater:\n"
+                "        mac: 53:75:31:00:02:02\n        entity_id: sensor.heater\n")
+
+    def test_world_readable_token_warns(self):
+        path = write(self, self.hass(HA_TOKEN), mode=0o644)
+        (warning,) = self.started(path)
+        self.assertIn(f"{path} holds secrets (sources[0].hass.auth_token at line 4)", warning)
+        self.assertEqual(leaks(warning), [])
+
+    def test_private_file_does_not_warn(self):
+        path = write(self, self.hass(HA_TOKEN), mode=0o600)
+        self.assertEqual(self.started(path), [])
+
+    def test_secret_from_environment_does_not_warn(self):
+        self.patch(os, "environ", {**os.environ, "SENSELINK_TEST_HA_TOKEN": HA_TOKEN})
+        path = write(self, self.hass("${SENSELINK_TEST_HA_TOKEN}"), mode=0o644)
+        self.assertEqual(self.started(path), [])
+
+    def test_world_readable_without_secret_does_not_warn(self):
+        path = write(self, "sources:\n" + self.STATIC, mode=0o644)
+        self.assertEqual(self.started(path), [])
+
+    def test_each_kind_of_secret_counts(self):
+        cases = {
+            "password": "sources:\n- mqtt:\n    host: 127.0.0.1\n    port: 9\n    username: u\n"
+                        f"    password: {MQTT_PASSWORD}\n    plugs:\n    - m:\n"
+                        "        mac: 53:75:31:00:02:03\n        power_topic: t\n",
+            "token": f"web:\n  listen: tcp:0:interface=127.0.0.1\n  token: {WEB_TOKEN}\n"
+                     "sources:\n" + self.STATIC,
+            "Authorization": "sources:\n- http:\n    url: http://127.0.0.1:9/\n    headers:\n"
+                             f"      Authorization: Bearer {HTTP_BEARER}\n    plugs:\n"
+                             "    - h:\n        mac: 53:75:31:00:02:04\n        power_keypath: p\n",
+        }
+        for key, text in cases.items():
+            path = write(self, text, mode=0o604)
+            config = config_module.load(path)
+            self.assertEqual(len(config.warnings), 1, key)
+            self.assertIn(f"{key} at line", config.warnings[0])
+            self.assertEqual(leaks(config.warnings[0]), [])
+            os.chmod(path, 0o600)
+            self.assertEqual(config_module.load(path).warnings, [], key)
