@@ -168,6 +168,151 @@ def put(url, body, token):
     return response, text.decode("utf-8", "replace")
 
 
+class CheckAndErrorTests(test_twistd.Case):
+    """`senselink check` and config error messages."""
+
+    def test_check_output(self):
+        path = write(self, daemon_config(1883, "ws://127.0.0.1:8123/api/websocket", 8080,
+                                         "tcp:8080:interface=127.0.0.1"), mode=0o644)
+        result = self.run_quick([sys.executable, "-m", "senselink", "check", "-c", path])
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, output)
+        self.assertIn("valid; 7 plugs", output)
+        self.assertIn("readable by other users", output)
+        self.assertEqual(leaks(output), [])
+
+    # Secrets of the wrong type or shape: the error says what was expected, not the value.
+    BAD = {
+        "token list": f"""
+            sources:
+            - hass:
+                url: ws://127.0.0.1:8123
+                auth_token: [{HA_TOKEN}]
+                plugs:
+                - a:
+                    entity_id: light.a
+        """,
+        "token mapping": f"""
+            sources:
+            - hass:
+                url: ws://127.0.0.1:8123
+                auth_token: {{{HA_TOKEN}: 1}}
+                plugs:
+                - a:
+                    entity_id: light.a
+        """,
+        "password list": f"""
+            sources:
+            - mqtt:
+                host: 127.0.0.1
+                username: u
+                password: [{MQTT_PASSWORD}]
+                plugs:
+                - a:
+                    power_topic: x
+        """,
+        "password non-ascii": f"""
+            sources:
+            - mqtt:
+                host: 127.0.0.1
+                username: u
+                password: {MQTT_PASSWORD}\u00e9
+                plugs:
+                - a:
+                    power_topic: x
+        """,
+        "headers not a mapping": f"""
+            sources:
+            - http:
+                url: http://127.0.0.1:8080/
+                headers: Bearer {HTTP_BEARER}
+                plugs:
+                - a:
+                    power_keypath: p
+        """,
+        "header value a list": f"""
+            sources:
+            - http:
+                url: http://127.0.0.1:8080/
+                headers:
+                  Authorization: [Bearer {HTTP_BEARER}]
+                plugs:
+                - a:
+                    power_keypath: p
+        """,
+        "header value two lines": f"""
+            sources:
+            - http:
+                url: http://127.0.0.1:8080/
+                headers:
+                  Authorization: "Bearer {HTTP_BEARER}\\nX: y"
+                plugs:
+                - a:
+                    power_keypath: p
+        """,
+        "http url": f"""
+            sources:
+            - http:
+                url: ftp://meter:{HTTP_URL_PASSWORD}@127.0.0.1:8080/
+                plugs:
+                - a:
+                    power_keypath: p
+        """,
+        "web token list": f"""
+            web:
+              token: [{WEB_TOKEN}]
+            sources: []
+        """,
+        "web token mapping": f"""
+            web:
+              token: {{{WEB_TOKEN}: 1}}
+            sources: []
+        """,
+        "unterminated quote": f"""
+            sources:
+            - hass:
+                url: ws://127.0.0.1:8123
+                auth_token: "{HA_TOKEN}
+                plugs: [
+        """,
+    }
+
+    def test_config_errors(self):
+        for name, text in self.BAD.items():
+            with self.assertRaises(config_module.ConfigError, msg=name) as caught:
+                config_module.load_text(textwrap.dedent(text), "bad.yml")
+            message = str(caught.exception)
+            self.assertIn("bad.yml:", message, name)
+            self.assertEqual(leaks(message), [], f"{name}: {message}")
+
+    def test_type_errors_still_say_what_was_expected(self):
+        with self.assertRaises(config_module.ConfigError) as caught:
+            config_module.load_text(textwrap.dedent(self.BAD["token list"]), "bad.yml")
+        self.assertIn("bad.yml:5: sources[0].hass.auth_token: expected text, got a list ***",
+                      str(caught.exception))
+        with self.assertRaises(config_module.ConfigError) as caught:
+            config_module.load_text(textwrap.dedent(self.BAD["header value two lines"]), "b.yml")
+        self.assertIn("the value of header 'Authorization' must be a single line",
+                      str(caught.exception))
+
+    def test_check_and_twistd_on_an_invalid_config(self):
+        text = textwrap.dedent(self.BAD["token list"]) + textwrap.dedent(
+            self.BAD["password list"]).replace("sources:\n", "").lstrip("\n")
+        path = write(self, text)
+        result = self.run_quick([sys.executable, "-m", "senselink", "check", "-c", path])
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        self.assertIn("auth_token: expected text", output)
+        self.assertIn("password: expected text", output)
+        self.assertEqual(leaks(output), [])
+        result = self.run_quick([test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c",
+                                 path, "-p", str(free_port()), "--interface", "127.0.0.1"])
+        output = result.stdout + result.stderr
+        self.assertNotEqual(result.returncode, 0, output)
+        self.assertIn("invalid config", output)
+        self.assertEqual(leaks(output), [])
+
+
 class PermissionTests(unittest.TestCase):
     """A config with a secret that other users can read logs a WARNING."""
 
