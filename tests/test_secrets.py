@@ -168,6 +168,147 @@ def put(url, body, token):
     return response, text.decode("utf-8", "replace")
 
 
+class Servers:
+    """The broker (with a password), Home Assistant (one token) and the HTTP meter."""
+
+    @defer.inlineCallbacks
+    def start_servers(self):
+        self.broker = yield started_broker(self, users={MQTT_USER: MQTT_PASSWORD})
+        yield self.broker.publish("home/good", "11", retain=True)
+        self.home = FakeHomeAssistant(HA_TOKEN)
+        self.home.listen()
+        self.addCleanup(lambda: self.home.port is not None and self.home.stop())
+        self.home.set_state("sensor.good_power", "22")
+        self.home.set_state("sensor.bad_power", "23")
+        self.meter = Meter()
+        self.meter.reply = (200, b'{"power": 33}')
+        self.meter_port = serve(self, self.meter)
+
+    def check_meter_saw_secrets(self):
+        """The secrets were really in use: the meter got both kinds of credentials."""
+        sent = [v for r in self.meter.requests for v in r["headers"].get(b"Authorization", [])]
+        self.assertIn(f"Bearer {HTTP_BEARER}".encode(), sent)
+        basic = base64.b64encode(f"meter:{HTTP_URL_PASSWORD}".encode())
+        self.assertIn(b"Basic " + basic, sent)
+
+    @defer.inlineCallbacks
+    def read_web(self, base):
+        """Everything the web interface shows, and the answers to PUTs with good and bad tokens."""
+        pages = []
+        for path in ("/api/plugs", "/api/plugs/hass_good", "/api/plugs/http_url",
+                     "/api/plugs/mqtt_bad", "/metrics", "/"):
+            response, body = yield get(base + path)
+            self.assertEqual(response.code, 200, path)
+            pages.append(body + repr(list(response.headers.getAllRawHeaders())))
+        for token, code in ((HA_TOKEN, 401), (WEB_TOKEN, 200)):
+            response, body = yield put(base + "/api/plugs/mutable", {"power": 44}, token)
+            self.assertEqual(response.code, code, body)
+            pages.append(body + repr(list(response.headers.getAllRawHeaders())))
+        text = "\n".join(pages)
+        self.assertIn("hass_good", text)
+        self.assertIn("http://127.0.0.1:", text)     # the http source's label, without userinfo
+        return text
+
+
+class DaemonTests(Servers, unittest.TestCase):
+    """The daemon in process, at DEBUG, every log event captured."""
+
+    @defer.inlineCallbacks
+    def test_no_secret_in_logs_or_web(self):
+        logs = Capture(self)
+        senselink_log.set_level("DEBUG")
+        self.addCleanup(senselink_log.set_level, "INFO")
+        yield self.start_servers()
+        path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
+                                         "tcp:0:interface=127.0.0.1"))
+        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
+                                  reactor=reactor)
+        daemon.privilegedStartService()
+        daemon.startService()
+        self.addCleanup(daemon.stopService)
+        plugs = daemon.plugs
+
+        # Good credentials work, wrong ones are refused and logged.
+        yield wait_until(lambda: plugs["mqtt_good"].watts == 11.0, "the MQTT plug")
+        yield wait_until(lambda: plugs["hass_good"].watts == 22.0, "the Home Assistant plug")
+        yield wait_until(lambda: plugs["http_header"].watts == 33.0
+                         and plugs["http_url"].watts == 33.0, "the HTTP plugs")
+        yield wait_until(lambda: logs.has("refused the connection for user 'senselink'"),
+                         "the MQTT refusal")
+        yield wait_until(lambda: logs.has("rejected the access token"), "the HA rejection")
+        self.assertEqual(plugs["hass_bad"].watts, 0.0)
+        self.check_meter_saw_secrets()
+
+        # The HTTP endpoint refuses, then the web interface is read and written.
+        self.meter.reply = (401, b'{"error": "unauthorized"}')
+        yield wait_until(lambda: logs.has("HTTP 401"), "the failed polls")
+        web = yield self.read_web(f"http://127.0.0.1:{daemon.web.port}")
+
+        # A reload with a new (rejected) Home Assistant token restarts that source.
+        with open(path, "w") as f:
+            f.write(daemon_config(self.broker.port, self.home.url, self.meter_port,
+                                  "tcp:0:interface=127.0.0.1", ha_token=HA_WRONG + "2"))
+        rejected = len(self.home.closed)
+        yield daemon.reloader.reload().addTimeout(10, reactor)
+        yield wait_until(lambda: len(self.home.closed) >= rejected + 1, "the new token's rejection")
+        yield daemon.stopService()
+
+        self.assertTrue(any(e.get("log_level") == LogLevel.debug for e in logs.events))
+        self.assertEqual(leaks(logs.everything()), [])
+        self.assertEqual(leaks(web), [])
+
+
+class TwistdTests(Servers, test_twistd.Case):
+    """C{twistd -n senselink} with LOGLEVEL=DEBUG: its whole output holds no secret."""
+
+    @defer.inlineCallbacks
+    def test_no_secret_in_twistd_output(self):
+        yield self.start_servers()
+        web_port = free_port()
+        path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
+                                         f"tcp:{web_port}:interface=127.0.0.1"))
+        self.patch(os, "environ", {**os.environ, "LOGLEVEL": "DEBUG"})
+        daemon = test_twistd.DaemonProcess(self, [
+            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path,
+            "-p", str(free_port()), "--interface", "127.0.0.1"])
+        base = f"http://127.0.0.1:{web_port}"
+        good = set()
+
+        @defer.inlineCallbacks
+        def plugs_ready():
+            try:
+                response, body = yield get(base + "/api/plugs")
+            except Exception:
+                return    # not listening yet
+            watts = {p["id"]: p["watts"] for p in json.loads(body)["plugs"]} \
+                if response.code == 200 else {}
+            if watts.get("mqtt_good") == 11.0 and watts.get("hass_good") == 22.0 \
+                    and watts.get("http_url") == 33.0:
+                good.add(True)
+
+        for _ in range(300):   # bounded: 300 x 0.1 s
+            if good:
+                break
+            yield plugs_ready()
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        self.assertTrue(good, "the daemon did not get its values within 30 s")
+        yield wait_until(lambda: len(self.home.closed) >= 1 and self.broker.log().count(
+            "not authorised") >= 1, "the refused token and password", timeout=30)
+        self.check_meter_saw_secrets()
+        self.meter.reply = (500, b"oops")
+        requests = len(self.meter.requests)
+        yield wait_until(lambda: len(self.meter.requests) >= requests + 4, "failed polls")
+        web = yield self.read_web(base)
+        output = daemon.stop()
+        self.assertIn("rejected the access token", output)
+        self.assertIn("refused the connection", output)
+        self.assertIn("HTTP 500", output)
+        self.assertIn("DEBUG", os.environ["LOGLEVEL"])
+        self.assertNotIn("Traceback", output)
+        self.assertEqual(leaks(output), [])
+        self.assertEqual(leaks(web), [])
+
+
 class CheckAndErrorTests(test_twistd.Case):
     """`senselink check` and config error messages."""
 
