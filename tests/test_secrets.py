@@ -399,6 +399,24 @@ class CheckAndErrorTests(test_twistd.Case):
                 - a:
                     power_keypath: p
         """,
+        "hass url": f"""
+            sources:
+            - hass:
+                url: ftp://user:{HA_TOKEN}@127.0.0.1:8123
+                auth_token: x
+                plugs:
+                - a:
+                    entity_id: light.a
+        """,
+        "hass url port": f"""
+            sources:
+            - hass:
+                url: ws://user:{HA_TOKEN}@127.0.0.1:port
+                auth_token: x
+                plugs:
+                - a:
+                    entity_id: light.a
+        """,
         "web token list": f"""
             web:
               token: [{WEB_TOKEN}]
