@@ -533,3 +533,26 @@ class PermissionTests(unittest.TestCase):
             self.assertEqual(leaks(config.warnings[0]), [])
             os.chmod(path, 0o600)
             self.assertEqual(config_module.load(path).warnings, [], key)
+
+
+class ReadmeTests(unittest.TestCase):
+    """The README's Security section: its example is a valid config with the stated defaults."""
+
+    def test_security_example(self):
+        from senselink import guard
+        path = os.path.join(test_twistd.ROOT, "README.md")
+        with open(path, encoding="utf-8") as f:
+            section = f.read().split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
+        (block,) = [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
+        config = config_module.load_text(block + "sources: []\n", "README.md")
+        rate = config.options["rate_limit"]
+        self.assertEqual({k: rate[k] for k in guard.DEFAULT_RATE}, guard.DEFAULT_RATE)
+        self.assertEqual([str(n) for n in rate["exempt"]], list(guard.DEFAULT_EXEMPT))
+        for network in guard.DEFAULT_ALLOW:
+            self.assertIn(f"`{network}`", section.replace("`::1`", "`::1/128`"))
+        from senselink import responder
+        self.assertIn(f"at most {responder.MAX_CONNECTIONS} connections", section)
+        self.assertIn(f"silent for {responder.IDLE_TIMEOUT} s", section)
+        self.assertIn(f"more than {responder.MAX_FRAME // 1024} KiB", section)
+        self.assertIn(f"over {responder.MAX_DATAGRAM // 1024} KiB", section)
+        self.assertIn(f"At most {guard.MAX_TRACKED} source addresses", section)
