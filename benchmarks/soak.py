@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -119,6 +118,7 @@ class Soak:
                        "broker restarts": 0, "hass drops": 0}
         self.loops = []
         self.value = 0
+        self.turns = {"mqtt": 0, "hass": 0}   # which plug each churn changes next (round robin)
         self.result = 1
         self.finished = False
 
@@ -201,6 +201,10 @@ class Soak:
 
     # -- churn --
 
+    def turn(self, kind):
+        self.turns[kind] += 1
+        return self.turns[kind] % N
+
     def next_value(self):
         self.value = self.value % 1000 + 1
         return self.value
@@ -208,14 +212,14 @@ class Soak:
     def publish(self):
         if self.broker.process is None:
             return
-        i = self.value % N
+        i = self.turn("mqtt")
         self.counts["mqtt publishes"] += 1
         d = self.broker.publish(f"soak/mqtt{i}", str(self.next_value()))
         d.addErrback(lambda _: self.counts.__setitem__(
             "mqtt failed publishes", self.counts["mqtt failed publishes"] + 1))
 
     def hass_change(self):
-        i = self.value % N
+        i = self.turn("hass")
         self.home.set_state(f"sensor.soak{i}", str(self.next_value()),
                             {"unit_of_measurement": "W", "friendly_name": f"Soak {i}"})
         self.counts["hass changes"] += 1
