@@ -327,6 +327,13 @@ class Soak:
             print(f"RSS min/max during the soak: {min(values) / 1024:.1f} / "
                   f"{max(values) / 1024:.1f} MB ({len(values)} samples)")
             print(f"RSS growth: {growth:+.2f} MB (limit {LIMIT_MB:g} MB)")
+            # The curve, one sample a minute after the warm-up: a leak climbs, caches level off.
+            curve, due = [], self.baseline[0]
+            for t, rss in self.samples:
+                if t >= due:
+                    curve.append(f"{rss / 1024:.2f}")
+                    due += 60
+            print("RSS each minute after the warm-up (MB): " + " ".join(curve))
             ok = ok and growth < LIMIT_MB
         else:
             print("RSS: not measured (the daemon ended before the warm-up was over)")
