@@ -154,6 +154,34 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
+def _redact(message, value):
+    """C{message} without the text of C{value} (a secret that failed its type check).
+
+    Converters describe a wrong value with its repr ("expected text, got a list
+    ['...']"); for secret fields every repr of the value and of what it holds
+    (mapping values and list items, not mapping keys) is replaced by C{***}.
+    """
+    hidden = []
+
+    def collect(item):
+        if isinstance(item, dict):
+            hidden.append(repr(dict(item)))
+            for inner in item.values():
+                collect(inner)
+        elif isinstance(item, list):
+            hidden.append(repr(list(item)))
+            for inner in item:
+                collect(inner)
+        elif isinstance(item, str):
+            hidden.append(repr(item))
+            if len(item) >= 4:
+                hidden.append(item)
+    collect(value)
+    for text in sorted(set(hidden), key=len, reverse=True):
+        message = message.replace(text, "***")
+    return message
+
+
 def _maybe_env(value):
     if isinstance(value, str) and "${" in value:
         return substitute_env(value)
@@ -421,7 +449,7 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
         try:
             out[key] = spec.convert(value, raw.get(key))
         except Invalid as e:
-            here.error(str(e))
+            here.error(_redact(str(e), value) if spec.secret else str(e))
             continue
         if spec.secret and isinstance(value, str) and "${" not in value:
             where.secrets.append((here.line, here.name))

@@ -52,14 +52,16 @@ def normalise_url(text: str) -> str:
     """
     text = text.strip()
     parts = urlsplit(text)
+    # Error messages show the URL without any user:password@ part.
+    shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise Invalid(f"expected a Home Assistant URL like ws://homeassistant.local:8123 "
-                      f"(ws://, wss://, http:// or https://), got {text!r}")
+                      f"(ws://, wss://, http:// or https://), got {shown!r}")
     try:
         parts.port
     except ValueError:
-        raise Invalid(f"the port in {text!r} is not a port number") from None
+        raise Invalid(f"the port in {shown!r} is not a port number") from None
     path = parts.path.rstrip("/")
     if not path.endswith(API_PATH):
         if path.endswith("/api"):

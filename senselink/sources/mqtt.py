@@ -145,7 +145,7 @@ SOURCE_FIELDS = {
     "port": Field(integer(minimum=1, maximum=65535),
                   doc=f"Broker port (default {DEFAULT_PORT}, {DEFAULT_TLS_PORT} with tls)"),
     "username": Field(string, doc="User name (default: connect anonymously)"),
-    "password": Field(ascii_password, doc="Password (never logged)"),
+    "password": Field(ascii_password, doc="Password (never logged)", secret=True),
     "client_id": Field(string, doc="MQTT client id (default: stable, from host name and config)"),
     "keepalive": Field(integer(minimum=0, maximum=65535), default=60,
                        doc="Seconds between keepalive pings (0: none)"),
