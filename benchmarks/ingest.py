@@ -223,6 +223,19 @@ def plug_mac(i):
     return f"53:75:31:1D:{i // 256:02X}:{i % 256:02X}"
 
 
+PROFILE = {}   # {"py_spy": path, "daemon": name, "out": prefix}: see --py-spy
+
+
+def maybe_profile(pid, name, kind):
+    """With --py-spy, sample daemon C{name} for 6 s from now (raw collapsed stacks)."""
+    if not PROFILE or PROFILE["daemon"] != name:
+        return None
+    out = f"{PROFILE['out']}-{kind}-{name}.txt"
+    return subprocess.Popen([PROFILE["py_spy"], "record", "-p", str(pid), "-d", "6", "-r", "500",
+                             "-f", "raw", "-o", out], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
 # name -> twistd plugin: our daemon, and the experiment with the ingest proposals
 DAEMONS = {"ours": "senselink", "exp-ingest": "senselink-ingest-experiment"}
 
@@ -350,8 +363,11 @@ def bench_mqtt(workdir, plugs=20, per_plug=2500, limit=120.0, daemons=("ours",))
                 cpu0 = cpu_ns(daemon.pid)
                 t0 = time.time()
                 os.kill(daemon.pid, signal.SIGCONT)
+                spy = maybe_profile(daemon.pid, name, "mqtt")
                 t1 = wait_values(port, macs, float(per_plug), limit)
                 cpu1 = cpu_ns(daemon.pid)
+                if spy is not None:
+                    spy.wait(30)
                 if daemon.poll() is not None:
                     raise RuntimeError("daemon exited during the run")
                 result[name] = {"per_s": total / (t1 - t0), "seconds": t1 - t0,
@@ -466,8 +482,11 @@ def bench_hass(workdir, plugs=20, per_plug=1500, limit=120.0, daemons=("ours",))
                 cpu0 = cpu_ns(daemon.pid)
                 t0 = time.time()
                 os.kill(daemon.pid, signal.SIGCONT)
+                spy = maybe_profile(daemon.pid, name, "hass")
                 t1 = wait_values(port, macs, float(per_plug), limit)
                 cpu1 = cpu_ns(daemon.pid)
+                if spy is not None:
+                    spy.wait(30)
                 if daemon.poll() is not None:
                     raise RuntimeError("daemon exited during the run")
                 result[name] = {"per_s": total / (t1 - t0), "seconds": t1 - t0,
@@ -514,7 +533,14 @@ def main(argv=None):
     parser.add_argument("which", nargs="*", default=list(BENCHMARKS))
     parser.add_argument("--plugs", type=int, default=20)
     parser.add_argument("--daemons", default="ours", help=f"from {', '.join(DAEMONS)}")
+    parser.add_argument("--py-spy", help="path of py-spy: sample the --profile daemon's drain "
+                                          "into PREFIX-<source>-<daemon>.txt")
+    parser.add_argument("--profile", default="ours", help="which daemon to sample")
+    parser.add_argument("--profile-prefix", default=os.path.join(HERE, "results", "ingest-profile"))
     args = parser.parse_args(argv)
+    if args.py_spy:
+        os.makedirs(os.path.dirname(args.profile_prefix), exist_ok=True)
+        PROFILE.update(py_spy=args.py_spy, daemon=args.profile, out=args.profile_prefix)
     os.sched_setaffinity(0, {SERVER_CPU})
     with tempfile.TemporaryDirectory(prefix="senselink-ingest-") as workdir:
         for name in args.which:
