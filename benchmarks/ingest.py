@@ -1,7 +1,7 @@
 """Ingest benchmarks: how fast source updates reach the plugs, against a bare consumer.
 
-    python3 benchmarks/run.py --only ingest        # MQTT and Home Assistant, and change rate
-    python3 benchmarks/ingest.py mqtt|hass|changes # one of them
+    python3 benchmarks/run.py --only ingest        # MQTT and Home Assistant, 5 rounds
+    python3 benchmarks/ingest.py [mqtt] [hass] [--daemons ours,exp-ingest]   # one round
 
 Both ingest benchmarks measure the same thing for our daemon and for a bare
 reference consumer, one after the other from the same server in the same run:

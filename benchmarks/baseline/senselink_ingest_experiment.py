@@ -13,7 +13,7 @@ the service is made, this module
    day computed last time, the energy is booked on that day directly
    (proposal "energy day cache").
 
-Used by ``ingest.py --servers ...,exp-ingest`` to measure what the changes
+Used by ``ingest.py --daemons ours,exp-ingest`` (and run.py) to measure what the changes
 would gain before anyone changes senselink/.
 """
 
