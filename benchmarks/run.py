@@ -248,16 +248,71 @@ def bench_kasa_server(name, argv, env, paths, port, phases, workdir):
 
 # -- ingest benchmarks --------------------------------------------------------
 #
-# TODO(lead): when the MQTT and Home Assistant sources land, add one function
-# per ingest benchmark here, each ``bench_ingest_<name>(rounds, phases, workdir)
-# -> dict`` returning {"ours_per_s": ..., "reference_per_s": ..., "ratio": ...}
-# measured in the same run (MQTT: updates applied to plugs vs. what
-# ``mosquitto_sub`` consumes from the same real mosquitto; HA: subscribe_entities
-# change events applied vs. a bare Autobahn client decoding the same JSON from
-# the same test server), and list it in INGEST_BENCHMARKS. main() runs them
-# after the Kasa servers and prints them in their own table.
+# ingest.py (MQTT through a real mosquitto against mosquitto_sub; Home
+# Assistant subscribe_entities events from the tests' fake server against a
+# bare Autobahn client) and changes.py (CPU per Sense request when K of N
+# plugs changed since the last one). Each entry: (rounds, phases, workdir,
+# options) -> result; main() runs them after the Kasa servers (or alone with
+# --only) and prints them in their own tables.
 
-INGEST_BENCHMARKS = {}
+INGEST_DAEMONS = ["ours", "exp-ingest"]
+
+
+def _ingest_rounds(bench, rounds, workdir, options):
+    results = []
+    for rnd in range(rounds):
+        result = bench(workdir, plugs=options["ingest_plugs"], daemons=options["ingest_daemons"])
+        print(f"ingest round {rnd + 1}/{rounds} {bench.__name__}: " + ", ".join(
+            f"{name} {result[name]['per_s']:,.0f}/s" for name in
+            list(options["ingest_daemons"]) + ["reference"]), file=sys.stderr, flush=True)
+        results.append(result)
+    summary = {"plugs": results[0]["plugs"], "messages": results[0]["messages"],
+               "rounds": results, "daemons": list(options["ingest_daemons"])}
+    for name in list(options["ingest_daemons"]) + ["reference"]:
+        summary[name] = {key: median([r[name].get(key) for r in results])
+                         for key in ("per_s", "cpu_us_per_update", "log_bytes", "rss_growth_kib")}
+    for name in options["ingest_daemons"]:
+        summary[name]["ratio"] = median([r[name]["ratio"] for r in results])
+    summary["extra"] = {k: [r[k] for r in results] for k in results[0]
+                        if k not in ("plugs", "messages", "reference", *options["ingest_daemons"])}
+    return summary
+
+
+def bench_ingest_mqtt(rounds, phases, workdir, options):
+    import ingest
+    return _ingest_rounds(ingest.bench_mqtt, rounds, workdir, options)
+
+
+def bench_ingest_hass(rounds, phases, workdir, options):
+    import ingest
+    return _ingest_rounds(ingest.bench_hass, rounds, workdir, options)
+
+
+def bench_changes(rounds, phases, workdir, options):
+    import changes
+    return changes.bench_changes(workdir, options["ns"], seconds=phases["changes"], reps=rounds)
+
+
+INGEST_BENCHMARKS = {"mqtt": bench_ingest_mqtt, "hass": bench_ingest_hass}
+CHANGE_BENCHMARKS = {"changes": bench_changes}
+
+REFERENCES = {"mqtt": "mosquitto_sub (C)", "hass": "bare Autobahn client (json.loads only)"}
+
+
+def ingest_table(results):
+    lines = ["| source | consumer | updates/s | ratio to reference | consumer CPU µs/update "
+             "| daemon log written | rounds |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        for who in r["daemons"] + ["reference"]:
+            row = r[who]
+            label = REFERENCES[name] if who == "reference" else who
+            ratio = f"{row['ratio']:.2f}" if who != "reference" else "1"
+            log_bytes = "-" if row.get("log_bytes") is None else f"{row['log_bytes'] / 1024:,.0f} KiB"
+            lines.append(f"| {name} ({r['plugs']} plugs, {r['messages']:,} updates) | {label} | "
+                         f"{row['per_s']:,.0f} | {ratio} | {row['cpu_us_per_update']:.1f} | "
+                         f"{log_bytes} | {len(r['rounds'])} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- report ------------------------------------------------------------------
@@ -353,7 +408,17 @@ def main(argv=None):
                         help=f"comma-separated, from {', '.join(SERVERS + EXPERIMENTS)}")
     parser.add_argument("--closed", type=float, help="closed-loop seconds (default 5, quick 2)")
     parser.add_argument("--open", type=float, help="open-loop seconds at 2 req/s (default 20, quick 5)")
+    parser.add_argument("--only", choices=["kasa", "ingest", "changes"], action="append",
+                        help="run only these parts (repeatable; default: all): the Kasa servers, "
+                             "the MQTT and Home Assistant ingest benchmarks, the changes "
+                             "between requests")
+    parser.add_argument("--ingest-plugs", type=int, default=20,
+                        help="plugs (topics, entities) of the ingest benchmarks")
+    parser.add_argument("--ingest-daemons", default=",".join(INGEST_DAEMONS),
+                        help="our daemon and/or the experiment with the ingest proposals "
+                             "(ours, exp-ingest)")
     args = parser.parse_args(argv)
+    parts = set(args.only or ["kasa", "ingest", "changes"])
     if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
         sys.exit("the benchmark needs 2 CPUs (server and load generator pinned apart)")
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -362,7 +427,8 @@ def main(argv=None):
     reps = args.reps or (1 if args.quick else 5)
     phases = {"warmup": 0.5 if args.quick else 1.0,
               "closed": args.closed or (2.0 if args.quick else 5.0),
-              "open": args.open or (5.0 if args.quick else 20.0)}
+              "open": args.open or (5.0 if args.quick else 20.0),
+              "changes": 1.0 if args.quick else 3.0}
     ns = [int(n) for n in args.plugs.split(",")]
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - set(SERVERS) - set(EXPERIMENTS)
@@ -372,7 +438,7 @@ def main(argv=None):
     runs = {}
     with tempfile.TemporaryDirectory(prefix="senselink-bench-") as workdir:
         inputs = {n: write_inputs(workdir, n, args.elements) for n in ns}
-        for rep in range(reps):
+        for rep in range(reps if "kasa" in parts else 0):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for n in ns:
                 for name in order:
@@ -386,20 +452,36 @@ def main(argv=None):
                           f"start {result['startup_ms']:.0f} ms, "
                           f"{result['bad_replies']} bad, {result['timeouts']} timeouts",
                           file=sys.stderr, flush=True)
-        for name, bench in INGEST_BENCHMARKS.items():  # pragma: no cover - none yet
-            runs[("ingest", name)] = [bench(reps, phases, workdir)]
+        options = {"ns": ns, "ingest_plugs": args.ingest_plugs,
+                   "ingest_daemons": [d for d in args.ingest_daemons.split(",") if d]}
+        ingest_results = {}
+        if "ingest" in parts:
+            for name, bench in INGEST_BENCHMARKS.items():
+                ingest_results[name] = bench(reps, phases, workdir, options)
+        change_results = None
+        if "changes" in parts:
+            change_results = CHANGE_BENCHMARKS["changes"](reps, phases, workdir, options)
 
-    summary = summarize({k: v for k, v in runs.items() if k[0] != "ingest"})
-    text = table(summary, ns, servers)
-    if args.elements:
+    summary = summarize(runs)
+    text = table(summary, ns, servers) if runs else ""
+    if args.elements and runs:
         text = (f"The last reported plug is an aggregate of {args.elements} elements "
                 f"(not answered).\n\n" + text)
+    if ingest_results:
+        text += ("\nIngest: updates applied per second, drained from a backlog "
+                 "(ratio: ours / the reference consumer, same server, same run):\n\n"
+                 + ingest_table(ingest_results))
+    if change_results:
+        import changes
+        text += ("\nChanges between Sense requests (our daemon; CPU per request = "
+                 "CPU(changes + poll) - CPU(changes)):\n\n" + changes.table(change_results))
     print(text)
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     with open(os.path.join(RESULTS, f"kasa-{stamp}.json"), "w") as f:
         json.dump({"phases": phases, "reps": reps,
-                   "runs": {f"{s}/{n}": r for (s, n), r in runs.items()}}, f)
+                   "runs": {f"{s}/{n}": r for (s, n), r in runs.items()},
+                   "ingest": ingest_results, "changes": change_results}, f)
     with open(os.path.join(RESULTS, f"kasa-{stamp}.md"), "w") as f:
         f.write(text)
     return 0
