@@ -64,12 +64,13 @@ class PlugEnergy:
     """The energy counters of one plug, fed by the plug's changes."""
 
     __slots__ = ("plug", "clock", "tz", "total_wh", "days", "months", "_watts", "_since",
-                 "_on", "on_since")
+                 "_on", "on_since", "_today")
 
     def __init__(self, plug, clock, tz=None):
         self.plug = plug
         self.clock = clock
         self.tz = tz
+        self._today = None
         self.total_wh = 0.0
         self.days = {}       # "YYYY-MM-DD" -> Wh
         self.months = {}     # "YYYY-MM" -> Wh
@@ -104,6 +105,13 @@ class PlugEnergy:
         self._on = on
 
     def _add(self, start, end, watts):
+        today = self._today       # (start, end, date) of the local day booked last
+        if today is not None and today[0] <= start and end <= today[1]:
+            self._book(today[2], watts * (end - start) / 3600.0)
+            return
+        moment = _local(end, self.tz)
+        self._today = (datetime.combine(moment.date(), dtime(0), moment.tzinfo).timestamp(),
+                       _next_midnight(moment), moment.date())
         t = start
         for _ in range(MAX_SPLITS):
             moment = _local(t, self.tz)

@@ -947,3 +947,32 @@ class ReadmeTests(TestCase):
         self.assertEqual(seen, {"power_topic", "state_topic", "attribute_topic",
                                 "power_topic_keypath", "attribute_topic_keypath",
                                 "state_topic_keypath", "timeout_duration"})
+
+
+class TopicRoutingTests(TestCase):
+    """Exact topics and wildcard filters both reach their plugs (no broker needed)."""
+
+    def test_exact_and_wildcard_topics(self):
+        from twisted.internet.task import Clock
+        from senselink.service import build_plugs
+        from tests.support import config_from_text
+        config = config_from_text("""
+sources:
+- mqtt:
+    host: 127.0.0.1
+    plugs:
+    - exact: {mac: "53:75:31:00:10:01", power_topic: home/dryer/power}
+    - plus: {mac: "53:75:31:00:10:02", power_topic: home/+/power}
+    - hash: {mac: "53:75:31:00:10:03", power_topic: "home/#"}
+""")
+        clock = Clock()
+        plugs = build_plugs(config, clock)
+        service = KINDS["mqtt"].make_service(config.sources[0], plugs, clock)
+        service._message("home/dryer/power", b"100")
+        self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 100, 100])
+        service._message("home/washer/power", b"50")
+        self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 50, 50])
+        service._message("home/washer/state", b"7")
+        self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 50, 7])
+        service._message("garden/power", b"9")
+        self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 50, 7])

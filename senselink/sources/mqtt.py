@@ -33,6 +33,11 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
  - A CONNACK code the library does not know raises C{IndexError} inside
    C{dataReceived}: the connection wrapper catches errors from the library's
    parser and closes the connection instead of letting them escape.
+ - The library logs a DEBUG line for every message through its own
+   module-level C{twisted.logger} loggers, which twistd writes out whatever
+   the level: about 100 bytes of log per MQTT message and most of the CPU
+   spent per message. Those module loggers are replaced by our level-aware
+   L{senselink.log.Logger} (same namespace) before the first connection.
 """
 
 import hashlib
@@ -271,6 +276,19 @@ class _Route:
         return self.feed.plug
 
 
+_LIBRARY_LOG_MODULES = ("mqtt.pdu", "mqtt.client.base", "mqtt.client.factory",
+                        "mqtt.client.subscriber", "mqtt.client.publisher", "mqtt.client.pubsubs")
+
+
+def _quiet_library_loggers():
+    """Make twisted-mqtt's loggers honour LOGLEVEL (see the module docstring)."""
+    import importlib
+    for name in _LIBRARY_LOG_MODULES:
+        module = importlib.import_module(name)
+        if not isinstance(getattr(module, "log", None), Logger):
+            module.log = Logger(namespace="mqtt")
+
+
 class _ClientFactory(Factory):
     """Builds one L{_Connection} per TCP connection around twisted-mqtt's subscriber protocol."""
 
@@ -278,6 +296,7 @@ class _ClientFactory(Factory):
 
     def __init__(self, service):
         # Imported here: twisted-mqtt logs its version when the factory is made.
+        _quiet_library_loggers()
         from mqtt.client.factory import MQTTFactory
         self.service = service
         self.mqtt = MQTTFactory(profile=MQTTFactory.SUBSCRIBER)
@@ -434,6 +453,7 @@ class MqttService(SourceService):
         for plug_config in source.plugs:
             self._add_plug(plug_config, plugs[plug_config.id])
         self.topics = list(self.routes)
+        self._wildcard_routes = [(f, r) for f, r in self.routes.items() if "+" in f or "#" in f]
         self.connection = None     # the _Connection whose MQTT session is up
         self.subscribed = []       # topics the broker granted on that connection
         self.subscribe_requests = 0
@@ -572,8 +592,16 @@ class MqttService(SourceService):
     def _message(self, topic, payload, retain=False):
         self.messages += 1
         delivered = False
-        for topic_filter, routes in self.routes.items():
-            if topic_matches(topic_filter, topic):
+        exact = self.routes.get(topic)
+        if exact is not None and "+" not in topic and "#" not in topic:
+            # The common case: a plain topic. Only filters with wildcards need matching.
+            for route in exact:
+                delivered = self._apply(route, topic, payload, retain) or delivered
+            filters = self._wildcard_routes
+        else:
+            filters = self.routes.items()
+        for topic_filter, routes in filters:
+            if topic_filter != topic and topic_matches(topic_filter, topic):
                 for route in routes:
                     delivered = self._apply(route, topic, payload, retain) or delivered
         if delivered:
