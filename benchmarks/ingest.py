@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -53,42 +52,20 @@ sys.path.insert(0, HERE)
 
 import loadgen  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(HERE))
+# The tests' helpers: where the mosquitto programs are, and free loopback ports.
+from tests.mosquitto import MOSQUITTO, MOSQUITTO_PUB, _find  # noqa: E402
+from tests.support import free_port  # noqa: E402
+
 CONSUMER_CPU = 0
 SERVER_CPU = 1
 HOST = "127.0.0.1"
 
 
-def _find(name):
-    found = shutil.which(name)
-    if found is None:
-        for folder in ("/usr/sbin", "/usr/bin", "/usr/local/sbin"):
-            candidate = os.path.join(folder, name)
-            if os.access(candidate, os.X_OK):
-                return candidate
-    return found
-
-
-MOSQUITTO = _find("mosquitto")
-MOSQUITTO_PUB = _find("mosquitto_pub")
 MOSQUITTO_SUB = _find("mosquitto_sub")
 
 
 # -- processes ----------------------------------------------------------------
-
-def free_port():
-    """A port free on 127.0.0.1 for both UDP and TCP."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((HOST, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((HOST, port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port")
-
 
 def _pinner(cpu):
     def pin():
