@@ -93,6 +93,14 @@ def stream(rng):
     return b"".join(parts)
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def sense_check(port, plugs, attempts=50):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.5)
@@ -139,8 +147,10 @@ def main():
         if sense_check(port, args.plugs) is None:
             print("daemon did not answer before fuzzing", file=sys.stderr)
             return 2
+        rss_before = rss_kib(daemon.pid)
         started = time.monotonic()
         sent_bytes = 0
+        rss_samples = []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             s.setblocking(True)
@@ -153,6 +163,8 @@ def main():
                     pass                 # e.g. EMSGSIZE for > 64 KiB: counts as not sent
                 if i % 2000 == 1999:
                     time.sleep(0.002)    # let the daemon drain its receive buffer a little
+                if i % 100000 == 99999:
+                    rss_samples.append(rss_kib(daemon.pid))
         udp_seconds = time.monotonic() - started
         tcp_bytes = 0
         for _ in range(args.streams):
@@ -168,6 +180,7 @@ def main():
                 except OSError:
                     pass
         seen = sense_check(port, args.plugs)
+        rss_after = rss_kib(daemon.pid)
         ok = seen is not None and sorted(seen.values()) == [float(i + 1) for i in range(args.plugs)]
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -183,6 +196,9 @@ def main():
     print(f"TCP streams:    {args.streams} ({tcp_bytes / 1e3:.1f} kB)")
     print(f"daemon totals:  {totals[-1] if totals else '(not logged)'}")
     print(f"exceptions logged: {exceptions}")
+    print(f"daemon RSS: {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after "
+          f"({(rss_after - rss_before) / 1024:+.1f} MiB); every 10^5 datagrams: "
+          + " ".join(f"{k / 1024:.1f}" for k in rss_samples))
     print(f"Sense request after fuzzing: {'answered correctly' if ok else 'NOT answered correctly'}")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if ok and exceptions == 0 else 1
