@@ -14,6 +14,7 @@ from twisted.web.server import NOT_DONE_YET
 from senselink import config
 from senselink.service import SenseLinkService, build_plugs
 from senselink.sources.http import HttpPollService, safe_url
+from tests.support import wait_until
 from tests.httpserver import serve
 
 
@@ -123,18 +124,7 @@ class HttpSourceTestCase(unittest.TestCase):
 
     def until(self, predicate, limit=5.0):
         """Wait (on the real reactor) until C{predicate()} is true, at most C{limit} seconds."""
-        d = defer.Deferred()
-        start = reactor.seconds()
-
-        def check():
-            if predicate():
-                d.callback(None)
-            elif reactor.seconds() - start > limit:
-                d.errback(AssertionError("condition not reached in time"))
-            else:
-                reactor.callLater(0.01, check)
-        check()
-        return d
+        return wait_until(predicate, attempts=int(limit / 0.01), step=0.01)
 
 
 class ValueTests(HttpSourceTestCase):

@@ -18,6 +18,7 @@ from senselink import config
 from senselink.kasa import cipher
 from senselink.service import SenseLinkService
 from senselink.web import WebOptions
+from tests.support import wait_until
 from tests.httpserver import serve
 from tests.test_http_source import Meter
 
@@ -60,21 +61,6 @@ sources:
         elements: [lamp]
         mac: 53:75:31:00:00:05
 """
-
-
-def wait_until(predicate, limit=5.0):
-    d = defer.Deferred()
-    start = reactor.seconds()
-
-    def check():
-        if predicate():
-            d.callback(None)
-        elif reactor.seconds() - start > limit:
-            d.errback(AssertionError("condition not reached in time"))
-        else:
-            reactor.callLater(0.01, check)
-    check()
-    return d
 
 
 @implementer(IBodyProducer)
