@@ -34,7 +34,8 @@ class Plug:
     """One virtual plug as the Sense monitor sees it."""
 
     __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
-                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply", "energy")
+                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply", "_encoder",
+                 "energy")
 
     def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
                  skip_rate=0, voltage=120.0, watts=0.0, on=None):
@@ -52,6 +53,7 @@ class Plug:
         self.updated = None
         self._skip = 0
         self._reply = None
+        self._encoder = None  # messages.SenseReplyEncoder, made at the first Sense request
         self.energy = None   # senselink.energy.PlugEnergy, attached by the daemon
 
     @property
@@ -117,7 +119,14 @@ class Plug:
         """The encrypted Sense reply, rebuilt only after a change."""
         reply = self._reply
         if reply is None:
-            reply = self._reply = messages.encode(self.sense_reply())
+            encoder = self._encoder
+            identity = (self.alias, self.mac, self.device_id, self.voltage)
+            if encoder is None or encoder.identity != identity:
+                # (again after a reload changed the alias, device id or voltage)
+                encoder = self._encoder = messages.SenseReplyEncoder(
+                    alias=self.alias, mac=self.mac, device_id=self.device_id,
+                    voltage=self.voltage)
+            reply = self._reply = encoder.encode(self.watts, self.on, self.total_kwh)
         return reply
 
     def describe(self) -> dict:

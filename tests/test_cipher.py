@@ -1,5 +1,8 @@
+import json
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from senselink.kasa import cipher, messages
@@ -84,3 +87,49 @@ class ClassifyTests(unittest.TestCase):
                          {"foo": {"err_code": -1, "err_msg": "module not support"}})
         self.assertEqual(messages.method_error("system", "bar"),
                          {"system": {"bar": {"err_code": -2, "err_msg": "member not support"}}})
+
+
+PROPERTY = settings(max_examples=400, deadline=None, derandomize=True)
+finite = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
+watts = st.one_of(finite, st.sampled_from([0.0, -0.0, 1e-9, 5e-5, 1e-4, 2.675, 1e9, 1e12, 1e16]),
+                  st.floats(min_value=0.0, max_value=1e5), st.integers(min_value=0, max_value=10**6))
+
+
+class ChainTests(unittest.TestCase):
+    @PROPERTY
+    @given(st.binary(), st.binary())
+    def test_encrypted_in_parts(self, first, second):
+        """A message encrypted whole equals its parts chained: the reply encoder relies on it."""
+        head = cipher.encrypt(first)
+        key = head[-1] if head else cipher.INITIAL_KEY
+        self.assertEqual(head + cipher.rekey(messages.chain(second), key),
+                         cipher.encrypt(first + second))
+        self.assertEqual(head + cipher.encrypt(second, key), cipher.encrypt(first + second))
+
+
+class SenseReplyEncoderTests(unittest.TestCase):
+    """The fast Sense reply is byte for byte the dictionary serialised and encrypted."""
+
+    @PROPERTY
+    @given(alias=st.text(), power=watts, total=watts, on=st.booleans(),
+           voltage=st.one_of(st.sampled_from([0.0, 120.0, 230.0, 240.5]), finite),
+           device_id=st.text(alphabet="0123456789ABCDEF", min_size=40, max_size=40))
+    def test_same_bytes_as_the_dictionary(self, alias, power, total, on, voltage, device_id):
+        mac = "53:75:31:AA:BB:CC"
+        encoder = messages.SenseReplyEncoder(alias=alias, mac=mac, device_id=device_id,
+                                             voltage=voltage)
+        expected = messages.encode(messages.sense_reply(
+            alias=alias, mac=mac, device_id=device_id, power=power, voltage=float(voltage),
+            on=on, total_kwh=total))
+        self.assertEqual(encoder.encode(power, on, total), expected)
+
+    def test_tricky_aliases(self):
+        for alias in ('"relay_state":0,', 'a\\"relay_state":1,"x', "\u00e9\u4e2d\U0001f600", ""):
+            encoder = messages.SenseReplyEncoder(alias=alias, mac="53:75:31:00:00:01",
+                                                 device_id="0" * 40, voltage=120.0)
+            reply = json.loads(messages.decrypt(encoder.encode(60.0, False, 1.5)))
+            sysinfo = reply["system"]["get_sysinfo"]
+            self.assertEqual((sysinfo["alias"], sysinfo["relay_state"]), (alias, 0))
+            self.assertEqual(reply["emeter"]["get_realtime"],
+                             {"current": 0.5, "voltage": 120.0, "power": 60.0, "total": 1.5,
+                              "err_code": 0})

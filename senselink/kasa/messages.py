@@ -5,7 +5,7 @@ Nothing here does I/O; the responder hands in bytes and sends out bytes.
 
 import json
 
-from senselink.kasa.cipher import decrypt, encrypt
+from senselink.kasa.cipher import decrypt, encrypt, rekey
 
 # The exact request a Sense monitor broadcasts, in the compact form it sends.
 SENSE_REQUEST = b'{"emeter":{"get_realtime":{}},"system":{"get_sysinfo":{}}}'
@@ -170,6 +170,82 @@ def sense_reply(*, alias, mac, device_id, power, voltage, on, total_kwh=0.0) -> 
             )
         },
     }
+
+
+class SenseReplyEncoder:
+    """The encrypted L{sense_reply} of one plug, rebuilt in a few microseconds.
+
+    The reply's JSON text is constant but for four values: C{current},
+    C{power} and C{total} near its start, and C{relay_state} in the middle
+    of the sysinfo. The text before the first number is encrypted once; the
+    short run of numbers is formatted and encrypted on each change; the rest
+    (a few hundred bytes, one version per relay state) is chained once from
+    key 0 and continued from the numbers' last ciphertext byte with
+    L{cipher.rekey}. The bytes are exactly C{encode(sense_reply(...))}
+    (tests compare them), about ten times faster than building the
+    dictionary and serialising and encrypting it whole.
+    """
+
+    __slots__ = ("identity", "_head", "_key", "_voltage", "_voltage_text", "_tails")
+
+    def __init__(self, *, alias, mac, device_id, voltage):
+        self.identity = (alias, mac, device_id, voltage)   # what the reply was made for
+        voltage = float(voltage)
+        self._voltage = voltage
+        self._voltage_text = _number(voltage)
+        marker = '"relay_state":0,'
+        sysinfo = _json_dumps(hs110_sysinfo(alias=alias, mac=mac, device_id=device_id,
+                                            relay_state=0))
+        # A quote inside a JSON string is escaped, so the marker can only be the key.
+        at = sysinfo.index(marker) + len(marker) - 2
+        self._tails = [
+            chain(f',"err_code":0}}}},"system":{{"get_sysinfo":{sysinfo[:at]}{relay_state}'
+                  f'{sysinfo[at + 1:]}}}}}'.encode("utf-8"))
+            for relay_state in (0, 1)]
+        self._head = encrypt(b'{"emeter":{"get_realtime":{"current":')
+        self._key = self._head[-1]
+
+    def encode(self, power, on, total_kwh=0.0) -> bytes:
+        voltage = self._voltage
+        current = _rounded(power / voltage, 6) if voltage else "0.0"
+        numbers = (f'{current},"voltage":{self._voltage_text},"power":{_rounded(power, 3)},'
+                   f'"total":{_rounded(total_kwh, 6)}').encode("ascii")
+        middle = encrypt(numbers, self._key)
+        return b"".join((self._head, middle, rekey(self._tails[1 if on else 0], middle[-1])))
+
+
+_FIXED = {3: ("%.3f", 1e12), 6: ("%.6f", 1e9)}
+
+
+def _rounded(value, digits) -> str:
+    """C{json.dumps(round(value, digits))}, without C{round} and C{repr} where possible.
+
+    C{"%.Nf"} rounds exactly like C{round(value, N)}; with the trailing zeros
+    stripped it is the C{repr} of the rounded float as long as that repr
+    needs no exponent (C{1e-4 <= x}) and the float can tell every N-digit
+    decimal apart (below 1e12 for 3 digits, 1e9 for 6). Other values take
+    the slow, obviously right way.
+    """
+    if value.__class__ is float:
+        form, limit = _FIXED[digits]
+        if 1e-4 <= value < limit:
+            text = (form % value).rstrip("0")
+            return text + "0" if text[-1] == "." else text
+        if value == 0.0:
+            return "-0.0" if str(value)[0] == "-" else "0.0"
+    return _number(round(value, digits))
+
+
+def _number(value) -> str:
+    """A number as C{json.dumps} writes it (floats by C{repr})."""
+    if value.__class__ is float and value - value == 0.0:
+        return float.__repr__(value)
+    return _json_dumps(value)
+
+
+def chain(text: bytes) -> bytes:
+    """C{encrypt(text, 0)}: a constant part of a message, to be continued with L{rekey}."""
+    return encrypt(text, 0)
 
 
 def module_error(module: str) -> dict:
