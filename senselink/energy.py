@@ -95,9 +95,13 @@ class PlugEnergy:
     def changed(self):
         """The plug's power or state changed: close the interval at the old value."""
         now = self.clock.seconds()
-        self.advance(now)
-        self._watts = self.plug.watts
-        on = self.plug.on
+        start = self._since
+        if now > start and self._watts > 0.0:
+            self._add(start, now, self._watts)
+        self._since = now
+        plug = self.plug
+        self._watts = plug.watts
+        on = plug.on
         if on and not self._on:
             self.on_since = now
         elif not on:
@@ -105,13 +109,26 @@ class PlugEnergy:
         self._on = on
 
     def _add(self, start, end, watts):
-        today = self._today       # (start, end, date) of the local day booked last
+        # (start, end, date, "YYYY-MM-DD", "YYYY-MM") of the local day booked last
+        today = self._today
         if today is not None and today[0] <= start and end <= today[1]:
-            self._book(today[2], watts * (end - start) / 3600.0)
+            # The common case, once per change of every plug: no date arithmetic.
+            days = self.days
+            key = today[3]
+            if key in days:
+                wh = watts * (end - start) / 3600.0
+                self.total_wh += wh
+                days[key] += wh
+                months = self.months
+                months[today[4]] = months.get(today[4], 0.0) + wh
+            else:
+                self._book(today[2], watts * (end - start) / 3600.0)
             return
         moment = _local(end, self.tz)
-        self._today = (datetime.combine(moment.date(), dtime(0), moment.tzinfo).timestamp(),
-                       _next_midnight(moment), moment.date())
+        day = moment.date()
+        key = day.isoformat()
+        self._today = (datetime.combine(day, dtime(0), moment.tzinfo).timestamp(),
+                       _next_midnight(moment), day, key, key[:7])
         t = start
         for _ in range(MAX_SPLITS):
             moment = _local(t, self.tz)
