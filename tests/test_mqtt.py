@@ -14,6 +14,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial.unittest import FailTest, SkipTest, TestCase
 
 from senselink import config as config_module
@@ -356,6 +357,9 @@ class PowerTopicTests(BrokerTestCase):
         yield wait_until(lambda: self.watts("heater") == 1500.0, "the heater at QoS 1")
         self.assertIn(f"{self.service.client_id} 1 home/heater/power",
                       self.broker.log())   # the broker granted QoS 1
+        # and had its PUBACK (mosquitto logs "Received PUBACK from <client> (Mid: N, RC:0)")
+        yield wait_until(lambda: f"Received PUBACK from {self.service.client_id}"
+                         in self.broker.log(), "the PUBACK at the broker")
 
 
 class StateTopicTests(BrokerTestCase):
@@ -976,3 +980,120 @@ sources:
         self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 50, 7])
         service._message("garden/power", b"9")
         self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 50, 7])
+
+
+def _packet(first, body):
+    """An MQTT packet: first byte, remaining length (1-4 bytes), body."""
+    length, encoded = len(body), b""
+    while True:
+        length, digit = divmod(length, 128)
+        encoded += bytes([digit | (0x80 if length else 0)])
+        if not length:
+            return bytes([first]) + encoded + body
+
+
+def _publish(topic, payload, qos=0, msg_id=0, retain=False):
+    topic = topic.encode("utf-8")
+    body = len(topic).to_bytes(2, "big") + topic
+    if qos:
+        body += msg_id.to_bytes(2, "big")
+    return _packet(0x30 | (qos << 1) | int(retain), body + payload)
+
+
+class FramingTests(TestCase):
+    """The connection's own MQTT packet reader (PUBLISH is not left to the library).
+
+    A StringTransport stands in for the socket so that the stream can be cut
+    at every byte; the broker tests above cover the same code over TCP.
+    """
+
+    PLUGS = """
+        - small:
+            power_topic: home/small
+        - json:
+            power_topic: home/json
+            power_topic_keypath: a/power
+        - heater:
+            power_topic: home/heater
+    """
+
+    def connection(self, source=""):
+        from twisted.internet.testing import StringTransport
+
+        from senselink.sources.mqtt import _ClientFactory
+        config = load(config_text(1883, self.PLUGS, source))
+        self.clock = task.Clock()
+        self.plugs = build_plugs(config, self.clock)
+        service = MqttService(config.sources[0], self.plugs, self.clock, reactor=self.clock)
+        connection = _ClientFactory(service).buildProtocol(None)
+        transport = StringTransport()
+        connection.makeConnection(transport)
+        # (stops the library's keepalive LoopingCall, which runs on the global reactor)
+        self.addCleanup(connection.connectionLost, Failure(ConnectionError("test over")))
+        self.assertEqual(transport.value()[:1], b"\x10")            # CONNECT
+        transport.clear()
+        connection.dataReceived(b"\x20\x02\x00\x00")                 # CONNACK: accepted
+        sent = transport.value()
+        self.assertEqual(sent[:2], b"\xc0\x00")                     # PINGREQ (keepalive)
+        self.assertEqual(sent[2:3], b"\x82")                        # SUBSCRIBE, all topics
+        transport.clear()
+        connection.dataReceived(_packet(0x90, sent[4:6] + b"\x00\x00\x00"))  # SUBACK
+        self.assertTrue(service.connected)
+        return service, connection, transport
+
+    def stream(self):
+        document = json.dumps({"a": {"power": 42.5}, "padding": "x" * 20000}).encode()
+        return [
+            _publish("home/small", b"5"),
+            _publish("home/json", document),                     # 3-byte remaining length
+            _publish("home/heater", b" 1500 \n", qos=1, msg_id=0x1234),
+            _packet(0xD0, b""),                                 # PINGRESP, to the library
+            _publish("home/small", b"7" * 1 + b"." + b"0" * 200),  # 2-byte remaining length
+            _publish("home/other", b"ignored", retain=True),
+            _publish("home/heater", b"1600", qos=1, msg_id=0xBEEF),
+        ]
+
+    def check_received(self, service, transport, pieces, what):
+        for piece in pieces:
+            service.connection_under_test.dataReceived(piece)
+        watts = {p: self.plugs[p].watts for p in ("small", "json", "heater")}
+        self.assertEqual(watts, {"small": 7.0, "json": 42.5, "heater": 1600.0}, what)
+        self.assertEqual(service.messages, 6, what)
+        self.assertEqual(transport.value(), b"\x40\x02\x12\x34\x40\x02\xbe\xef", what)  # PUBACKs
+        self.assertFalse(transport.disconnecting, what)
+
+    def test_split_anywhere(self):
+        data = b"".join(self.stream())
+        big = len(self.stream()[0])
+        # Every cut in and around the packet headers; every 97th in the big payload.
+        cuts = sorted(set(range(big + 40)) | set(range(big, len(data), 97))
+                      | set(range(len(data) - 400, len(data) + 1)))
+        for cut in cuts:
+            service, connection, transport = self.connection("qos: 1")
+            service.connection_under_test = connection
+            self.check_received(service, transport, [data[:cut], data[cut:]], cut)
+
+    def test_byte_by_byte(self):
+        data = b"".join(self.stream())
+        service, connection, transport = self.connection("qos: 1")
+        service.connection_under_test = connection
+        self.check_received(service, transport, [data[i:i + 1] for i in range(len(data))],
+                            "byte by byte")
+
+    def test_malformed_packets_close_the_connection(self):
+        for bad in (_packet(0x30, b"\x00"),                       # no room for the topic length
+                    _packet(0x30, b"\x00\x09home"),                # topic longer than the packet
+                    _packet(0x32, b"\x00\x04home\x00"),            # QoS 1 without a message id
+                    _packet(0x36, b"\x00\x04home1"),                # QoS 3
+                    _packet(0x30, b"\x00\x02\xff\xfe1"),            # topic not UTF-8
+                    b"\x30\xff\xff\xff\xff\x01"):                     # remaining length > 4 bytes
+            events = capture_log(self)
+            service, connection, transport = self.connection()
+            connection.dataReceived(_publish("home/small", b"3") + bad + _publish("home/small",
+                                                                                  b"4"))
+            self.assertEqual(self.plugs["small"].watts, 3.0, bad)   # the last good value stays
+            self.assertTrue(transport.disconnecting, bad)
+            errors = ours(events, LogLevel.error)
+            self.assertEqual(len(errors), 1, (bad, errors))
+            self.assertIn("MQTT broker 127.0.0.1:1883 sent what the MQTT client cannot handle",
+                          errors[0])
