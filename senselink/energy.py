@@ -92,12 +92,27 @@ class PlugEnergy:
         # A clock that went backwards restarts the interval without booking anything.
         self._since = now
 
-    def changed(self):
-        """The plug's power or state changed: close the interval at the old value."""
-        now = self.clock.seconds()
+    def changed(self, now=None):
+        """The plug's power or state changed: close the interval at the old value.
+
+        @param now: the clock's time, when the caller has just read it.
+        """
+        if now is None:
+            now = self.clock.seconds()
         start = self._since
-        if now > start and self._watts > 0.0:
-            self._add(start, now, self._watts)
+        watts = self._watts
+        if now > start and watts > 0.0:
+            today = self._today
+            if (today is not None and today[0] <= start and now <= today[1]
+                    and today[3] in self.days):
+                # _add's common case, inlined: every update of every source comes here.
+                wh = watts * (now - start) / 3600.0
+                self.total_wh += wh
+                self.days[today[3]] += wh
+                months = self.months
+                months[today[4]] = months.get(today[4], 0.0) + wh
+            else:
+                self._add(start, now, watts)
         self._since = now
         plug = self.plug
         self._watts = plug.watts
@@ -112,17 +127,8 @@ class PlugEnergy:
         # (start, end, date, "YYYY-MM-DD", "YYYY-MM") of the local day booked last
         today = self._today
         if today is not None and today[0] <= start and end <= today[1]:
-            # The common case, once per change of every plug: no date arithmetic.
-            days = self.days
-            key = today[3]
-            if key in days:
-                wh = watts * (end - start) / 3600.0
-                self.total_wh += wh
-                days[key] += wh
-                months = self.months
-                months[today[4]] = months.get(today[4], 0.0) + wh
-            else:
-                self._book(today[2], watts * (end - start) / 3600.0)
+            # Inside the day booked last: no date arithmetic.
+            self._book(today[2], watts * (end - start) / 3600.0, today[3])
             return
         moment = _local(end, self.tz)
         day = moment.date()
@@ -141,11 +147,13 @@ class PlugEnergy:
         # A gap of more than MAX_SPLITS days: book the rest on the last day.
         self._book(_local(end, self.tz).date(), watts * (end - t) / 3600.0)
 
-    def _book(self, day: date, wh: float):
+    def _book(self, day: date, wh: float, key=None):
+        """Add C{wh} to the total, to C{day} (C{key}: its isoformat) and to its month."""
         if wh <= 0.0:
             return
         self.total_wh += wh
-        key = day.isoformat()
+        if key is None:
+            key = day.isoformat()
         days = self.days
         if key not in days:
             days[key] = 0.0

@@ -72,13 +72,13 @@ class Plug:
 
     def set_power(self, watts: float, on=None):
         """Record a new value from a source (watts already sane: finite, >= 0)."""
-        self.updated = self.clock.seconds()
+        now = self.updated = self.clock.seconds()
         if watts != self._watts or on != self._on:
             self._watts = watts
             self._on = on
-            self.changed()
+            self.changed(now)
 
-    def changed(self):
+    def changed(self, now=None):
         """Drop cached replies of this plug and of the aggregates holding it.
 
         Their energy counters close the interval at the old value.
@@ -87,8 +87,9 @@ class Plug:
         plug = self
         while plug is not None:
             plug._reply = None
-            if plug.energy is not None:
-                plug.energy.changed()
+            energy = plug.energy
+            if energy is not None:
+                energy.changed(now)
             plug = plug.aggregate
 
     def drop_reply(self):

@@ -1054,11 +1054,14 @@ class FramingTests(TestCase):
         ]
 
     def check_received(self, service, transport, pieces, what):
+        self.assertIsNone(service.last_update)
+        self.clock.advance(5)
         for piece in pieces:
             service.connection_under_test.dataReceived(piece)
         watts = {p: self.plugs[p].watts for p in ("small", "json", "heater")}
         self.assertEqual(watts, {"small": 7.0, "json": 42.5, "heater": 1600.0}, what)
         self.assertEqual(service.messages, 6, what)
+        self.assertEqual(service.last_update, self.clock.seconds(), what)
         self.assertEqual(transport.value(), b"\x40\x02\x12\x34\x40\x02\xbe\xef", what)  # PUBACKs
         self.assertFalse(transport.disconnecting, what)
 

@@ -50,6 +50,20 @@ class ModelTests(unittest.TestCase):
         self.assertEqual(number(" 3.5 "), 3.5)
         self.assertEqual(number(b"7"), 7)
         self.assertRaises(UnreadableValue, number, "1e999")
+        for bad in ("nan", "-inf", b"inf", float("nan"), float("inf"), 10 ** 400, True, None,
+                    "", b"\xff", "12 W", [], {"power": 1}):
+            self.assertRaises(UnreadableValue, number, bad)
+
+        class Text(str):
+            pass
+
+        class Count(int):
+            pass
+
+        self.assertEqual((number(Text(" 4.5\n")), number(Count(3)), number(" 1_000 ")),
+                         (4.5, 3.0, 1000.0))
+        self.assertEqual(PowerModel().direct(-0.0), 0.0)
+        self.assertEqual(str(PowerModel().direct("-0.0")), "0.0")
         self.assertFalse(math.isnan(PowerModel(max_watts=5, attribute_max=1).scaled(0.5)))
 
 

@@ -29,31 +29,28 @@ class Complaints:
 
     def __init__(self, logger=log):
         self.log = logger
-        self._open = set()
+        self.open = set()    # keys with a logged, unresolved problem
 
     def problem(self, key, format, **kwargs):
         """Log C{format} at WARNING unless C{key} already has an open problem."""
-        if key in self._open:
+        if key in self.open:
             return False
-        self._open.add(key)
+        self.open.add(key)
         self.log.warn(format, **kwargs)
         return True
 
     def resolved(self, key, format=None, **kwargs):
         """Mark C{key} good again; log C{format} at INFO when it had a problem."""
-        if key in self._open:
-            self._open.discard(key)
+        if key in self.open:
+            self.open.discard(key)
             if format:
                 self.log.info(format, **kwargs)
             return True
         return False
 
     def __contains__(self, key):
-        return key in self._open
+        return key in self.open
 
-    def __len__(self):
-        """The number of open problems (so C{if complaints:} is cheap on hot paths)."""
-        return len(self._open)
 
 
 @implementer(ISource)

@@ -365,11 +365,32 @@ class _Connection(Protocol):
         size = len(data)
         offset = 0
         deliver = self.service._message
+        topics = self.service.raw_topics
+        connected = self.mqtt_connected    # re-read after each packet the library handles
+        delivered = False
         try:
             while size - offset >= 2:
                 first = data[offset]
-                # Remaining length: 1 to 4 bytes, 7 bits each, low bits first.
                 length = data[offset + 1]
+                if first | 1 == 0x31 and length < 0x80 and connected:
+                    # The usual packet: a QoS 0 PUBLISH shorter than 128 bytes.
+                    end = offset + 2 + length
+                    if end > size:
+                        break
+                    if length < 2:
+                        raise ValueError("a malformed PUBLISH packet")
+                    topic_end = offset + 4 + ((data[offset + 2] << 8) | data[offset + 3])
+                    if topic_end > end:
+                        raise ValueError("a malformed PUBLISH packet")
+                    raw = data[offset + 4:topic_end]
+                    topic = topics.get(raw)
+                    if topic is None:
+                        topic = raw.decode("utf-8")
+                    if deliver(topic, data[topic_end:end], first & 1):
+                        delivered = True
+                    offset = end
+                    continue
+                # Remaining length: 1 to 4 bytes, 7 bits each, low bits first.
                 start = offset + 2
                 if length & 0x80:
                     length &= 0x7F
@@ -391,7 +412,7 @@ class _Connection(Protocol):
                 end = start + length
                 if end > size:
                     break
-                if first >> 4 == 3 and self.mqtt_connected:
+                if first >> 4 == 3 and connected:
                     qos = (first >> 1) & 3
                     if length < 2 or qos == 3:
                         raise ValueError("a malformed PUBLISH packet")
@@ -400,16 +421,19 @@ class _Connection(Protocol):
                         raise ValueError("a malformed PUBLISH packet")
                     topic = data[start + 2:topic_end].decode("utf-8")
                     if qos == 0:
-                        deliver(topic, data[topic_end:end], first & 1)
+                        if deliver(topic, data[topic_end:end], first & 1):
+                            delivered = True
                     elif qos == 1:
                         # PUBACK first: the message is ours once it is read.
                         self.transport.write(b"\x40\x02" + data[topic_end:topic_end + 2])
-                        deliver(topic, data[topic_end + 2:end], first & 1)
+                        if deliver(topic, data[topic_end + 2:end], first & 1):
+                            delivered = True
                     else:
                         # Never subscribed at QoS 2; the library knows that handshake.
                         self.client.dataReceived(data[offset:end])
                 else:
                     self.client.dataReceived(data[offset:end])
+                    connected = self.mqtt_connected
                 offset = end
         except Exception as e:
             self.reported = True
@@ -418,6 +442,9 @@ class _Connection(Protocol):
             self._pending = []
             self.transport.abortConnection()
             return
+        finally:
+            if delivered:
+                self.service.touch()
         if offset < size:
             rest = data[offset:]
             self._pending = [rest]
@@ -494,8 +521,8 @@ class _Connection(Protocol):
         return None
 
     def _published(self, topic, payload, qos=0, dup=False, retain=False, msgId=None):
-        if not self._lost:
-            self.service._message(topic, payload, retain)
+        if not self._lost and self.service._message(topic, payload, retain):
+            self.service.touch()
 
     def disconnect(self):
         """Say goodbye to the broker (DISCONNECT) and close the connection."""
@@ -542,6 +569,9 @@ class MqttService(SourceService):
         for plug_config in source.plugs:
             self._add_plug(plug_config, plugs[plug_config.id])
         self.topics = list(self.routes)
+        # The exact topics as they arrive in PUBLISH packets: not decoded for each message.
+        self.raw_topics = {topic.encode("utf-8"): topic for topic in self.topics
+                           if "+" not in topic and "#" not in topic}
         self._wildcard_routes = [(f, r) for f, r in self.routes.items() if "+" in f or "#" in f]
         self.connection = None     # the _Connection whose MQTT session is up
         self.subscribed = []       # topics the broker granted on that connection
@@ -679,6 +709,10 @@ class MqttService(SourceService):
     # -- messages --
 
     def _message(self, topic, payload, retain=False):
+        """Apply one message to the plugs on its topic; whether any took a value from it.
+
+        The caller calls L{touch} when one did (once per read of the socket).
+        """
         self.messages += 1
         delivered = False
         exact = self.routes.get(topic)
@@ -690,26 +724,29 @@ class MqttService(SourceService):
             filters = self._wildcard_routes
         else:
             filters = self.routes.items()
-        for topic_filter, routes in filters:
-            if topic_filter != topic and topic_matches(topic_filter, topic):
-                for route in routes:
-                    if self._apply(route, topic, payload, retain):
-                        delivered = True
-        if delivered:
-            self.touch()
+        if filters:
+            for topic_filter, routes in filters:
+                if topic_filter != topic and topic_matches(topic_filter, topic):
+                    for route in routes:
+                        if self._apply(route, topic, payload, retain):
+                            delivered = True
+        return delivered
 
     def _apply(self, route, topic, payload, retain):
         try:
-            value = self._read(route, payload)
+            if route.keypath is None:
+                # _read for a plain payload, inlined: every message
+                value = payload.decode("utf-8").strip()
+                if not value:
+                    raise UnreadableValue("the payload is empty")
+            else:
+                value = self._read(route, payload)
             watts = route.apply(value)
+        except UnicodeDecodeError:
+            return self._unreadable(route, topic, payload, "the payload is not UTF-8 text")
         except UnreadableValue as e:
-            self.complaints.problem(
-                (topic, route.plug.id), "MQTT {topic}: cannot use {payload} for the {role} of "
-                "plug {plug}: {problem}; the plug keeps {watts} W",
-                topic=topic, payload=_show(payload), role=route.role, plug=route.plug.id,
-                problem=str(e), watts=route.plug.watts)
-            return False
-        if self.complaints:
+            return self._unreadable(route, topic, payload, str(e))
+        if self.complaints.open:
             self.complaints.resolved(
                 (topic, route.plug.id), "MQTT {topic}: the {role} of plug {plug} is readable again",
                 topic=topic, role=route.role, plug=route.plug.id)
@@ -718,6 +755,14 @@ class MqttService(SourceService):
                       topic=topic, retained=" (retained)" if retain else "", role=route.role,
                       value=value, plug=route.plug.id, watts=watts)
         return True
+
+    def _unreadable(self, route, topic, payload, problem):
+        self.complaints.problem(
+            (topic, route.plug.id), "MQTT {topic}: cannot use {payload} for the {role} of "
+            "plug {plug}: {problem}; the plug keeps {watts} W",
+            topic=topic, payload=_show(payload), role=route.role, plug=route.plug.id,
+            problem=problem, watts=route.plug.watts)
+        return False
 
     @staticmethod
     def _read(route, payload):
