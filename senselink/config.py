@@ -52,8 +52,14 @@ class _List(list):
         self.lines = []
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _PureLoader(yaml.SafeLoader):
+    """Safe YAML with line numbers (our constructors below)."""
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The same, parsed by libyaml when PyYAML has it (~10x faster: 15 ms instead of
+    130 ms for a 200-plug config). Its error messages are terser ("found character
+    that cannot start any token" for a tab), so errors are reported by L{_PureLoader}."""
 
 
 def _construct_map(loader, node):
@@ -84,8 +90,9 @@ def _construct_list(loader, node):
         result.lines.append(item.start_mark.line + 1)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
+for _loader in (_PureLoader, _Loader):
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
 
 
 # ---------------------------------------------------------------- error context
@@ -636,9 +643,18 @@ def _check_aggregates(plugs, problems):
             current = holder.get(current)
 
 
+def _yaml(text):
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        if _Loader is _PureLoader:
+            raise
+    return yaml.load(text, Loader=_PureLoader)   # for its error message (or if it accepts)
+
+
 def load_text(text, path="<config>", kinds=None) -> Config:
     try:
-        document = yaml.load(text, Loader=_Loader)
+        document = _yaml(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0

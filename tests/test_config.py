@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import yaml
 from twisted.trial import unittest
 
 from senselink import config
@@ -146,6 +147,18 @@ class ConfigErrorTests(unittest.TestCase):
         problems = errors_of("sources:\n  - static: [\n")
         self.assertIn("not valid YAML", problems[0])
         self.assertTrue(problems[0].startswith("cfg.yml:"))
+
+    def test_tab_is_named(self):
+        """libyaml parses, but the error says what the character is (the pure parser's text)."""
+        problems = errors_of("sources:\n  - static:\n\t  plugs: []\n")
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("cfg.yml:3: not valid YAML", problems[0])
+        self.assertIn("'\\t'", problems[0])
+
+    def test_parsed_by_libyaml_with_lines(self):
+        self.assertTrue(issubclass(config._Loader, yaml.CSafeLoader))   # PyYAML wheels have it
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {max_watts: lots}\n")
+        self.assertTrue(problems[0].startswith("cfg.yml:4:"), problems)
 
     def test_duplicate_mac_names_both(self):
         problems = errors_of("sources:\n- static:\n    plugs:\n"
