@@ -1,7 +1,7 @@
 """Ingest benchmarks: how fast source updates reach the plugs, against a bare consumer.
 
     python3 benchmarks/run.py --only ingest        # MQTT and Home Assistant, 5 rounds
-    python3 benchmarks/ingest.py [mqtt] [hass] [--daemons ours,exp-ingest]   # one round
+    python3 benchmarks/ingest.py [mqtt] [hass]      # one round
 
 Both ingest benchmarks measure the same thing for our daemon and for a bare
 reference consumer, one after the other from the same server in the same run:
@@ -213,8 +213,8 @@ def maybe_profile(pid, name, kind):
                             stderr=subprocess.DEVNULL)
 
 
-# name -> twistd plugin: our daemon, and the experiment with the ingest proposals
-DAEMONS = {"ours": "senselink", "exp-ingest": "senselink-ingest-experiment"}
+# name -> twistd plugin (experiments that patch the daemon from outside can be added here)
+DAEMONS = {"ours": "senselink"}
 
 
 def start_daemon(config_text, workdir, name, plugin="senselink", log_level="INFO"):

@@ -165,14 +165,11 @@ def server_commands(paths, port):
         "twisted-sendto": (twistd_command(*baseline, "--mode", "sendto"), tenv),
         "senselink-twisted": (twistd_command("senselink", "-c", paths["yaml"], "-p", str(port),
                                              "--interface", "127.0.0.1"), tenv),
-        # Experiment (not run by default): the same daemon writing with socket.sendto.
-        "exp-senselink-sendto": (twistd_command("senselink-sendto-experiment", "-c", paths["yaml"],
-                                                "-p", str(port), "--interface", "127.0.0.1"), tenv),
     }
 
 
 SERVERS = ["original", "sense_energy", "twisted-write", "twisted-sendto", "senselink-twisted"]
-EXPERIMENTS = ["exp-senselink-sendto"]
+EXPERIMENTS = []   # servers outside the default run (none at present)
 
 
 # -- one server run ---------------------------------------------------------
@@ -255,7 +252,7 @@ def bench_kasa_server(name, argv, env, paths, port, phases, workdir):
 # options) -> result; main() runs them after the Kasa servers (or alone with
 # --only) and prints them in their own tables.
 
-INGEST_DAEMONS = ["ours", "exp-ingest"]
+INGEST_DAEMONS = ["ours"]
 
 
 def _ingest_rounds(bench, rounds, workdir, options):
@@ -415,8 +412,7 @@ def main(argv=None):
     parser.add_argument("--ingest-plugs", type=int, default=20,
                         help="plugs (topics, entities) of the ingest benchmarks")
     parser.add_argument("--ingest-daemons", default=",".join(INGEST_DAEMONS),
-                        help="our daemon and/or the experiment with the ingest proposals "
-                             "(ours, exp-ingest)")
+                        help="daemons measured by the ingest benchmarks (ingest.DAEMONS: ours)")
     args = parser.parse_args(argv)
     parts = set(args.only or ["kasa", "ingest", "changes"])
     if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
