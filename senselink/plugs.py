@@ -34,7 +34,7 @@ class Plug:
     """One virtual plug as the Sense monitor sees it."""
 
     __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
-                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "_reply", "_encoder",
+                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "reply", "_encoder",
                  "energy")
 
     def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
@@ -52,7 +52,7 @@ class Plug:
         self._on = on
         self.updated = None
         self._skip = 0
-        self._reply = None
+        self.reply = None     # the encrypted Sense reply while it is current, else None
         self._encoder = None  # messages.SenseReplyEncoder, made at the first Sense request
         self.energy = None   # senselink.energy.PlugEnergy, attached by the daemon
 
@@ -86,7 +86,7 @@ class Plug:
         replies_changed[0] += 1
         plug = self
         while plug is not None:
-            plug._reply = None
+            plug.reply = None
             energy = plug.energy
             if energy is not None:
                 energy.changed(now)
@@ -95,7 +95,7 @@ class Plug:
     def drop_reply(self):
         """Drop this plug's cached Sense reply only (its energy total has grown)."""
         replies_changed[0] += 1
-        self._reply = None
+        self.reply = None
 
     def should_answer(self) -> bool:
         """The original's C{skip_rate}: answer one request, then skip C{skip_rate}."""
@@ -118,7 +118,7 @@ class Plug:
 
     def sense_datagram(self) -> bytes:
         """The encrypted Sense reply, rebuilt only after a change."""
-        reply = self._reply
+        reply = self.reply
         if reply is None:
             encoder = self._encoder
             identity = (self.alias, self.mac, self.device_id, self.voltage)
@@ -127,7 +127,7 @@ class Plug:
                 encoder = self._encoder = messages.SenseReplyEncoder(
                     alias=self.alias, mac=self.mac, device_id=self.device_id,
                     voltage=self.voltage)
-            reply = self._reply = encoder.encode(self.watts, self.on, self.total_kwh)
+            reply = self.reply = encoder.encode(self.watts, self.on, self.total_kwh)
         return reply
 
     def describe(self) -> dict:

@@ -77,12 +77,14 @@ class Responder:
         """
         reported = self.plugs.reported
         cache = self._sense_cache
-        if cache is not None and cache[0] is reported and cache[1] == _plugs.replies_changed[0]:
-            return cache[2]
-        if any(plug.skip_rate for plug in reported):
-            self._sense_cache = None
+        if cache is not None and cache[0] is reported:
+            if cache[1] == _plugs.replies_changed[0]:
+                return cache[2]
+        elif any(plug.skip_rate for plug in reported):
             return [plug.sense_datagram() for plug in reported if plug.should_answer()]
-        replies = [plug.sense_datagram() for plug in reported]
+        # Only the plugs that changed encode their reply again; the others' are
+        # read as they are (a list of N attribute reads: ~6 us at N = 200).
+        replies = [plug.reply or plug.sense_datagram() for plug in reported]
         self._sense_cache = (reported, _plugs.replies_changed[0], replies)
         return replies
 

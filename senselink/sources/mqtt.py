@@ -38,6 +38,12 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
    the level: about 100 bytes of log per MQTT message and most of the CPU
    spent per message. Those module loggers are replaced by our level-aware
    L{senselink.log.Logger} (same namespace) before the first connection.
+ - Received PUBLISH packets never reach the library: the connection wrapper
+   splits the byte stream into packets itself, reads PUBLISHes (QoS 0 and
+   1, answering QoS 1 with PUBACK) and hands every other packet whole to
+   the library. The library's reader copies its buffer once per packet and
+   builds an object per message; this keeps a message at a few
+   microseconds (see benchmarks/README.md, "Ingest").
 """
 
 import hashlib
