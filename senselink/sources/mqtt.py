@@ -740,16 +740,17 @@ class MqttService(SourceService):
 
     def _apply(self, route, topic, payload, retain):
         try:
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableValue("the payload is not UTF-8 text") from None
             if route.keypath is None:
-                # _read for a plain payload, inlined: every message
-                value = payload.decode("utf-8").strip()
+                value = text.strip()
                 if not value:
                     raise UnreadableValue("the payload is empty")
             else:
-                value = self._read(route, payload)
+                value = self._lookup(route.keypath, text)
             watts = route.apply(value)
-        except UnicodeDecodeError:
-            return self._unreadable(route, topic, payload, "the payload is not UTF-8 text")
         except UnreadableValue as e:
             return self._unreadable(route, topic, payload, str(e))
         if self.complaints.open:
@@ -771,23 +772,15 @@ class MqttService(SourceService):
         return False
 
     @staticmethod
-    def _read(route, payload):
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UnreadableValue("the payload is not UTF-8 text") from None
-        if route.keypath is None:
-            text = text.strip()
-            if not text:
-                raise UnreadableValue("the payload is empty")
-            return text
+    def _lookup(keypath, text):
+        """The value at C{keypath} in the JSON document C{text}."""
         try:
             document = json.loads(text)
         except ValueError:
             raise UnreadableValue("the payload is not JSON") from None
-        value = lookup(document, route.keypath)
+        value = lookup(document, keypath)
         if value is MISSING:
-            raise UnreadableValue(f"the JSON has nothing at keypath {route.keypath!r}")
+            raise UnreadableValue(f"the JSON has nothing at keypath {keypath!r}")
         return value
 
 
