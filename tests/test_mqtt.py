@@ -1000,7 +1000,7 @@ def _publish(topic, payload, qos=0, msg_id=0, retain=False):
     return _packet(0x30 | (qos << 1) | int(retain), body + payload)
 
 
-class FramingTests(TestCase):
+class _Framing:
     """The connection's own MQTT packet reader (PUBLISH is not left to the library).
 
     A StringTransport stands in for the socket so that the stream can be cut
@@ -1040,6 +1040,10 @@ class FramingTests(TestCase):
         connection.dataReceived(_packet(0x90, sent[4:6] + b"\x00\x00\x00"))  # SUBACK
         self.assertTrue(service.connected)
         return service, connection, transport
+
+
+
+class FramingTests(_Framing, TestCase):
 
     def stream(self):
         document = json.dumps({"a": {"power": 42.5}, "padding": "x" * 20000}).encode()
@@ -1089,7 +1093,8 @@ class FramingTests(TestCase):
                     _packet(0x32, b"\x00\x04home\x00"),            # QoS 1 without a message id
                     _packet(0x36, b"\x00\x04home1"),                # QoS 3
                     _packet(0x30, b"\x00\x02\xff\xfe1"),            # topic not UTF-8
-                    b"\x30\xff\xff\xff\xff\x01"):                     # remaining length > 4 bytes
+                    b"\x30\xff\xff\xff\xff\x01",                      # remaining length > 4 bytes
+                    b"\x00\x00", b"\xf0\x00", b"\x10\x00", b"\xe0\x00"):  # not from a broker
             events = capture_log(self)
             service, connection, transport = self.connection()
             connection.dataReceived(_publish("home/small", b"3") + bad + _publish("home/small",
@@ -1100,3 +1105,56 @@ class FramingTests(TestCase):
             self.assertEqual(len(errors), 1, (bad, errors))
             self.assertIn("MQTT broker 127.0.0.1:1883 sent what the MQTT client cannot handle",
                           errors[0])
+
+
+FRAMING = settings(max_examples=150, deadline=None, derandomize=True)
+messages = st.lists(st.tuples(
+    st.sampled_from(["home/small", "home/json", "home/heater", "home/other", "h\u00e9"]),
+    st.one_of(st.binary(max_size=40), st.integers(0, 10 ** 6).map(lambda i: b"%d" % i),
+              st.integers(0, 300).map(lambda n: json.dumps({"a": {"power": n},
+                                                            "pad": "x" * n * 50}).encode())),
+    st.sampled_from([0, 1]), st.booleans()), max_size=25)
+
+
+class FramingProperties(_Framing, TestCase):
+    """Whatever the broker sends and however TCP cuts it, the reader agrees with itself."""
+
+    def deliver(self, packets, pieces):
+        service, connection, transport = self.connection("qos: 1")
+        data = b"".join(packets)
+        for start, end in zip([0] + pieces, pieces + [len(data)]):
+            connection.dataReceived(data[start:end])
+        return ({p.id: p.watts for p in self.plugs}, service.messages, transport.value(),
+                transport.disconnecting)
+
+    @FRAMING
+    @given(messages, st.lists(st.integers(0, 10 ** 5), max_size=6))
+    def test_any_cuts_same_result(self, sent, cuts):
+        packets = [_publish(topic, payload, qos, msg_id=i + 1, retain=retain)
+                   for i, (topic, payload, qos, retain) in enumerate(sent)]
+        size = len(b"".join(packets))
+        pieces = sorted({c % (size + 1) for c in cuts})
+        whole = self.deliver(packets, [])
+        self.assertEqual(self.deliver(packets, pieces), whole)
+        self.assertEqual(whole[1], len(sent))           # every message read
+        self.assertFalse(whole[3])                      # nothing malformed
+        acks = [i + 1 for i, message in enumerate(sent) if message[2] == 1]
+        self.assertEqual(whole[2], b"".join(b"\x40\x02" + i.to_bytes(2, "big") for i in acks))
+
+    @FRAMING
+    @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=4))
+    def test_garbage_never_escapes(self, garbage, cuts):
+        """Bytes that are not MQTT close the connection with a log line, or wait for more."""
+        events = capture_log(self)
+        service, connection, transport = self.connection()
+        before = {p.id: p.watts for p in self.plugs}
+        pieces = sorted({c % (len(garbage) + 1) for c in cuts})
+        for start, end in zip([0] + pieces, pieces + [len(garbage)]):
+            connection.dataReceived(garbage[start:end])     # must not raise
+        if transport.disconnecting:
+            errors = ours(events, LogLevel.error)
+            self.assertEqual(len(errors), 1, errors)
+            self.assertIn("sent what the MQTT client cannot handle", errors[0])
+        for plug in self.plugs:
+            self.assertTrue(plug.watts == before[plug.id]
+                            or (math.isfinite(plug.watts) and plug.watts >= 0))

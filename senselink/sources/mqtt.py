@@ -75,6 +75,10 @@ CONNECT_TIMEOUT = 10.0   # seconds for the TCP (and TLS) connection itself
 
 ROLES = ("power", "state", "attribute")
 
+# Packet types a broker sends (MQTT 3.1.1 section 2.2.1): CONNACK, PUBLISH,
+# PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
+_FROM_BROKER = frozenset((2, 3, 4, 5, 6, 7, 9, 11, 13))
+
 # CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3).
 CONNACK_REASONS = {
     1: "the broker does not accept MQTT 3.1.1",
@@ -438,6 +442,8 @@ class _Connection(Protocol):
                         # Never subscribed at QoS 2; the library knows that handshake.
                         self.client.dataReceived(data[offset:end])
                 else:
+                    if first >> 4 not in _FROM_BROKER:
+                        raise ValueError(f"a packet of type {first >> 4}, which brokers never send")
                     self.client.dataReceived(data[offset:end])
                     connected = self.mqtt_connected
                 offset = end
