@@ -229,6 +229,29 @@ def start_daemon(config_text, workdir, name, plugin="senselink", log_level="INFO
     return process, port
 
 
+def drain(daemon, port, macs, per_plug, total, log_path, fill, name, kind, limit):
+    """Steps 2-5 for our daemon: stop it, C{fill()} the backlog, continue it, time the drain."""
+    rss0 = loadgen.rss_kib(daemon.pid)
+    log0 = os.path.getsize(log_path)
+    os.kill(daemon.pid, signal.SIGSTOP)
+    fill()
+    cpu0 = cpu_ns(daemon.pid)
+    t0 = time.time()
+    os.kill(daemon.pid, signal.SIGCONT)
+    spy = maybe_profile(daemon.pid, name, kind)
+    t1 = wait_values(port, macs, float(per_plug), limit)
+    cpu1 = cpu_ns(daemon.pid)
+    if spy is not None:
+        spy.wait(30)
+    if daemon.poll() is not None:
+        raise RuntimeError("daemon exited during the run")
+    return {"per_s": total / (t1 - t0), "seconds": t1 - t0,
+            "cpu_us_per_update": (cpu1 - cpu0) / 1e3 / total,
+            "rss_growth_kib": loadgen.rss_kib(daemon.pid) - rss0,
+            # written to the daemon's log while it took in the updates
+            "log_bytes": os.path.getsize(log_path) - log0}
+
+
 # -- MQTT ---------------------------------------------------------------------
 
 class Broker:
@@ -332,26 +355,10 @@ def bench_mqtt(workdir, plugs=20, per_plug=2500, limit=120.0, daemons=("ours",))
             try:
                 wait_answering(daemon, port, plugs)
                 broker.wait_subscribed(client_id, topics)
-                rss0 = loadgen.rss_kib(daemon.pid)
-                log_path = os.path.join(workdir, f"mqtt-{name}.log")
-                log0 = os.path.getsize(log_path)
-                os.kill(daemon.pid, signal.SIGSTOP)
-                broker.publish_all(topics, per_plug, workdir, limit)
-                cpu0 = cpu_ns(daemon.pid)
-                t0 = time.time()
-                os.kill(daemon.pid, signal.SIGCONT)
-                spy = maybe_profile(daemon.pid, name, "mqtt")
-                t1 = wait_values(port, macs, float(per_plug), limit)
-                cpu1 = cpu_ns(daemon.pid)
-                if spy is not None:
-                    spy.wait(30)
-                if daemon.poll() is not None:
-                    raise RuntimeError("daemon exited during the run")
-                result[name] = {"per_s": total / (t1 - t0), "seconds": t1 - t0,
-                                "cpu_us_per_update": (cpu1 - cpu0) / 1e3 / total,
-                                "rss_growth_kib": loadgen.rss_kib(daemon.pid) - rss0,
-                                # written to the daemon's log while it took in the updates
-                                "log_bytes": os.path.getsize(log_path) - log0}
+                result[name] = drain(
+                    daemon, port, macs, per_plug, total, os.path.join(workdir, f"mqtt-{name}.log"),
+                    lambda: broker.publish_all(topics, per_plug, workdir, limit), name, "mqtt",
+                    limit)
             finally:
                 stop(daemon)
         # mosquitto_sub, same topics, same messages
@@ -449,28 +456,15 @@ def bench_hass(workdir, plugs=20, per_plug=1500, limit=120.0, daemons=("ours",))
                 wait_answering(daemon, port, plugs)
                 server.wait_subscribers(1)
                 wait_values(port, macs, float(server.value), 20)
-                rss0 = loadgen.rss_kib(daemon.pid)
-                log_path = os.path.join(workdir, f"hass-{name}.log")
-                log0 = os.path.getsize(log_path)
-                os.kill(daemon.pid, signal.SIGSTOP)
-                pushed = server.push(per_plug, limit)
-                if pushed != total:
-                    raise RuntimeError(f"pushed {pushed} changes, expected {total}")
-                cpu0 = cpu_ns(daemon.pid)
-                t0 = time.time()
-                os.kill(daemon.pid, signal.SIGCONT)
-                spy = maybe_profile(daemon.pid, name, "hass")
-                t1 = wait_values(port, macs, float(per_plug), limit)
-                cpu1 = cpu_ns(daemon.pid)
-                if spy is not None:
-                    spy.wait(30)
-                if daemon.poll() is not None:
-                    raise RuntimeError("daemon exited during the run")
-                result[name] = {"per_s": total / (t1 - t0), "seconds": t1 - t0,
-                                "cpu_us_per_update": (cpu1 - cpu0) / 1e3 / total,
-                                "rss_growth_kib": loadgen.rss_kib(daemon.pid) - rss0,
-                                # written to the daemon's log while it took in the updates
-                                "log_bytes": os.path.getsize(log_path) - log0}
+
+                def push():
+                    pushed = server.push(per_plug, limit)
+                    if pushed != total:
+                        raise RuntimeError(f"pushed {pushed} changes, expected {total}")
+
+                result[name] = drain(daemon, port, macs, per_plug, total,
+                                     os.path.join(workdir, f"hass-{name}.log"), push, name,
+                                     "hass", limit)
             finally:
                 stop(daemon)
             server.wait_subscribers(0)
