@@ -378,6 +378,7 @@ class _Connection(Protocol):
         topics = self.service.raw_topics
         connected = self.mqtt_connected    # re-read after each packet the library handles
         delivered = False
+        needed = 2       # bytes the packet left over at the end needs (so far as known)
         try:
             while size - offset >= 2:
                 first = data[offset]
@@ -386,6 +387,7 @@ class _Connection(Protocol):
                     # The usual packet: a QoS 0 PUBLISH shorter than 128 bytes.
                     end = offset + 2 + length
                     if end > size:
+                        needed = end - offset
                         break
                     if length < 2:
                         raise ValueError("a malformed PUBLISH packet")
@@ -418,9 +420,11 @@ class _Connection(Protocol):
                         if shift > 21:
                             raise ValueError("a remaining length longer than 4 bytes")
                     if length is None:
+                        needed = size - offset + 1
                         break
                 end = start + length
                 if end > size:
+                    needed = end - offset
                     break
                 if first >> 4 == 3 and connected:
                     qos = (first >> 1) & 3
@@ -461,20 +465,7 @@ class _Connection(Protocol):
             rest = data[offset:]
             self._pending = [rest]
             self._pending_size = len(rest)
-            self._needed = self._packet_size(rest)
-
-    @staticmethod
-    def _packet_size(data):
-        """The size of the packet C{data} begins, or a lower bound while its length is partial."""
-        length = 0
-        shift = 0
-        for index in range(1, min(len(data), 5)):
-            byte = data[index]
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return index + 1 + length
-            shift += 7
-        return len(data) + 1
+            self._needed = needed
 
     def connectionLost(self, reason):
         self._lost = True
