@@ -87,8 +87,20 @@ class PlugEnergy:
         if now is None:
             now = self.clock.seconds()
         start = self._since
-        if now > start and self._watts > 0.0:
-            self._add(start, now, self._watts)
+        watts = self._watts
+        if now > start and watts > 0.0:
+            # (start, end, date, "YYYY-MM-DD", "YYYY-MM") of the local day booked last
+            today = self._today
+            if (today is not None and today[0] <= start and now <= today[1]
+                    and today[3] in self.days):
+                # Every change of every plug, nearly: no date arithmetic.
+                wh = watts * (now - start) / 3600.0
+                self.total_wh += wh
+                self.days[today[3]] += wh
+                months = self.months
+                months[today[4]] = months.get(today[4], 0.0) + wh
+            else:
+                self._add(start, now, watts)
         # A clock that went backwards restarts the interval without booking anything.
         self._since = now
 
@@ -99,21 +111,7 @@ class PlugEnergy:
         """
         if now is None:
             now = self.clock.seconds()
-        start = self._since
-        watts = self._watts
-        if now > start and watts > 0.0:
-            today = self._today
-            if (today is not None and today[0] <= start and now <= today[1]
-                    and today[3] in self.days):
-                # _add's common case, inlined: every update of every source comes here.
-                wh = watts * (now - start) / 3600.0
-                self.total_wh += wh
-                self.days[today[3]] += wh
-                months = self.months
-                months[today[4]] = months.get(today[4], 0.0) + wh
-            else:
-                self._add(start, now, watts)
-        self._since = now
+        self.advance(now)
         plug = self.plug
         self._watts = plug.watts
         on = plug.on
@@ -124,12 +122,7 @@ class PlugEnergy:
         self._on = on
 
     def _add(self, start, end, watts):
-        # (start, end, date, "YYYY-MM-DD", "YYYY-MM") of the local day booked last
-        today = self._today
-        if today is not None and today[0] <= start and end <= today[1]:
-            # Inside the day booked last: no date arithmetic.
-            self._book(today[2], watts * (end - start) / 3600.0, today[3])
-            return
+        """Book C{watts} from C{start} to C{end}, split at local midnights; remember the day."""
         moment = _local(end, self.tz)
         day = moment.date()
         key = day.isoformat()
@@ -147,13 +140,12 @@ class PlugEnergy:
         # A gap of more than MAX_SPLITS days: book the rest on the last day.
         self._book(_local(end, self.tz).date(), watts * (end - t) / 3600.0)
 
-    def _book(self, day: date, wh: float, key=None):
-        """Add C{wh} to the total, to C{day} (C{key}: its isoformat) and to its month."""
+    def _book(self, day: date, wh: float):
+        """Add C{wh} to the total, to C{day} and to its month."""
         if wh <= 0.0:
             return
         self.total_wh += wh
-        if key is None:
-            key = day.isoformat()
+        key = day.isoformat()
         days = self.days
         if key not in days:
             days[key] = 0.0
