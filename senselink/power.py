@@ -180,12 +180,8 @@ class Feed:
                               f"nor {model.off_state_value!r}")
 
     def power(self, value):
-        model = self.model
-        watts = model.direct(value)
-        self.plug.set_power(watts, watts > model.off_usage)   # _set, inlined: every message
-        if self.timeout:
-            self._touch()
-        return watts
+        watts = self.model.direct(value)
+        return self._set(watts, watts > self.model.off_usage)
 
     def attribute(self, value):
         watts = self.model.scaled(value)
