@@ -419,6 +419,9 @@ class Config:
 TOP_LEVEL = {
     "sources": Field(None, required=True, doc="List of sources, each with its plugs"),
     "target": Field(host, doc="Send replies to this host (at the requester's port)"),
+    "state_file": Field(string, default="senselink-state.json",
+                        doc="File keeping the plugs' energy counters across restarts "
+                            "(relative paths are in the working directory)"),
 }
 
 
@@ -504,7 +507,7 @@ def _single_key(item, where: _Where, what):
 
 
 # Modules that register top-level keys with add_top_level() when imported.
-EXTENSIONS = ("senselink.guard", "senselink.webconfig", "senselink.strip", "senselink.energy")
+EXTENSIONS = ("senselink.guard", "senselink.webconfig", "senselink.strip")
 
 
 def _load_extensions():

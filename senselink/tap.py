@@ -6,7 +6,8 @@ from twisted.python import usage
 
 from senselink import config as _config
 from senselink import log as _log
-from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, SenseLinkService, parse_interface
+from senselink import service as _service
+from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -52,7 +53,7 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
 
 
-def makeService(options) -> SenseLinkService:
+def makeService(options):
     """Load and validate the config, then build the service tree.
 
     A bad config ends the program with one line per problem (file:line: key:
@@ -64,5 +65,5 @@ def makeService(options) -> SenseLinkService:
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
-    return SenseLinkService(config, port=options["port"], interface=options["interface"],
-                            respond=not options["quiet"], foreground=foreground)
+    return _service.makeService(config, port=options["port"], interface=options["interface"],
+                                respond=not options["quiet"], foreground=foreground)

@@ -20,15 +20,15 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from twisted.application.service import Service
-from twisted.internet.endpoints import serverFromString
-from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted.application import strports
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from senselink import __version__
 from senselink.log import Logger
-from senselink.power import PowerModel
 
 log = Logger()
 
@@ -36,7 +36,7 @@ MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 41
 REFRESH_SECONDS = 10          # the status page reloads itself this often
 # Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
 IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
-                   "reply_cap", "connection_limit", "send_buffer_full"}
+                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"}
 
 
 # ---------------------------------------------------------------- config
@@ -207,16 +207,20 @@ class PlugResource(_Base):
             if plug.kind != "mutable":
                 raise ApiError(409, f"plug {plug.id!r} is a {plug.kind} plug; only mutable "
                                     f"plugs can be changed")
-            watts, on = self._read_change(request, plug)
+            watts, on = self._read_change(request)
             try:
-                self.web.service.set_power(plug.id, watts, on)
+                if watts is None:
+                    self.web.daemon.switch(plug.id, on)
+                else:
+                    self.web.daemon.set_power(plug.id, watts, on)
             except (TypeError, ValueError) as e:
                 raise ApiError(400, str(e)) from None
         except ApiError as e:
             return error(request, e.code, e.message)
         return send_json(request, 200, plug_summary(plug, self.web.now()))
 
-    def _read_change(self, request, plug):
+    def _read_change(self, request):
+        """C{(watts, on)} from the body; watts None for a state alone."""
         request.content.seek(0)
         raw = request.content.read(MAX_BODY + 1)
         try:
@@ -246,11 +250,7 @@ class PlugResource(_Base):
             if not math.isfinite(watts) or watts < 0:
                 raise ApiError(400, "power must be a finite number >= 0 (watts)")
             return watts, on
-        model = self.web.model(plug.id)
-        if on:
-            watts = model.max_watts if model.max_watts > 0 else self.web.initial_power(plug.id)
-            return watts, True
-        return model.off_usage, False
+        return None, on
 
 
 class Metrics(_Base):
@@ -289,7 +289,7 @@ class SenseLinkCollector:
         yield watts
         yield on
         yield reported
-        counters = web.service.responder.counters
+        counters = web.counters
         requests = CounterMetricFamily("senselink_requests", "Kasa requests received, by kind",
                                        labels=["kind"])
         for kind in sorted({"sense"} | set(counters.requests)):
@@ -376,7 +376,7 @@ def status_page(web) -> bytes:
     if not sources:
         sources.append('<tr><td colspan="2">No connected sources (static and mutable plugs '
                        'only).</td></tr>')
-    counters = web.service.responder.counters
+    counters = web.counters
     sense_requests = sum(counters.requests.values())
     page = f"""<!DOCTYPE html>
 <html lang="en">
@@ -448,15 +448,15 @@ class Api(_Base):
 
 
 class WebInterface:
-    """The web interface of one L{senselink.service.SenseLinkService}."""
+    """The web interface of the running daemon (L{senselink.daemon.Daemon}).
 
-    def __init__(self, service, options: WebOptions):
-        self.service = service
-        self.options = options
-        self.config = service.config
-        self.plugs = service.plugs
-        self.reactor = service.reactor
-        self.token = options.token
+    Everything is read from the daemon at each request (its plugs, sources,
+    counters and the running config's token), so a reload shows at once.
+    """
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.reactor = daemon.reactor
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SenseLinkCollector(self))
         root = Root(self)
@@ -469,99 +469,63 @@ class WebInterface:
         self.site.displayTracebacks = False
 
     @property
+    def plugs(self):
+        return self.daemon.plugs
+
+    @property
     def sources(self):
-        return self.service.sources
+        return self.daemon.sources
+
+    @property
+    def counters(self):
+        return self.daemon.counters
+
+    @property
+    def token(self):
+        options = self.daemon.config.options.get("web")
+        return options.token if options is not None else None
 
     def now(self):
         return self.reactor.seconds()
 
     def authorized(self, request) -> bool:
-        if not self.token:
+        token = self.token
+        if not token:
             return False
         header = request.getHeader(b"authorization") or b""
         scheme, _, presented = header.partition(b" ")
         if scheme.lower() != b"bearer":
             return False
-        return hmac.compare_digest(presented.strip(), self.token.encode("utf-8"))
-
-    def model(self, plug_id):
-        return PowerModel.from_options(self.config.plugs[plug_id].options)
-
-    def initial_power(self, plug_id):
-        return float(self.config.plugs[plug_id].get("power", 0.0))
+        return hmac.compare_digest(presented.strip(), token.encode("utf-8"))
 
 
-class WebListener(Service):
-    """Listens on the C{web: listen:} endpoint with the web interface's site."""
+@implementer(IStreamServerEndpoint)
+class AnnouncingEndpoint:
+    """A server endpoint that logs where the web interface listens and keeps the port."""
 
-    def __init__(self, web: WebInterface, description: str, reactor):
+    def __init__(self, endpoint, web: WebInterface):
+        self.endpoint = endpoint
         self.web = web
-        self.description = description
-        self.reactor = reactor
-        self.listening = None
-        self._pending = None
+        self.port = None        # the port number once listening
 
-    def privilegedStartService(self):
-        super().privilegedStartService()
-        self._listen()
+    def listen(self, factory):
+        return self.endpoint.listen(factory).addCallback(self._listening)
 
-    def startService(self):
-        super().startService()
-        if self.listening is None and self._pending is None:
-            self._listen()
-
-    def _listen(self):
-        from senselink.service import StartupError
-        endpoint = serverFromString(self.reactor, self.description)
-        d = endpoint.listen(self.web.site)
-        outcome = []
-        d.addBoth(outcome.append)
-        if outcome:
-            if isinstance(outcome[0], Failure):
-                reason = outcome[0].value
-                reason = getattr(getattr(reason, "socketError", None), "strerror", None) \
-                    or str(reason)
-                raise StartupError(f"cannot listen for the web interface on "
-                                   f"{self.description}: {reason}")
-            self._listened(outcome[0])
-        else:
-            self._pending = d
-            d.addCallbacks(self._listened, self._failed)
-
-    def _listened(self, port):
-        self._pending = None
-        self.listening = port
-        host = port.getHost()
+    def _listening(self, listening):
+        host = listening.getHost()
+        self.port = getattr(host, "port", None)
         log.info("Web interface on http://{host}:{port}/ (API {api})",
-                 host=getattr(host, "host", host), port=getattr(host, "port", ""),
+                 host=getattr(host, "host", host), port=self.port or "",
                  api="read-write with token" if self.web.token else "read-only: no token set")
-
-    def _failed(self, failure):
-        self._pending = None
-        log.critical("Cannot listen for the web interface on {where}: {reason}",
-                     where=self.description, reason=failure.getErrorMessage())
-
-    @property
-    def port(self) -> int:
-        return self.listening.getHost().port
-
-    def stopService(self):
-        super().stopService()
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        listening, self.listening = self.listening, None
-        if listening is not None:
-            return listening.stopListening()
+        return listening
 
 
-def attach(service):
-    """Add the web listener to C{service} when the config has a C{web} section; return it."""
-    options = service.config.options.get("web")
-    if options is None:
-        return None
-    web = WebInterface(service, options)
-    listener = WebListener(web, options.listen, service.reactor)
-    listener.setName("web")
-    listener.setServiceParent(service)
-    return listener
+def make_service(daemon, options):
+    """The listening service of the web interface on C{options.listen} (an endpoint string).
+
+    A port that cannot be bound raises at start (C{CannotListenError}).
+    """
+    web = WebInterface(daemon)
+    service = strports.service(options.listen, web.site, reactor=daemon.reactor)
+    service.endpoint = AnnouncingEndpoint(service.endpoint, web)
+    return service

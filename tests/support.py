@@ -10,7 +10,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from senselink import config as _config
 from senselink.kasa import cipher, messages
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 
 LOOPBACK = "127.0.0.1"
 WAIT = 10  # seconds: upper bound for a network event on loopback, never a measured time
@@ -28,10 +28,10 @@ def config_from_text(text, name="test.yml"):
 
 
 def start_service(testcase, text, **kwargs):
-    """Start a SenseLinkService on 127.0.0.1, ephemeral ports; stopped when the test ends."""
+    """Start the daemon on 127.0.0.1, ephemeral ports; stopped when the test ends."""
     kwargs.setdefault("port", 0)
     kwargs.setdefault("interface", LOOPBACK)
-    service = SenseLinkService(config_from_text(text), **kwargs)
+    service = makeService(config_from_text(text), **kwargs)
     service.privilegedStartService()
     service.startService()
     testcase.addCleanup(service.stopService)

@@ -10,6 +10,7 @@ from twisted.trial import unittest
 
 from senselink import energy
 from senselink.energy import EnergyMeter, EnergyService, PlugEnergy
+from senselink.replies import SenseReplyCache
 from senselink.kasa import messages
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 
@@ -35,7 +36,9 @@ def setup_plugs(clock, start=None):
     media = plug("media", clock, cls=AggregatePlug)
     media.add(tv)
     plugs = PlugSet([heater, lamp, tv, media])
-    return plugs, EnergyMeter(plugs, clock, tz=UTC)
+    meter = EnergyMeter(clock, tz=UTC)
+    meter.watch(plugs)
+    return plugs, meter
 
 
 def capture_log(testcase):
@@ -47,7 +50,7 @@ def capture_log(testcase):
 
 def texts(events):
     from twisted.logger import formatEvent
-    return [formatEvent(e) for e in events if e.get("log_namespace") == "senselink.energy"]
+    return [formatEvent(e) for e in events if e.get("log_namespace", "").startswith("senselink.energy")]
 
 
 class IntegrationTests(unittest.TestCase):
@@ -57,8 +60,8 @@ class IntegrationTests(unittest.TestCase):
 
     def test_120_watts_for_30_minutes(self):
         self.clock.advance(30 * 60)
-        self.assertAlmostEqual(self.plugs["heater"].total_kwh, 0.06, places=9)
-        self.assertEqual(self.plugs["lamp"].total_kwh, 0.0)
+        self.assertAlmostEqual(self.meter.total_kwh(self.plugs["heater"]), 0.06, places=9)
+        self.assertEqual(self.meter.total_kwh(self.plugs["lamp"]), 0.0)
 
     def test_power_changes_are_integrated_exactly(self):
         lamp = self.plugs["lamp"]
@@ -68,15 +71,15 @@ class IntegrationTests(unittest.TestCase):
         self.clock.advance(1800)
         lamp.set_power(0.0)
         self.clock.advance(7200)
-        self.assertAlmostEqual(lamp.total_kwh, 0.125, places=9)
+        self.assertAlmostEqual(self.meter.total_kwh(lamp), 0.125, places=9)
 
     def test_aggregate_counts_its_elements(self):
         self.plugs["tv"].set_power(90.0, True)
         self.clock.advance(3600)
         self.plugs["tv"].set_power(30.0, True)
         self.clock.advance(3600)
-        self.assertAlmostEqual(self.plugs["media"].total_kwh, 0.12, places=9)
-        self.assertAlmostEqual(self.plugs["tv"].total_kwh, 0.12, places=9)
+        self.assertAlmostEqual(self.meter.total_kwh(self.plugs["media"]), 0.12, places=9)
+        self.assertAlmostEqual(self.meter.total_kwh(self.plugs["tv"]), 0.12, places=9)
 
     def test_on_time(self):
         counter = self.meter["lamp"]
@@ -107,7 +110,7 @@ class RollOverTests(unittest.TestCase):
         counter.advance()
         self.assertEqual(counter.day_energy(2026, 11), [(26, 0.5), (27, 0.5)])
         self.assertEqual(counter.month_energy(2026), [(11, 1.0)])
-        self.assertAlmostEqual(plugs["lamp"].total_kwh, 1.0)
+        self.assertAlmostEqual(meter.total_kwh(plugs["lamp"]), 1.0)
 
     def test_month_and_year_roll_over(self):
         clock = task.Clock()
@@ -137,17 +140,16 @@ class SenseReplyTests(unittest.TestCase):
     def test_total_in_sense_reply_follows_on_a_coarse_schedule(self):
         clock = task.Clock()
         plugs, meter = setup_plugs(clock, at(2026, 11, 26, 8, 0))
-        service = EnergyService(meter, self.mktemp(), clock)
-        service.startService()
-        self.addCleanup(service.stopService)
+        cache = SenseReplyCache(plugs, meter.total_kwh)
         heater = plugs["heater"]
-        first = heater.sense_datagram()
+        first = cache.reply(heater)
         clock.advance(1)
-        self.assertIs(heater.sense_datagram(), first)          # cached: no rebuild per request
-        clock.advance(energy.REFRESH_INTERVAL)
-        refreshed = json.loads(messages.decrypt(heater.sense_datagram()))
+        self.assertIs(cache.reply(heater), first)          # cached: no rebuild per request
+        clock.advance(60)
+        cache.refresh_totals()
+        refreshed = json.loads(messages.decrypt(cache.reply(heater)))
         self.assertAlmostEqual(refreshed["emeter"]["get_realtime"]["total"],
-                               120.0 * (energy.REFRESH_INTERVAL + 1) / 3600 / 1000, places=6)
+                               120.0 * 61 / 3600 / 1000, places=6)
 
 
 class StateFileTests(unittest.TestCase):
@@ -171,7 +173,7 @@ class StateFileTests(unittest.TestCase):
         plugs["tv"].set_power(60.0)
         self.clock.advance(1800)
         service.stopService()
-        self.assertEqual(service.saves, 2)    # one periodic save (the clock jumped 30 min), one on stop
+        self.assertEqual(service.saves, 3)    # at start, one periodic (the clock jumped 30 min), on stop
         with open(self.path) as f:
             saved = json.load(f)
         self.assertEqual(saved["version"], energy.STATE_VERSION)
@@ -181,19 +183,20 @@ class StateFileTests(unittest.TestCase):
 
         plugs2, meter2, service2 = self.start()
         self.addCleanup(service2.stopService)
-        self.assertAlmostEqual(plugs2["heater"].total_kwh, 0.06)
-        self.assertAlmostEqual(plugs2["media"].total_kwh, 0.03)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["heater"]), 0.06)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["media"]), 0.03)
         self.assertEqual(meter2["heater"].day_energy(2026, 11), [(26, 0.06)])
         self.clock.advance(1800)
-        self.assertAlmostEqual(plugs2["heater"].total_kwh, 0.12)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["heater"]), 0.12)
 
     def test_saved_every_few_minutes(self):
         plugs, meter, service = self.start()
         self.addCleanup(service.stopService)
+        self.assertEqual(service.saves, 1)     # at start
         self.clock.advance(energy.SAVE_INTERVAL - 1)
-        self.assertFalse(os.path.exists(self.path))
-        self.clock.advance(1)
         self.assertEqual(service.saves, 1)
+        self.clock.advance(1)
+        self.assertEqual(service.saves, 2)
         with open(self.path) as f:
             self.assertAlmostEqual(json.load(f)["plugs"]["heater"]["total_wh"],
                                    120.0 * energy.SAVE_INTERVAL / 3600)
@@ -205,7 +208,7 @@ class StateFileTests(unittest.TestCase):
                 f.write(garbage)
             events = capture_log(self)
             plugs, meter, service = self.start()
-            self.assertEqual(plugs["heater"].total_kwh, 0.0)
+            self.assertEqual(meter.total_kwh(plugs["heater"]), 0.0)
             self.assertTrue(any("unusable" in t and "start at zero" in t
                                 for t in texts(events)), garbage)
             with open(self.path + ".corrupt", "rb") as f:
@@ -229,9 +232,9 @@ class StateFileTests(unittest.TestCase):
         events = capture_log(self)
         plugs, meter, service = self.start()
         self.addCleanup(service.stopService)
-        self.assertEqual(plugs["heater"].total_kwh, 0.0)
-        self.assertEqual(plugs["tv"].total_kwh, 0.0)
-        self.assertAlmostEqual(plugs["lamp"].total_kwh, 0.007)
+        self.assertEqual(meter.total_kwh(plugs["heater"]), 0.0)
+        self.assertEqual(meter.total_kwh(plugs["tv"]), 0.0)
+        self.assertAlmostEqual(meter.total_kwh(plugs["lamp"]), 0.007)
         self.assertEqual(len([t for t in texts(events) if "are unusable" in t]), 2)
 
     def test_unwritable_state_file_is_logged_not_raised(self):

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 
 from senselink import log as senselink_log
 from senselink.config import ConfigError, load_text
-from senselink.service import build_plugs
+from senselink.plugbuilder import build_plugs
 from senselink.sources.hass import HassService, apply_entities_event, normalise_url
 
 from tests import test_twistd
@@ -843,11 +843,11 @@ class TLSTests(HassTestCase):
 
 
 class DaemonTests(unittest.TestCase):
-    """A hass source inside the whole daemon (SenseLinkService), on the real reactor."""
+    """A hass source inside the whole daemon, on the real reactor."""
 
     @defer.inlineCallbacks
     def test_daemon_follows_home_assistant(self):
-        from senselink.service import SenseLinkService
+        from senselink.service import makeService
 
         home = FakeHomeAssistant(TOKEN)
         home.listen()
@@ -857,7 +857,7 @@ class DaemonTests(unittest.TestCase):
         # that trial's warning observer mistakes for a Python warning)
         config = load_text(config_text(home.url, DIMMER + "    mac: 53:75:31:F6:4B:01\n"),
                            "daemon.yml")
-        daemon = SenseLinkService(config, port=0, interface="127.0.0.1", reactor=reactor)
+        daemon = makeService(config, port=0, interface="127.0.0.1", reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)
         (source,) = daemon.sources

@@ -12,7 +12,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from senselink import config
-from senselink.service import SenseLinkService, build_plugs
+from senselink.plugbuilder import build_plugs
+from senselink.service import makeService
 from senselink.sources.http import HttpPollService, safe_url
 from tests.support import wait_until
 from tests.httpserver import serve
@@ -499,9 +500,9 @@ class ServiceTreeTests(unittest.TestCase):
         cfg = config.load_text(f"sources:\n- http:\n    url: http://127.0.0.1:{port}/\n"
                                "    plugs:\n    - meter:\n        power_keypath: power\n"
                                "        mac: 53:75:31:00:00:01\n", "c.yml")
-        service = SenseLinkService(cfg, port=0, interface="127.0.0.1")
+        service = makeService(cfg, port=0, interface="127.0.0.1")
         [poller] = service.sources
-        self.assertIs(poller.parent, service)
+        self.assertIs(poller.parent.parent, service)
         service.startService()
         try:
             if poller.current_poll is not None:

@@ -20,7 +20,8 @@ from twisted.trial.unittest import FailTest, SkipTest, TestCase
 from senselink import config as config_module
 from senselink.config import ConfigError
 from senselink.plugs import Plug
-from senselink.service import SenseLinkService, build_plugs
+from senselink.plugbuilder import build_plugs
+from senselink.service import makeService
 from senselink.sources import KINDS
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
@@ -729,7 +730,7 @@ class ServiceTreeTests(BrokerTestCase):
                 mac: 53:75:31:00:00:01
         """) + "- static:\n    plugs:\n    - base:\n        max_watts: 3\n"
                "        mac: 53:75:31:00:00:02\n")
-        daemon = SenseLinkService(config, port=0, interface="127.0.0.1", reactor=reactor)
+        daemon = makeService(config, port=0, interface="127.0.0.1", reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)
         (source,) = daemon.sources
@@ -958,7 +959,7 @@ class TopicRoutingTests(TestCase):
 
     def test_exact_and_wildcard_topics(self):
         from twisted.internet.task import Clock
-        from senselink.service import build_plugs
+        from senselink.plugbuilder import build_plugs
         from tests.support import config_from_text
         config = config_from_text("""
 sources:

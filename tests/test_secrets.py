@@ -23,7 +23,7 @@ from twisted.trial import unittest
 
 from senselink import config as config_module
 from senselink import log as senselink_log
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 from tests import test_twistd
 from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import serve
@@ -221,7 +221,7 @@ class DaemonTests(Servers, unittest.TestCase):
         yield self.start_servers()
         path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
                                          "tcp:0:interface=127.0.0.1"))
-        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
+        daemon = makeService(config_module.load(path), port=0, interface="127.0.0.1",
                                   reactor=reactor)
         daemon.privilegedStartService()
         daemon.startService()
@@ -242,7 +242,7 @@ class DaemonTests(Servers, unittest.TestCase):
         # The HTTP endpoint refuses, then the web interface is read and written.
         self.meter.reply = (401, b'{"error": "unauthorized"}')
         yield wait_until(lambda: logs.has("HTTP 401"), "the failed polls")
-        web = yield self.read_web(f"http://127.0.0.1:{daemon.web.port}")
+        web = yield self.read_web(f"http://127.0.0.1:{daemon.web.endpoint.port}")
 
         # A reload with a new (rejected) Home Assistant token restarts that source.
         with open(path, "w") as f:
@@ -482,7 +482,7 @@ class PermissionTests(unittest.TestCase):
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
+        daemon = makeService(config_module.load(path), port=0, interface="127.0.0.1",
                                   reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)

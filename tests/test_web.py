@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from senselink import config
 from senselink.kasa import cipher
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 from senselink.web import WebOptions
 from tests.support import wait_until
 from tests.httpserver import serve
@@ -102,12 +102,12 @@ class WebTestCase(unittest.TestCase):
         token_line = self.token if self.token else "null"
         self.config = config.load_text(CONFIG.format(token=token_line, meter_port=meter_port),
                                        "web.yml")
-        self.service = SenseLinkService(self.config, port=0, interface="127.0.0.1")
+        self.service = makeService(self.config, port=0, interface="127.0.0.1")
         self.service.startService()
         self.addCleanup(self.service.stopService)
         [poller] = self.service.sources
         yield wait_until(lambda: poller.last_update is not None)
-        self.base = f"http://127.0.0.1:{self.service.web.port}"
+        self.base = f"http://127.0.0.1:{self.service.web.endpoint.port}"
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.http = treq.client.HTTPClient(Agent(reactor, pool=pool))
 
@@ -436,7 +436,7 @@ class ConfigTests(unittest.TestCase):
         self.assertIsNone(cfg.options["web"].token)
         cfg = config.load_text(self.SOURCES, "w.yml")
         self.assertIsNone(cfg.options["web"])
-        service = SenseLinkService(cfg, port=0, interface="127.0.0.1")
+        service = makeService(cfg, port=0, interface="127.0.0.1")
         self.assertIsNone(service.web)
         self.assertNotIn("web", [child.name for child in service])
 
@@ -459,15 +459,17 @@ class ConfigTests(unittest.TestCase):
         self.assertNotIn(TOKEN, repr(WebOptions(token=TOKEN)))
 
     def test_listen_failure_is_one_line(self):
-        from senselink.service import StartupError
+        from senselink.errors import StartupError
         from twisted.internet.protocol import Factory
         busy = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
         self.addCleanup(busy.stopListening)
         cfg = config.load_text(f"web:\n  listen: tcp:{busy.getHost().port}:interface=127.0.0.1\n"
                                + self.SOURCES, "w.yml")
-        service = SenseLinkService(cfg, port=0, interface="127.0.0.1", foreground=False)
-        error = self.assertRaises(StartupError, service.web.privilegedStartService)
-        self.assertIn("cannot listen for the web interface", str(error))
+        service = makeService(cfg, port=0, interface="127.0.0.1", foreground=False)
+        error = self.assertRaises(StartupError, service.privilegedStartService)
+        self.assertEqual(f"cannot listen for the web interface on 127.0.0.1:"
+                         f"{busy.getHost().port}: Address already in use", str(error))
+        self.flushLoggedErrors()
 
 
 class SecretFileTests(unittest.TestCase):
@@ -510,3 +512,95 @@ class SecretFileTests(unittest.TestCase):
         self.assertEqual(len(warnings), 1)
         self.assertIn("headers.Authorization at line 5", warnings[0])
         self.assertNotIn("abc", warnings[0])
+
+
+RELOAD_CONFIG = """\
+web:
+  listen: {listen}
+  token: {token}
+sources:
+- mutable:
+    plugs:
+    - heater:
+        alias: Heater
+        power: 100
+        max_watts: {heater_max}
+        mac: 53:75:31:00:01:01
+{extra}"""
+
+KETTLE = """\
+    - kettle:
+        alias: Kettle
+        power: 0
+        max_watts: 2200
+        off_usage: 1.5
+        mac: 53:75:31:00:01:02
+"""
+
+
+class ReloadTests(unittest.TestCase):
+    """SIGHUP (reload) and the web interface: it always serves the running config."""
+
+    def setUp(self):
+        self.path = self.mktemp()
+        self.write()
+        self.service = makeService(config.load(self.path), port=0, interface="127.0.0.1")
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.http = treq.client.HTTPClient(Agent(reactor, pool=pool))
+
+    def write(self, listen="tcp:0:interface=127.0.0.1", token=TOKEN, heater_max=1000, extra=""):
+        with open(self.path, "w") as f:
+            f.write(RELOAD_CONFIG.format(listen=listen, token=token, heater_max=heater_max,
+                                         extra=extra))
+
+    @defer.inlineCallbacks
+    def put(self, plug_id, body, token=TOKEN, port=None):
+        port = port or self.service.web.endpoint.port
+        response = yield self.http.request(
+            "PUT", f"http://127.0.0.1:{port}/api/plugs/{plug_id}", data=json.dumps(body).encode(),
+            headers={b"Authorization": [b"Bearer " + token.encode()],
+                     b"Content-Type": [b"application/json"]})
+        content = yield treq.content(response)
+        return response.code, json.loads(content)
+
+    @defer.inlineCallbacks
+    def test_a_mutable_plug_added_by_a_reload_is_switched_with_its_settings(self):
+        self.write(heater_max=1500, extra=KETTLE)
+        yield self.service.reloader.reload()
+        code, body = yield self.put("kettle", {"state": "on"})
+        self.assertEqual((code, body["watts"], body["on"]), (200, 2200.0, True))
+        self.assertEqual(self.service.plugs["kettle"].watts, 2200.0)
+        code, body = yield self.put("kettle", {"state": "off"})
+        self.assertEqual((code, body["watts"], body["on"]), (200, 1.5, False))
+        # The kept plug follows its new max_watts.
+        code, body = yield self.put("heater", {"state": "on"})
+        self.assertEqual((code, body["watts"]), (200, 1500.0))
+
+    @defer.inlineCallbacks
+    def test_a_new_token_applies_at_once_without_rebinding(self):
+        web, port = self.service.web, self.service.web.endpoint.port
+        self.write(token="another-token-of-enough-length")
+        yield self.service.reloader.reload()
+        self.assertIs(self.service.web, web)
+        code, _ = yield self.put("heater", {"power": 5})
+        self.assertEqual(code, 401)
+        code, body = yield self.put("heater", {"power": 5}, token="another-token-of-enough-length",
+                                    port=port)
+        self.assertEqual((code, body["watts"]), (200, 5.0))
+
+    @defer.inlineCallbacks
+    def test_a_changed_listen_rebinds(self):
+        from tests.support import free_port
+        old_port = self.service.web.endpoint.port
+        new_port = free_port()
+        self.write(listen=f"tcp:{new_port}:interface=127.0.0.1")
+        summary = yield self.service.reloader.reload()
+        self.assertIn("web", summary.settings_changed)
+        self.assertEqual(self.service.web.endpoint.port, new_port)
+        code, body = yield self.put("heater", {"power": 7}, port=new_port)
+        self.assertEqual((code, body["watts"]), (200, 7.0))
+        with self.assertRaises(Exception):
+            yield self.put("heater", {"power": 8}, port=old_port)
+        self.flushLoggedErrors()

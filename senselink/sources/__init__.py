@@ -57,3 +57,8 @@ class LazyKinds(Mapping):
 
 
 KINDS = LazyKinds(REGISTRY)
+
+
+def default_kinds():
+    """A new mapping of the built-in kinds, each imported on first use."""
+    return LazyKinds(REGISTRY)
