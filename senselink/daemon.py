@@ -65,8 +65,10 @@ class Daemon(MultiService):
 
     name = "senselink"
 
-    def __init__(self, config, *, reactor, kinds, respond=True, foreground=True, resolve=None):
+    def __init__(self, config, *, reactor, kinds, respond=True, foreground=True, resolve=None,
+                 debug=False):
         super().__init__()
+        self.debug = debug           # build the DEBUG lines of hot paths
         self.config = config
         self.reactor = reactor
         self.kinds = kinds
@@ -77,7 +79,7 @@ class Daemon(MultiService):
         self.meter = EnergyMeter(reactor)
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
-        self.responder = Responder(self.replies, respond=respond)
+        self.responder = Responder(self.replies, respond=respond, debug=debug)
         self.udp_protocol = KasaDatagramProtocol(self.responder)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
@@ -91,6 +93,7 @@ class Daemon(MultiService):
         for source in config.sources:
             service = kinds[source.kind].make_service(source, self.plugs, reactor)
             if service is not None:
+                service.debug = debug
                 service.setServiceParent(self.sources_parent)
                 self._sources.append((source, service))
 
@@ -268,6 +271,7 @@ class Daemon(MultiService):
 
         def start_new(_):
             for source, service in start:
+                service.debug = self.debug
                 try:
                     service.setServiceParent(self.sources_parent)
                 except Exception:

@@ -13,10 +13,10 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.protocols.policies import TimeoutMixin
 
-from senselink import log as _log
+from senselink.log import Logger
 from senselink.kasa import cipher, messages
 
-log = _log.Logger()
+log = Logger()
 
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
@@ -53,8 +53,9 @@ class Responder:
     ignored, as the original did.
     """
 
-    def __init__(self, replies, *, respond=True, device=None, guard=None):
+    def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False):
         self.replies = replies   # a senselink.replies.SenseReplyCache
+        self.debug = debug       # build DEBUG lines per request
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
@@ -70,7 +71,7 @@ class Responder:
     def _may_log(self, peer, reason):
         """Lines about bad traffic: at most once a minute per source with a guard."""
         guard = self.guard
-        return _log.debug_enabled() and (guard is None or guard.may_log(peer, reason))
+        return self.debug and (guard is None or guard.may_log(peer, reason))
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
@@ -99,7 +100,7 @@ class Responder:
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
             replies = self.replies.sense_replies()
-            if _log.debug_enabled():
+            if self.debug:
                 log.debug("Sense request from {peer}: {n} replies", peer=peer, n=len(replies))
                 for plug in self.replies.plugs.reported:
                     log.debug("Reply for plug {plug} ({alias}, {mac}): {watts} W",
@@ -125,7 +126,7 @@ class Responder:
         counters = self.counters
         counters.count(counters.requests, KASA)
         reply = self.device.handle(request)
-        if _log.debug_enabled():
+        if self.debug:
             log.debug("Kasa request from {peer}: {request}", peer=peer,
                       request=messages.describe(request))
         refused = self.device.refused_in(reply)

@@ -23,8 +23,11 @@ REFRESH_INTERVAL = 60.0
 
 
 def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respond=True,
-                reactor=None, foreground=True, kinds=None, resolve=None) -> Daemon:
+                reactor=None, foreground=True, kinds=None, resolve=None,
+                debug=False) -> Daemon:
     """Build the service tree from a L{senselink.config.Config} or a config file path.
+
+    C{debug}: build the DEBUG lines of hot paths (per request, per message).
 
     TCPServer rather than a TCP endpoint: importing twisted.internet.endpoints
     loads pyOpenSSL and cryptography, which costs start-up time and several MB
@@ -39,7 +42,7 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
         from senselink.config import load
         config = load(config, kinds)
     daemon = Daemon(config, reactor=reactor, kinds=kinds, respond=respond,
-                    foreground=foreground, resolve=resolve)
+                    foreground=foreground, resolve=resolve, debug=debug)
     udp = UDPServer(port, daemon.udp_protocol, interface=interface, reactor=reactor)
     udp.setName("udp")
     udp.setServiceParent(daemon)

@@ -2,6 +2,8 @@
 
 import os
 
+from twisted.application.service import MultiService
+from twisted.logger import ILogObserver
 from twisted.python import usage
 
 from senselink import config as _config
@@ -41,16 +43,38 @@ class Options(usage.Options):
             self["config"] = env.get("CONFIG_LOCATION") or _config.DEFAULT_PATH
         level = self["log-level"] or env.get("LOGLEVEL") or "INFO"
         try:
-            _log.set_level(level)
+            self.level = _log.parse_level(level)
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
-        self["log-level"] = level.upper()
+        self["log-level"] = level.strip().upper()
         if env.get("SENSE_RESPONSE", "true").strip().lower() in FALSE_WORDS:
             self["quiet"] = True
         try:
             self["interface"] = parse_interface(self["interface"])
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
+
+
+class TwistdRoot(MultiService):
+    """What twistd runs: the daemon, with the log filtered by C{--log-level}.
+
+    twistd asks its application for an C{ILogObserver} component when it
+    begins logging (after C{makeService}, when no C{--logger} was given);
+    this service sets one on the application it is given as parent: the
+    observer twistd would make, filtered by level. So C{-l WARNING} also
+    hides Twisted's own INFO lines.
+    """
+
+    def __init__(self, daemon, observer):
+        super().__init__()
+        self.daemon = daemon
+        self.observer = observer
+        daemon.setServiceParent(self)
+
+    def setServiceParent(self, parent):
+        if self.observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.observer)
+        super().setServiceParent(parent)
 
 
 def makeService(options):
@@ -65,5 +89,10 @@ def makeService(options):
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
-    return _service.makeService(config, port=options["port"], interface=options["interface"],
-                                respond=not options["quiet"], foreground=foreground)
+    daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
+                                  respond=not options["quiet"], foreground=foreground,
+                                  debug=options.level is _log.LEVELS["DEBUG"])
+    if parent is None:
+        return daemon
+    observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)
+    return TwistdRoot(daemon, observer)

@@ -9,7 +9,6 @@ from twisted.internet import defer, reactor, task
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
-from senselink import log as senselink_log
 from senselink.config import ConfigError, load_text
 from senselink.plugbuilder import build_plugs
 from senselink.sources.hass import HassService, apply_entities_event, normalise_url
@@ -408,8 +407,6 @@ class SubscribeEntitiesTests(HassTestCase):
     @defer.inlineCallbacks
     def test_bad_token_backs_off_slowly_and_never_logs_the_token(self):
         logs = LogCapture(self)
-        senselink_log.set_level("DEBUG")
-        self.addCleanup(senselink_log.set_level, "INFO")
         txaio.set_global_log_level("debug")
         self.addCleanup(txaio.set_global_log_level, "info")
         self.home.token = "another-token"

@@ -309,12 +309,9 @@ class ResponderRoutingTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_refusals_are_logged_without_arguments(self):
         from twisted.logger import formatEvent, globalLogPublisher
-        from senselink import log as _log
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        _log.set_level("DEBUG")
-        self.addCleanup(_log.set_level, "INFO")
         service = start_service(self, f"state_file: {self.mktemp()}\n" + PLUGS)
         client = yield tcp_connect(self, service.tcp_port)
         client.request({"cnCloud": {"bind": {"username": "me@example.com",

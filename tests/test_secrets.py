@@ -22,7 +22,6 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from senselink import config as config_module
-from senselink import log as senselink_log
 from senselink.service import makeService
 from tests import test_twistd
 from tests.hass_server import FakeHomeAssistant
@@ -216,13 +215,11 @@ class DaemonTests(Servers, unittest.TestCase):
     @defer.inlineCallbacks
     def test_no_secret_in_logs_or_web(self):
         logs = Capture(self)
-        senselink_log.set_level("DEBUG")
-        self.addCleanup(senselink_log.set_level, "INFO")
         yield self.start_servers()
         path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
                                          "tcp:0:interface=127.0.0.1"))
         daemon = makeService(config_module.load(path), port=0, interface="127.0.0.1",
-                                  reactor=reactor)
+                             reactor=reactor, debug=True)
         daemon.privilegedStartService()
         daemon.startService()
         self.addCleanup(daemon.stopService)

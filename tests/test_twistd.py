@@ -84,6 +84,29 @@ class TwistdTests(Case):
         self.assertIn("Answering Kasa requests on UDP 127.0.0.1:%d" % port, output)
         self.assertNotIn("Traceback", output)
 
+    def test_log_level_filters_twisted_lines_too(self):
+        """-l WARNING: neither our INFO lines nor Twisted's own appear, under twistd or
+        python -m senselink; DEBUG shows the per-request lines."""
+        config = os.path.join(self.mktemp_dir(), "warn.yml")
+        with open(config, "w") as f:       # a plug without a MAC: one WARNING at start
+            f.write("sources:\n- static:\n    plugs:\n    - lamp: {max_watts: 5}\n")
+        for command in ([twistd(), "-n", "--pidfile=", "senselink"], [sys.executable, "-m",
+                                                                        "senselink"]):
+            port = free_port()
+            daemon = DaemonProcess(self, command + ["-c", config, "-p", str(port),
+                                                    "--interface", LOOPBACK, "-l", "WARNING"])
+            sense_replies(port, 1)
+            output = daemon.stop()
+            for line in ("starting on", "Closed", "SenseLink started", "Answering Kasa",
+                         "Main loop terminated"):
+                self.assertNotIn(line, output, command)
+            self.assertIn("plug 'lamp' has no mac", output)
+        port = free_port()
+        daemon = DaemonProcess(self, [twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                      "-p", str(port), "--interface", LOOPBACK, "-l", "DEBUG"])
+        sense_replies(port, 4)
+        self.assertIn("Sense request from 127.0.0.1: 4 replies", daemon.stop())
+
     def test_python_m_senselink_answers(self):
         port = free_port()
         daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", DEMO,

@@ -19,6 +19,7 @@ log = Logger()
 
 class ISource(Interface):
     kind = Attribute("The source kind's config name, e.g. 'hass'")
+    debug = Attribute("True when DEBUG lines per value are wanted (set by the daemon)")
     label = Attribute("What the source connects to, for people; never a secret")
     connected = Attribute("True while the source's connection is up")
     last_update = Attribute("Reactor seconds of the last value received, or None")
@@ -59,6 +60,7 @@ class SourceService(MultiService):
 
     kind = "source"
     label = ""
+    debug = False
 
     def __init__(self, clock):
         super().__init__()

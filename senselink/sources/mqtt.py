@@ -62,7 +62,7 @@ from twisted.python.failure import Failure
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
                               integer, state_value, string)
 from senselink.keypath import MISSING, lookup
-from senselink.log import Logger, debug_enabled
+from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
 
@@ -754,7 +754,7 @@ class MqttService(SourceService):
             self.complaints.resolved(
                 (topic, route.plug.id), "MQTT {topic}: the {role} of plug {plug} is readable again",
                 topic=topic, role=route.role, plug=route.plug.id)
-        if debug_enabled():
+        if self.debug:
             log.debug("MQTT {topic}{retained}: {role} {value!r} -> plug {plug} {watts} W",
                       topic=topic, retained=" (retained)" if retain else "", role=route.role,
                       value=value, plug=route.plug.id, watts=watts)
