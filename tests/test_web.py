@@ -17,7 +17,7 @@ from zope.interface import implementer
 from senselink import config
 from senselink.kasa import cipher
 from senselink.service import makeService
-from senselink.web import WebOptions
+from senselink.webconfig import WebOptions
 from tests.support import wait_until
 from tests.httpserver import serve
 from tests.test_http_source import Meter
