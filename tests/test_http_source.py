@@ -13,7 +13,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from senselink import config
 from senselink.service import SenseLinkService, build_plugs
-from senselink.sources.http import HttpPollService, safe_url
+from senselink.sources.http import HttpPollService
 from tests.support import wait_until
 from tests.httpserver import serve
 
@@ -213,11 +213,6 @@ class ValueTests(HttpSourceTestCase):
         self.assertIn("HTTP 500", text)
         for secret in ("s3cret-meter-token", "pw-in-url", "query-secret"):
             self.assertNotIn(secret, text)
-
-    def test_safe_url(self):
-        self.assertEqual(safe_url("https://a:b@example.net:8443/x/y?k=v#f"),
-                         "https://example.net:8443/x/y")
-        self.assertEqual(safe_url("http://[::1]:80/"), "http://[::1]:80/")
 
 
 class FailureTests(HttpSourceTestCase):

@@ -32,6 +32,7 @@ from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.urls import safe_url
 
 log = Logger()
 
@@ -52,8 +53,7 @@ def normalise_url(text: str) -> str:
     """
     text = text.strip()
     parts = urlsplit(text)
-    # Error messages show the URL without any user:password@ part.
-    shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    shown = safe_url(text)
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise Invalid(f"expected a Home Assistant URL like ws://homeassistant.local:8123 "
@@ -571,7 +571,7 @@ class HassService(SourceService):
         options = source.options
         self.url = options["url"]
         parts = urlsplit(self.url)
-        self.label = urlunsplit((parts.scheme, _netloc(parts), parts.path, "", ""))
+        self.label = safe_url(self.url)
         self._token = options.get("auth_token")
         self._token_file = options.get("auth_token_file")
         self.max_message_size = options.get("max_message_size") or 0
@@ -748,11 +748,3 @@ class HassService(SourceService):
 
 def _plug_list(bindings):
     return ", ".join(f"{b.plug.id} ({b.plug.watts} W)" for b in bindings) or "no plugs"
-
-
-def _netloc(parts):
-    """Host and port of a URL without any user:password part."""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host

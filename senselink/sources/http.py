@@ -34,6 +34,7 @@ from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, SourceService
+from senselink.urls import safe_url
 
 log = Logger()
 
@@ -86,19 +87,6 @@ def pem_certificates(value, raw=None):
     except Exception as e:
         raise Invalid(f"cannot read the certificates in {value!r}: {e}") from None
     return value
-
-
-def safe_url(url: str) -> str:
-    """The URL without user, password, query or fragment: what logs and status pages show."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "(unparsable URL)"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def split_userinfo(url: str):
