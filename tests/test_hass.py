@@ -804,6 +804,7 @@ class TLSTests(HassTestCase):
         self.ca_file = self.mktemp()
         with open(self.ca_file, "wb") as f:
             f.write(cert)
+        self.cert = cert
         self.home = FakeHomeAssistant(TOKEN)
         self.home.listen(tls=ssl.PrivateCertificate.loadPEM(key + cert).options())
         self.addCleanup(self._stop_home)
@@ -819,6 +820,17 @@ class TLSTests(HassTestCase):
         yield self.ready()
         self.assertEqual(self.watts("Heater"), 77.0)
         self.assertTrue(self.service.label.startswith("wss://localhost:"))
+
+    @defer.inlineCallbacks
+    def test_ca_bundle(self):
+        """Every certificate of a CA file counts, not only the first."""
+        bundle = self.mktemp()
+        with open(bundle, "wb") as f:
+            f.write(_self_signed("other.example")[1] + self.cert)
+        self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url,
+                   source_extra=f"auth_token: {TOKEN}\nca_file: {bundle}")
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 77.0)
 
     @defer.inlineCallbacks
     def test_verify_tls_off(self):

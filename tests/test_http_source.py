@@ -606,12 +606,12 @@ class CertificateConfigTests(unittest.TestCase):
                 "    plugs:\n    - a: {}\n")
         with self.assertRaises(config.ConfigError) as caught:
             config.load_text(text, "c.yml")
-        self.assertIn("c.yml:4: sources[0].http.ca_file: expected a PEM file with at least one "
-                      "certificate", str(caught.exception))
+        self.assertIn(f"c.yml:4: sources[0].http.ca_file: ca_file {empty!r} holds no PEM "
+                      f"certificate", str(caught.exception))
         missing = os.path.join(directory, "missing.pem")
         with self.assertRaises(config.ConfigError) as caught:
             config.load_text(text.replace(empty, missing), "c.yml")
-        self.assertIn("expected a readable PEM file", str(caught.exception))
+        self.assertIn(f"cannot read ca_file {missing!r}: No such file", str(caught.exception))
         ca_path, _, _ = self_signed_pem(directory)
         cfg = config.load_text(text.replace(empty, ca_path), "c.yml")
         self.assertEqual(cfg.sources[0].options["ca_file"], ca_path)

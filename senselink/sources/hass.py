@@ -22,7 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application.internet import ClientService
-from twisted.internet import ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 
 from senselink.config import (
@@ -32,6 +31,7 @@ from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.sources.tls import UnverifiedTLS, ca_file_path, client_tls, load_ca_file
 from senselink.urls import safe_url
 
 log = Logger()
@@ -116,7 +116,7 @@ class HassKind(SourceKind):
         "max_message_size": Field(integer(minimum=0), default=0,
                                   doc="Largest websocket message in bytes (0: no limit)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server certificate (wss://)"),
-        "ca_file": Field(string, doc="PEM file of the CA(s) that signed the server certificate"),
+        "ca_file": Field(ca_file_path, doc="PEM file of the CA(s) that signed the server certificate"),
     }
     plug_fields = {
         **MODEL_FIELDS,
@@ -148,14 +148,6 @@ class HassKind(SourceKind):
                 reason = getattr(e, "strerror", None) or str(e)
                 where.at(options, "auth_token_file").error(
                     f"cannot read the access token from {token_file!r}: {reason}")
-        ca_file = options.get("ca_file")
-        if ca_file is not None:
-            try:
-                load_ca_file(ca_file)
-            except (OSError, ValueError) as e:
-                reason = getattr(e, "strerror", None) or str(e)
-                where.at(options, "ca_file").error(f"cannot load CA certificates from "
-                                                   f"{ca_file!r}: {reason}")
         for plug in source.plugs:
             here = plug._where
             o = plug.options
@@ -180,20 +172,6 @@ class HassKind(SourceKind):
 
     def make_service(self, source, plugs, clock):
         return HassService(source, plugs, clock)
-
-
-def load_ca_file(path):
-    """A trust root from every PEM certificate in C{path}; OSError/ValueError if none."""
-    with open(path, "rb") as f:
-        data = f.read()
-    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", data, re.S)
-    if not blocks:
-        raise ValueError("no PEM certificate found")
-    try:
-        certificates = [ssl.Certificate.loadPEM(block) for block in blocks]
-    except Exception as e:  # OpenSSL raises its own error types
-        raise ValueError(f"not a valid PEM certificate ({e})") from None
-    return ssl.trustRootFromCertificates(certificates)
 
 
 # ---------------------------------------------------------------- cache
@@ -607,15 +585,11 @@ class HassService(SourceService):
         endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self.ping_timeout)
         if not secure:
             return endpoint
-        if options.get("ca_file"):
-            if options.get("verify_tls", True):
-                creator = ssl.optionsForClientTLS(host, trustRoot=load_ca_file(options["ca_file"]))
-            else:
-                creator = ssl.CertificateOptions(verify=False)
-        elif options.get("verify_tls", True):
-            creator = ssl.optionsForClientTLS(host)
+        if not options.get("verify_tls", True):
+            creator = UnverifiedTLS(host)
         else:
-            creator = ssl.CertificateOptions(verify=False)
+            ca_file = options.get("ca_file")
+            creator = client_tls(host, trust=load_ca_file(ca_file) if ca_file else None)
         return wrapClientTLS(creator, endpoint)
 
     def stopService(self):

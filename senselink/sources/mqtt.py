@@ -48,7 +48,6 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
 
 import hashlib
 import json
-import os
 import random
 import socket
 
@@ -65,6 +64,8 @@ from senselink.keypath import MISSING, lookup
 from senselink.log import Logger, debug_enabled
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.sources.tls import (CertificateFileError, client_tls, load_ca_file,
+                                   load_client_certificate)
 
 log = Logger()
 
@@ -103,47 +104,25 @@ def tls_setting(value, raw=None):
     unknown = [k for k in value if k not in known]
     if unknown:
         raise Invalid(f"unknown tls key {unknown[0]!r}; known keys: {', '.join(known)}")
-    out = {}
-    for key in known:
-        if value.get(key) is None:
-            continue
-        path = string(value[key])
-        if not os.access(path, os.R_OK):
-            raise Invalid(f"tls {key} {path!r} is not a readable file")
-        out[key] = path
+    out = {key: string(value[key]) for key in known if value.get(key) is not None}
     if ("cert_file" in out) != ("key_file" in out):
         raise Invalid("tls cert_file and key_file go together (the client certificate and its key)")
-    tls_certificates(out)
+    try:
+        tls_certificates(out)
+    except CertificateFileError as e:
+        raise Invalid(str(e)) from None
     return out
 
 
 def tls_certificates(tls):
-    """C{(trust root or None, client certificate or None)} from the files of a C{tls} setting."""
-    from twisted.internet.ssl import Certificate, PrivateCertificate
+    """C{(trust root or None, client certificate or None)} from the files of a C{tls} setting.
 
-    def read(key):
-        try:
-            with open(tls[key], "rb") as f:
-                return f.read()
-        except OSError as e:
-            raise Invalid(f"tls {key} {tls[key]!r}: {e.strerror or e}") from None
-
-    trust = mine = None
-    if tls.get("ca_file"):
-        try:
-            trust = Certificate.loadPEM(read("ca_file"))
-        except Invalid:
-            raise
-        except Exception:
-            raise Invalid(f"tls ca_file {tls['ca_file']!r} is not a PEM certificate") from None
+    @raise CertificateFileError: a file cannot be used.
+    """
+    trust = load_ca_file(tls["ca_file"]) if tls.get("ca_file") else None
+    mine = None
     if tls.get("cert_file"):
-        try:
-            mine = PrivateCertificate.loadPEM(read("cert_file") + b"\n" + read("key_file"))
-        except Invalid:
-            raise
-        except Exception:
-            raise Invalid(f"tls cert_file {tls['cert_file']!r} and key_file {tls['key_file']!r} "
-                          f"are not a PEM certificate and its unencrypted key") from None
+        mine = load_client_certificate(tls["cert_file"], tls["key_file"])
     return trust, mine
 
 
@@ -610,10 +589,8 @@ class MqttService(SourceService):
         endpoint = HostnameEndpoint(self.reactor, self.host, self.port, timeout=CONNECT_TIMEOUT)
         if tls is None:
             return endpoint
-        from twisted.internet.ssl import optionsForClientTLS
         trust, mine = tls_certificates(tls)
-        options = optionsForClientTLS(self.host, trustRoot=trust, clientCertificate=mine)
-        return wrapClientTLS(options, endpoint)
+        return wrapClientTLS(client_tls(self.host, trust, mine), endpoint)
 
     # -- reconnection --
 
