@@ -843,7 +843,7 @@ class TLSTests(HassTestCase):
     def test_unknown_certificate_is_refused(self):
         logs = LogCapture(self)
         self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url)
-        yield until(lambda: self.service._failures == 1, what="the failed session")
+        yield until(lambda: self.service.readiness.unready == 1, what="the failed session")
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # the retry
         self.assertEqual(self.home.auth_messages, [])     # the token never left
         self.assertEqual(self.service.sessions, 0)

@@ -30,7 +30,7 @@ from senselink.config import (
 from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.tls import UnverifiedTLS, ca_file_path, client_tls, load_ca_file
 from senselink.urls import safe_url
 
@@ -569,13 +569,14 @@ class HassService(SourceService):
         self.entity_ids = sorted(self.bindings)
         self.protocol = None
         self.sessions = 0           # authenticated sessions so far
-        self._failures = 0          # sessions in a row that ended before they were ready
+        self.readiness = Readiness(self.retry_delay)
         self._rejected = False      # the last auth attempt was refused
         self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)
         endpoint = ReportingEndpoint(self._endpoint(parts, options), self.connect_failed,
                                      f"Home Assistant endpoint {self.label}")
-        self.client = ClientService(endpoint, self.factory, retryPolicy=self.retry_delay, clock=clock)
+        self.client = ClientService(endpoint, self.factory, retryPolicy=self.readiness.retry_delay,
+                                    clock=clock)
         self.client.setServiceParent(self)
 
     def _endpoint(self, parts, options):
@@ -611,15 +612,17 @@ class HassService(SourceService):
 
     # -- reconnecting --
 
-    def retry_delay(self, attempt: int) -> float:
-        """Seconds before the next connection attempt: exponential, jittered, capped.
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before the next connection attempt after C{attempts} failed ones in a row.
 
-        After Home Assistant refused the token, only the slow end of the range.
+        Exponential, jittered, capped; after Home Assistant refused the token,
+        only the slow end of the range. Sessions that ended before they were
+        ready count as failed attempts (L{Readiness}).
         """
         if self._rejected:
             base = self.max_delay
         else:
-            attempts = max(attempt, self._failures, 1)
+            attempts = max(attempts, 1)
             base = min(self.max_delay, self.initial_delay * self.factor ** min(attempts - 1, 32))
         delay = base * (1.0 - self.jitter * self.random())
         log.info("Reconnecting to Home Assistant at {url} in {delay:.1f} s",
@@ -647,7 +650,7 @@ class HassService(SourceService):
             log.debug("Home Assistant at {url} still rejects the access token", url=self.label)
 
     def session_ready(self, protocol):
-        self._failures = 0
+        self.readiness.ready(protocol)
         self._too_big = False
 
     def session_closed(self, protocol, was_clean, code, reason):
@@ -655,8 +658,7 @@ class HassService(SourceService):
             self.protocol = None
         was_connected = self.connected
         self.connected = False
-        if not protocol.ready:
-            self._failures += 1
+        self.readiness.ended(protocol)
         if code == 1009:
             if not self._too_big:
                 self._too_big = True

@@ -22,8 +22,9 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
    then closed (Twisted 26.10 raises C{NoTransition} for C{_clientDisconnected}
    in its C{Waiting} state). So the MQTT handshake runs after the TCP
    connection counts as made, and the retry policy adds the number of
-   connections in a row that closed without a CONNACK (refused credentials,
-   a broker that hangs up) to the attempt count, so refusals back off too.
+   connections in a row that closed before their subscription was answered
+   (refused credentials, a broker that hangs up) to the attempt count, so
+   refusals back off too (L{senselink.sources.base.Readiness}).
  - The library's timers use the global reactor and are not all cancelled when
    the connection is lost (the CONNACK timeout keeps running): each protocol
    gets a C{callLater} that records its timers, and they are cancelled when
@@ -52,18 +53,16 @@ import random
 import socket
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.protocol import Factory, Protocol
-from twisted.python.failure import Failure
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
                               integer, state_value, string)
 from senselink.keypath import MISSING, lookup
 from senselink.log import Logger, debug_enabled
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.tls import (CertificateFileError, client_tls, load_ca_file,
                                    load_client_certificate)
 
@@ -559,9 +558,8 @@ class MqttService(SourceService):
         self.subscribed = []       # topics the broker granted on that connection
         self.subscribe_requests = 0
         self.messages = 0
-        self._streak = 0           # connections in a row closed without a CONNACK
+        self.readiness = Readiness(self.retry_delay)
         self._refusal_logged = False
-        self._ready_waiters = []
         self._backoff = backoffPolicy(initialDelay=1.0, maxDelay=MAX_RETRY_DELAY - 1.0,
                                       factor=1.5, jitter=random.random)
         if endpoint is None:
@@ -569,7 +567,7 @@ class MqttService(SourceService):
         self.client_service = ClientService(ReportingEndpoint(endpoint, self._cannot_connect,
                                                               f"MQTT broker {self.label}"),
                                             _ClientFactory(self),
-                                            retryPolicy=self.retry_delay, clock=clock)
+                                            retryPolicy=self.readiness.retry_delay, clock=clock)
         self.client_service.setServiceParent(self)
 
     def _add_plug(self, plug_config, plug):
@@ -594,21 +592,18 @@ class MqttService(SourceService):
 
     # -- reconnection --
 
-    def retry_delay(self, attempt):
-        """Exponential back-off with jitter, capped at 60 s.
+    def retry_delay(self, attempts):
+        """Seconds before the next attempt after C{attempts} failed ones in a row.
 
-        C{ClientService} counts only TCP connections that failed; connections
-        that closed before the broker accepted the MQTT session count too.
+        Exponential back-off with jitter, capped at 60 s. Connections that
+        closed before their subscription was answered count as failed
+        attempts (L{Readiness}).
         """
-        return min(MAX_RETRY_DELAY, self._backoff(attempt + self._streak))
+        return min(MAX_RETRY_DELAY, self._backoff(attempts))
 
     def when_ready(self):
         """A Deferred that fires once the current or next connection has subscribed."""
-        if self.connection is not None and self.connected:
-            return defer.succeed(self.connection)
-        d = defer.Deferred()
-        self._ready_waiters.append(d)
-        return d
+        return self.readiness.when_ready()
 
     def _cannot_connect(self, failure):
         if self.running:
@@ -619,7 +614,6 @@ class MqttService(SourceService):
         return failure
 
     def _connection_ready(self, connection):
-        self._streak = 0
         self.complaints.resolved("connection")
         if self._refusal_logged:
             log.info("MQTT broker {label} accepted {user} again", label=self.label,
@@ -639,9 +633,7 @@ class MqttService(SourceService):
                       "(not authorised?); plugs on it keep their values",
                       label=self.label, topic=topic, user=self.user_text)
         self.connected = True
-        waiters, self._ready_waiters = self._ready_waiters, []
-        for waiter in waiters:
-            waiter.callback(connection)
+        self.readiness.ready(connection)
 
     def _refused(self, failure):
         error = failure.value
@@ -661,16 +653,16 @@ class MqttService(SourceService):
                      label=self.label, user=self.user_text, reason=what)
 
     def _connection_lost(self, connection, reason):
+        was_ready = self.readiness.ended(connection)
         if connection is self.connection:
             self.connection = None
             self.subscribed = []
-            was_connected, self.connected = self.connected, False
-            if self.running and was_connected:
+            self.connected = False
+            if self.running and was_ready:
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
                          reason=_why(reason))
         elif not connection.mqtt_connected:
-            self._streak += 1
             if self.running and not connection.reported:
                 self.complaints.problem(
                     "connection", "The connection to MQTT broker {label} ended before the "
@@ -681,9 +673,7 @@ class MqttService(SourceService):
         connection = self.connection
         if connection is not None:
             connection.disconnect()
-        waiters, self._ready_waiters = self._ready_waiters, []
-        for waiter in waiters:
-            waiter.errback(Failure(defer.CancelledError("the MQTT source stopped")))
+        self.readiness.cancel_waiters("the MQTT source stopped")
         return super().stopService()
 
     # -- messages --
