@@ -12,7 +12,9 @@ from twisted.trial import unittest
 from senselink import log as senselink_log
 from senselink.config import ConfigError, load_text
 from senselink.service import build_plugs
-from senselink.sources.hass import HassService, apply_entities_event, normalise_url
+from senselink.sources.hass import HassService
+from senselink.sources.hass.cache import apply_entities_event
+from senselink.sources.hass.kind import normalise_url
 
 from tests import test_twistd
 from tests.hass_server import FakeHomeAssistant, State, state_diff
