@@ -16,8 +16,10 @@ log line, not even at DEBUG.
 
  - L{kind}: the C{hass} config keys, their converters and checks (L{HassKind})
  - L{service}: the source service, its reconnection and its plugs (L{HassService})
- - L{protocol}: one websocket connection (Autobahn)
- - L{cache}: the entity states that C{subscribe_entities} diffs update (pure)
+ - L{protocol}: one websocket connection (Autobahn), the link of a session
+ - L{session}: the conversation on one connection: authentication,
+   subscription, replies by id, ping/pong (no I/O: dicts in, dicts out)
+ - L{cache}: the entity states that the subscriptions' events update (pure)
 """
 
 from senselink.sources.hass.kind import HassKind

@@ -1,8 +1,10 @@
-"""The local copy of Home Assistant's entity states that C{subscribe_entities} keeps up to date.
+"""The local copy of Home Assistant's entity states, kept up to date from its events.
 
-Pure: no I/O. An entry has the shape of a C{get_states} entry (C{entity_id},
-C{state}, C{attributes}, C{last_changed}, C{last_updated}, C{context}), so
-keypaths read the same whichever subscription filled it.
+Pure: no I/O. A cache maps entity ids to state objects shaped like a
+C{get_states} entry (C{entity_id}, C{state}, C{attributes}, C{last_changed},
+C{last_updated}, C{context}), so keypaths read the same whichever
+subscription filled it: C{subscribe_entities} (compressed C{a}/C{c}/C{r}
+diffs) or C{subscribe_events} (C{state_changed}).
 """
 
 def _context(value):
@@ -47,3 +49,22 @@ def apply_entities_event(cache: dict, event: dict):
             entry["attributes"].pop(key, None)
         touched.append(eid)
     return touched
+
+
+def apply_state_changed(cache: dict, event: dict, wanted):
+    """Apply one C{state_changed} event to C{cache} if its entity is in C{wanted}.
+
+    Returns the entity id whose state object changed or was removed, or None.
+    """
+    data = event.get("data")
+    if event.get("event_type") != "state_changed" or not isinstance(data, dict):
+        return None
+    eid = data.get("entity_id")
+    if eid not in wanted:
+        return None
+    new_state = data.get("new_state")
+    if isinstance(new_state, dict):
+        cache[eid] = new_state
+    else:
+        cache.pop(eid, None)
+    return eid

@@ -58,7 +58,13 @@ class HassService(SourceService):
     ping_timeout = 10.0
 
     def __init__(self, source, plugs, clock, *, reactor=None, random=random.random,
-                 ping_interval=None, ping_timeout=None):
+                 ping_interval=None, ping_timeout=None, endpoint=None):
+        """
+        @param clock: time for timeouts, keepalive and reconnection delays.
+        @param reactor: the network (default: the global reactor).
+        @param random: draws the jitter of reconnection delays, in [0, 1).
+        @param endpoint: a client endpoint to use instead of the configured one.
+        """
         super().__init__(clock)
         if reactor is None:
             from twisted.internet import reactor
@@ -89,13 +95,15 @@ class HassService(SourceService):
                                split(o.get("state_keypath") or "state"), attribute_path, power_path)
             self.bindings.setdefault(o["entity_id"], []).append(binding)
         self.entity_ids = sorted(self.bindings)
-        self.protocol = None
+        self.session = None         # the HassSession of the authenticated connection
         self.sessions = 0           # authenticated sessions so far
         self.readiness = Readiness(self.retry_delay)
         self._rejected = False      # the last auth attempt was refused
         self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)
-        endpoint = ReportingEndpoint(self._endpoint(parts, options), self.connect_failed,
+        if endpoint is None:
+            endpoint = self._endpoint(parts, options)
+        endpoint = ReportingEndpoint(endpoint, self.connect_failed,
                                      f"Home Assistant endpoint {self.label}")
         self.client = ClientService(endpoint, self.factory, retryPolicy=self.readiness.retry_delay,
                                     clock=clock)
@@ -115,10 +123,15 @@ class HassService(SourceService):
             creator = client_tls(host, trust=load_ca_file(ca_file) if ca_file else None)
         return wrapClientTLS(creator, endpoint)
 
+    @property
+    def protocol(self):
+        """L{session}, under the name callers used when the protocol held the session."""
+        return self.session
+
     def stopService(self):
-        protocol = self.protocol
-        if protocol is not None:
-            protocol.sendClose(1000)    # a polite goodbye before the connection is closed
+        session = self.session
+        if session is not None:
+            session.close(1000)    # a polite goodbye before the connection is closed
         return super().stopService()
 
     def connect_failed(self, failure):
@@ -151,11 +164,11 @@ class HassService(SourceService):
                  url=self.label, delay=delay)
         return delay
 
-    # -- session events (called by the protocol) --
+    # -- session events (called by the session and its connection) --
 
-    def authenticated(self, protocol, version):
+    def authenticated(self, session, version):
         self.complaints.resolved("connect")
-        self.protocol = protocol
+        self.session = session
         self.connected = True
         self.sessions += 1
         if self._rejected:
@@ -171,16 +184,16 @@ class HassService(SourceService):
         else:
             log.debug("Home Assistant at {url} still rejects the access token", url=self.label)
 
-    def session_ready(self, protocol):
-        self.readiness.ready(protocol)
+    def session_ready(self, session):
+        self.readiness.ready(session)
         self._too_big = False
 
-    def session_closed(self, protocol, was_clean, code, reason):
-        if self.protocol is protocol:
-            self.protocol = None
+    def session_closed(self, session, was_clean, code, reason):
+        if self.session is session:
+            self.session = None
         was_connected = self.connected
         self.connected = False
-        self.readiness.ended(protocol)
+        self.readiness.ended(session)
         if code == 1009:
             if not self._too_big:
                 self._too_big = True
