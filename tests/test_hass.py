@@ -813,13 +813,15 @@ class InMemoryTests(unittest.TestCase):
              "entity_ids": ["light.desk_lamp", "sensor.heater_power"]}])
         self.assertTrue(self.service.connected)
         self.assertFalse(self.service.session.ready)
+        ready = self.service.when_ready()
+        self.assertNoResult(ready)
         # Result and first event coalesced in one frame, as HA sends them when asked to.
         connection.send([{"id": 1, "type": "result", "success": True, "result": None},
                          {"id": 1, "type": "event", "event": {"a": {
                              "sensor.heater_power": {"s": "0.0", "a": {}, "c": "01", "lc": 1.0},
                              "light.desk_lamp": {"s": "on", "a": {"brightness": 255}, "c": "02",
                                                  "lc": 1.0}}}}])
-        self.assertIs(self.service.readiness.current, self.service.session)
+        self.assertIs(self.successResultOf(ready), self.service.session)
         self.assertEqual((self.plugs["Heater"].watts, self.plugs["Lamp"].watts), (0.0, 42.0))
         connection.send({"type": "event", "id": 1, "event": {"c": {
             "sensor.heater_power": {"+": {"s": "1500.5", "lc": 2.0, "c": "03"}}}}})
@@ -981,11 +983,19 @@ class InMemoryTests(unittest.TestCase):
         self.assertTrue(connection.transport.aborted)
         self.assertEqual(len(self.texts("Cannot read the Home Assistant access token")), 1)
 
-    def test_stop_says_goodbye(self):
+    def test_when_ready_and_stop(self):
         connection = self.start(HEATER + "    timeout_duration: 60\n")
         self.ready(connection)
-        stopped = self.service.stopService()
-        self.assertEqual(connection.received(), [("close", 1000)])
+        self.assertIs(self.successResultOf(self.service.when_ready()), self.service.session)
+        connection.drop()
+        self.clock.advance(0)
+        waiting = self.service.when_ready()
+        self.clock.advance(self.retry_delay())
+        connection = self.connection()
+        self.login(connection)
+        stopped = self.service.stopService()      # authenticated, not yet subscribed
+        self.failureResultOf(waiting, defer.CancelledError)
+        self.assertEqual(connection.received(), [("close", 1000)])   # a polite goodbye
         self.clock.advance(0)
         self.successResultOf(stopped)
         self.assertEqual(self.clock.getDelayedCalls(), [])

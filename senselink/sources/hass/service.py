@@ -128,10 +128,15 @@ class HassService(SourceService):
         """L{session}, under the name callers used when the protocol held the session."""
         return self.session
 
+    def when_ready(self):
+        """A Deferred that fires with the session once the current or next one has subscribed."""
+        return self.readiness.when_ready()
+
     def stopService(self):
         session = self.session
         if session is not None:
             session.close(1000)    # a polite goodbye before the connection is closed
+        self.readiness.cancel_waiters("the Home Assistant source stopped")
         return super().stopService()
 
     def connect_failed(self, failure):
