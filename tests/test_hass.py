@@ -654,7 +654,7 @@ _WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class MemoryTransport(StringTransport):
-    """A connection in memory; when it ends, the protocol hears it on the next clock turn (as with TCP)."""
+    """A connection in memory; the protocol hears of its end on the next clock turn, as with TCP."""
 
     def __init__(self, clock):
         super().__init__()
@@ -709,7 +709,7 @@ class MemoryConnection:
         self.protocol.dataReceived(head + data)
 
     def received(self):
-        """What the client sent since the last call: dicts, and C{("close", code)} for close frames."""
+        """What the client sent since the last call: dicts, and C{("close", code)} per close frame."""
         data, out = self.transport.value(), []
         self.transport.clear()
         while data:

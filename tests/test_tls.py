@@ -107,7 +107,8 @@ class ConfigMessageTests(FilesTestCase):
     def sources(self, path):
         return {
             "hass.ca_file": f"- hass:\n    url: wss://hass\n    auth_token: abc\n"
-                            f"    ca_file: {path}\n    plugs:\n    - P:\n        entity_id: light.x\n",
+                            f"    ca_file: {path}\n    plugs:\n    - P:\n"
+                            f"        entity_id: light.x\n",
             "http.ca_file": f"- http:\n    url: https://meter/\n    ca_file: {path}\n"
                             f"    plugs:\n    - P: {{}}\n",
             "mqtt.tls": f"- mqtt:\n    host: broker\n    tls:\n      ca_file: {path}\n"

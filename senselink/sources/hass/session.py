@@ -42,11 +42,11 @@ class HassSession:
         self._deadline = None      # the answer awaited: auth_required, auth_ok, a pong, ...
 
     def start(self):
-        """The connection is made. Home Assistant speaks first; a silent server is as good as a dead one."""
+        """The connection is made; Home Assistant speaks first (a silent server counts as dead)."""
         self._expect("auth_required")
 
     def alive(self):
-        """Bytes arrived: the server is alive, even if a large message takes longer than the timeout."""
+        """Bytes arrived: the server lives, even if a large message outlasts the timeout."""
         deadline = self._deadline
         if deadline is not None and deadline.active():
             deadline.reset(self.service.ping_timeout)
