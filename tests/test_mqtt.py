@@ -211,7 +211,8 @@ class ConfigTests(TestCase):
             tls:
               ca_file: /nonexistent/ca.pem
         """))
-        self.assertIn("tls: tls ca_file '/nonexistent/ca.pem' is not a readable file", text)
+        self.assertIn("tls: cannot read ca_file '/nonexistent/ca.pem': No such file or directory",
+                      text)
 
     def test_tls_not_pem(self):
         with tempfile.NamedTemporaryFile(suffix=".pem") as junk:
@@ -226,7 +227,7 @@ class ConfigTests(TestCase):
                   cert_file: {junk.name}
                   key_file: {junk.name}
             """))
-        self.assertIn(f"tls: tls ca_file {junk.name!r} is not a PEM certificate", text)
+        self.assertIn(f"tls: ca_file {junk.name!r} holds no PEM certificate", text)
 
     def test_topic_matches(self):
         self.assertTrue(topic_matches("a/b", "a/b"))
