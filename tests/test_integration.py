@@ -27,8 +27,8 @@ from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import serve
 from tests.mosquitto import started_broker
 from tests.support import sense, start_service, udp_client
-from tests.test_http_source import Meter
-from tests.test_mqtt import wait_until
+from tests.httpserver import Meter
+from tests.support import wait_until
 
 TOKEN = "integration-ha-token"
 WAIT = 10.0           # seconds: bound for every single wait

@@ -7,8 +7,6 @@ import struct
 from twisted.internet import defer, reactor
 from twisted.internet.error import DNSLookupError
 from twisted.internet.task import deferLater
-from twisted.python.failure import Failure
-from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
 from senselink.kasa import cipher, messages

@@ -23,13 +23,13 @@ from twisted.trial import unittest
 
 from senselink import config as config_module
 from senselink.service import makeService
-from tests import test_twistd
+from tests import processes
 from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import serve
 from tests.mosquitto import started_broker
 from tests.support import free_port
-from tests.test_http_source import Meter
-from tests.test_mqtt import wait_until
+from tests.httpserver import Meter
+from tests.support import wait_until
 
 HA_TOKEN = "haTOKEN-7f3c9a1e-secret"
 HA_WRONG = "haWRONG-2b8d4e6f-secret"
@@ -255,7 +255,7 @@ class DaemonTests(Servers, unittest.TestCase):
         self.assertEqual(leaks(web), [])
 
 
-class TwistdTests(Servers, test_twistd.Case):
+class TwistdTests(Servers, processes.Case):
     """C{twistd -n senselink} with LOGLEVEL=DEBUG: its whole output holds no secret."""
 
     @defer.inlineCallbacks
@@ -265,8 +265,8 @@ class TwistdTests(Servers, test_twistd.Case):
         path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
                                          f"tcp:{web_port}:interface=127.0.0.1"))
         self.patch(os, "environ", {**os.environ, "LOGLEVEL": "DEBUG"})
-        daemon = test_twistd.DaemonProcess(self, [
-            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path,
+        daemon = processes.DaemonProcess(self, [
+            processes.twistd(), "-n", "--pidfile=", "senselink", "-c", path,
             "-p", str(free_port()), "--interface", "127.0.0.1"])
         base = f"http://127.0.0.1:{web_port}"
         good = set()
@@ -306,7 +306,7 @@ class TwistdTests(Servers, test_twistd.Case):
         self.assertEqual(leaks(web), [])
 
 
-class CheckAndErrorTests(test_twistd.Case):
+class CheckAndErrorTests(processes.Case):
     """`senselink check` and config error messages."""
 
     def test_check_output(self):
@@ -461,7 +461,7 @@ class CheckAndErrorTests(test_twistd.Case):
         self.assertIn("auth_token: expected text", output)
         self.assertIn("password: expected text", output)
         self.assertEqual(leaks(output), [])
-        result = self.run_quick([test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c",
+        result = self.run_quick([processes.twistd(), "-n", "--pidfile=", "senselink", "-c",
                                  path, "-p", str(free_port()), "--interface", "127.0.0.1"])
         output = result.stdout + result.stderr
         self.assertNotEqual(result.returncode, 0, output)
@@ -537,7 +537,7 @@ class ReadmeTests(unittest.TestCase):
 
     def test_security_example(self):
         from senselink import guard
-        path = os.path.join(test_twistd.ROOT, "README.md")
+        path = os.path.join(processes.ROOT, "README.md")
         with open(path, encoding="utf-8") as f:
             section = f.read().split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
         (block,) = [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]

@@ -8,11 +8,10 @@ from twisted.internet import defer, reactor
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
-from twisted.web.resource import Resource
 
 from senselink import config
 from senselink.service import makeService
-from tests.httpserver import serve
+from tests.httpserver import Meter, serve
 from tests.support import wait_until
 
 TOKEN = "t0ken-that-must-never-show"
@@ -54,21 +53,6 @@ sources:
         elements: [lamp]
         mac: 53:75:31:00:00:05
 """
-
-
-class Meter(Resource):
-    """An HTTP power meter for the config's http source: answers C{self.reply}."""
-
-    isLeaf = True
-
-    def __init__(self):
-        super().__init__()
-        self.reply = (200, b"0")
-
-    def render_GET(self, request):
-        code, body = self.reply
-        request.setResponseCode(code)
-        return body
 
 
 class WebTestCase(unittest.TestCase):

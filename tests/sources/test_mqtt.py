@@ -26,28 +26,11 @@ from senselink.sources import KINDS
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
 from tests import mosquitto
+from tests.support import wait_until
 from tests.mosquitto import Broker, make_certificates, require_mosquitto, started_broker
 
 WAIT = 10.0   # seconds: bound for every wait on the broker
 MARKER = "test/marker"   # topic of a plug every broker test has, see BrokerTestCase.flush
-
-
-def wait_until(predicate, what, timeout=WAIT):
-    """A Deferred firing once C{predicate()} is true; fails after C{timeout} seconds."""
-    done = defer.Deferred()
-    deadline = reactor.seconds() + timeout
-
-    def check():
-        if predicate():
-            loop.stop()
-            done.callback(None)
-        elif reactor.seconds() > deadline:
-            loop.stop()
-            done.errback(FailTest(f"timed out after {timeout} s waiting for {what}"))
-
-    loop = task.LoopingCall(check)
-    loop.start(0.01)
-    return done
 
 
 def config_text(port, plugs, source=""):

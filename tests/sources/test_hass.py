@@ -25,7 +25,7 @@ from senselink.sources.hass.cache import apply_entities_event, apply_state_chang
 from senselink.sources.hass.kind import normalise_url
 from senselink.sources.hass.session import HassSession
 
-from tests import test_twistd
+from tests import processes
 from tests.hass_server import FakeHomeAssistant, State, state_diff
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.test-token-do-not-log.c2lnbmF0dXJl"
@@ -1356,7 +1356,7 @@ class ReadmeTests(unittest.TestCase):
         self.assertEqual(b.feed.entity(state="off", attribute=None), 0.5)
 
 
-class TwistdTests(test_twistd.Case):
+class TwistdTests(processes.Case):
     """The daemon as users run it, following the fake Home Assistant over the network."""
 
     @defer.inlineCallbacks
@@ -1377,8 +1377,8 @@ class TwistdTests(test_twistd.Case):
 """))
         os.chmod(path, 0o600)
         port = free_port()
-        daemon = test_twistd.DaemonProcess(self, [
-            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path, "-p", str(port),
+        daemon = processes.DaemonProcess(self, [
+            processes.twistd(), "-n", "--pidfile=", "senselink", "-c", path, "-p", str(port),
             "--interface", "127.0.0.1", "--log-level", "DEBUG"])
         yield until(lambda: any(c["type"] == "subscribe_entities" for c in home.commands),
                     timeout=30, what="the daemon's subscription")

@@ -10,12 +10,12 @@ import re
 import signal
 import sys
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 from twisted.trial import unittest
 
-import senselink.service  # noqa: F401 (registers every top-level config key)
-from tests.deploy_support import (PORT_LINES, WAIT, ask_udp, by_alias, child_env, spawn,
-                                  stopped_cleanly, twistd_executable)
+from tests.support import wait_until
+from tests.deploy_support import (PORT_LINES, ask_udp, by_alias, child_env, spawn, stopped_cleanly,
+                                  twistd_executable)
 
 CONFIG = """\
 sources:
@@ -49,19 +49,6 @@ def write_config(path, alias="Lamp", extra="", state_file=None):
         text += f"state_file: {state_file}\n"
     with open(path, "w") as f:
         f.write(text)
-
-
-@defer.inlineCallbacks
-def wait_until(predicate, timeout=WAIT, interval=0.05):
-    """Poll C{predicate} until it returns something true; fails after C{timeout} seconds."""
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"still not true after {timeout} s: {predicate}")
-        yield task.deferLater(reactor, interval, lambda: None)
 
 
 def read(path):

@@ -9,7 +9,7 @@ from twisted.trial import unittest
 from senselink.config import ConfigError, load_text
 from senselink.sources.tls import (CertificateFileError, UnverifiedTLS, client_tls, load_ca_file,
                                    load_certificates, load_client_certificate)
-from tests.test_http_source import self_signed_pem
+from tests.httpserver import self_signed_pem
 
 # A PEM block that is not a certificate inside.
 GARBAGE = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
