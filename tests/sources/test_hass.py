@@ -1316,14 +1316,14 @@ class ReadmeTests(unittest.TestCase):
     """The README's Home Assistant examples are valid configs that do what the text says."""
 
     def blocks(self):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+        path = os.path.join(processes.ROOT, "README.md")
         with open(path, encoding="utf-8") as f:
             text = f.read()
         section = text.split("## Home Assistant source", 1)[1].split("\n## ", 1)[0]
         return [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
 
     def test_example_file(self):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        path = os.path.join(processes.ROOT,
                             "examples", "hass.yml")
         self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "abc"})
         from senselink.config import load

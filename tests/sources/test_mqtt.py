@@ -26,6 +26,7 @@ from senselink.sources import KINDS
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
 from tests import mosquitto
+from tests.processes import ROOT
 from tests.support import wait_until
 from tests.mosquitto import Broker, make_certificates, require_mosquitto, started_broker
 
@@ -913,7 +914,7 @@ class HelperTests(TestCase):
 class ReadmeTests(TestCase):
 
     def test_examples_load(self):
-        readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        readme = os.path.join(ROOT,
                               "README.md")
         with open(readme, encoding="utf-8") as f:
             text = f.read()

@@ -10,6 +10,7 @@ from senselink.config import ConfigError, load_text
 from senselink.sources.tls import (CertificateFileError, UnverifiedTLS, client_tls, load_ca_file,
                                    load_certificates, load_client_certificate)
 from tests.httpserver import self_signed_pem
+from tests.processes import ROOT
 
 # A PEM block that is not a certificate inside.
 GARBAGE = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
@@ -89,7 +90,7 @@ class LoaderTests(FilesTestCase):
     def test_openssl_is_loaded_only_when_used(self):
         code = ("import sys, senselink.sources.tls; "
                 "print('OpenSSL' in sys.modules, 'twisted.internet.ssl' in sys.modules)")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        root = ROOT
         output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 env={**os.environ, "PYTHONPATH": root}, timeout=60, check=True)
         self.assertEqual(output.stdout.split(), ["False", "False"])
