@@ -33,8 +33,9 @@ from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
 from senselink.power import PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
-from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
+from senselink.responder import UNRESOLVED, KasaStreamFactory, Responder
 from senselink.strip import make_strip
+from senselink.udp import KasaDatagramProtocol
 
 log = Logger()
 
@@ -80,7 +81,7 @@ class Daemon(MultiService):
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
         self.responder = Responder(self.replies, respond=respond, debug=debug)
-        self.udp_protocol = KasaDatagramProtocol(self.responder)
+        self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.web = None              # the web interface's listening service, or None

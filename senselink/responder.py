@@ -1,16 +1,15 @@
-"""The Kasa responder: a UDP C{DatagramProtocol} and a TCP stream protocol.
+"""The Kasa responder (requests to replies) and the TCP stream protocol.
 
-They answer from the plugs' current values and never pull from sources.
-Nothing that arrives on the wire can raise out of a protocol callback:
-everything not understood is dropped with a DEBUG line.
+The UDP protocol is L{senselink.udp.KasaDatagramProtocol}. Both answer from
+the plugs' current values and never pull from sources. Nothing that
+arrives on the wire can raise out of a protocol callback: everything not
+understood is dropped with a DEBUG line.
 """
-
-import errno
 
 from zope.interface import implementer
 
 from twisted.internet.interfaces import IPushProducer
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.policies import TimeoutMixin
 
 from senselink.log import Logger
@@ -68,7 +67,7 @@ class Responder:
         if guard is not None:
             guard.dropped = self.counters.ignored   # its drops count as ignored requests
 
-    def _may_log(self, peer, reason):
+    def may_log(self, peer, reason):
         """Lines about bad traffic: at most once a minute per source with a guard."""
         guard = self.guard
         return self.debug and (guard is None or guard.may_log(peer, reason))
@@ -87,7 +86,7 @@ class Responder:
                 messages.check_modules(request)
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
-            if self._may_log(peer, "malformed"):
+            if self.may_log(peer, "malformed"):
                 log.debug("Dropped malformed request from {peer}: {reason} (such lines are "
                           "logged once a minute per source)", peer=peer, reason=str(e))
             return kind, []
@@ -111,7 +110,7 @@ class Responder:
             return kind, []
         else:
             counters.count(counters.ignored, "unsupported")
-            if self._may_log(peer, "unsupported"):
+            if self.may_log(peer, "unsupported"):
                 log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
                           request=messages.describe(request))
             return kind, []
@@ -137,79 +136,6 @@ class Responder:
             log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
             return []
         return [messages.encode(reply)]
-
-
-class KasaDatagramProtocol(DatagramProtocol):
-    """Kasa over UDP: one request per datagram, replies from the receiving socket.
-
-    With C{target} set (an IP address), replies to the Sense request go to
-    that host at the requester's port instead of to the requester; Kasa
-    clients always get their reply themselves.
-    """
-
-    noisy = False
-
-    def __init__(self, responder: Responder, target=None):
-        self.responder = responder
-        self.target = target
-
-    def datagramReceived(self, data, addr):
-        try:
-            responder = self.responder
-            guard = responder.guard
-            host = addr[0]
-            if guard is not None and not guard.admit(host):
-                return
-            if len(data) > MAX_DATAGRAM:
-                responder.counters.count(responder.counters.ignored, "oversized")
-                if responder._may_log(host, "oversized"):
-                    log.debug("Dropped a {size}-byte datagram from {peer}", size=len(data),
-                              peer=host)
-                return
-            kind, replies = responder.handle_kind(data, host)
-            if replies and (guard is None or guard.replies_ok(host, len(replies))):
-                # The target receives what Sense asked for; a Kasa client gets its own reply.
-                if self.target and kind != KASA:
-                    if self.target is UNRESOLVED:
-                        responder.counters.count(responder.counters.ignored, "target_unresolved")
-                        return
-                    dest = (self.target, addr[1])
-                else:
-                    dest = addr
-                self._send(replies, dest)
-                responder.counters.count(responder.counters.replies, kind, len(replies))
-        except Exception:
-            log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
-
-    def _send(self, replies, dest):
-        """Write the replies straight to the socket.
-
-        udp.Port.write validates the address on every datagram, which costs
-        about as much as the system call; C{dest} is either the address the
-        kernel gave us or a resolved IP address, so that check is redundant.
-        Errors are handled as udp.Port.write handles them: a full send buffer
-        drops the rest of this answer, a refused port is ignored.
-        """
-        sock = getattr(self.transport, "socket", None)
-        if sock is None:                       # not a real UDP port (tests with fakes)
-            for reply in replies:
-                self.transport.write(reply, dest)
-            return
-        sendto = sock.sendto
-        try:
-            for reply in replies:
-                sendto(reply, dest)
-        except (BlockingIOError, InterruptedError):
-            self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
-        except OSError as e:
-            if e.errno == errno.ECONNREFUSED:
-                return
-            if e.errno == errno.ENOBUFS:
-                self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
-                return
-            guard = self.responder.guard
-            if guard is None or guard.may_log(dest[0], "send_error"):
-                log.warn("Cannot send replies to {peer}: {error}", peer=dest[0], error=e.strerror)
 
 
 @implementer(IPushProducer)

@@ -2,9 +2,10 @@
 
 Under the L{senselink.daemon.Daemon} (which runs the sources, the web
 interface and the state file itself): the Kasa listeners on UDP and TCP
-(Twisted's C{UDPServer}/C{TCPServer}), the reloader (SIGHUP), and a timer
-that lets the Sense replies' energy totals follow the counters. twistd (or
-any Twisted program embedding us) owns start, stop and logging.
+(Twisted's C{UDPServer}, listening through L{senselink.udpport.ArrivalPort},
+and C{TCPServer}), the reloader (SIGHUP), and a timer that lets the Sense
+replies' energy totals follow the counters. twistd (or any Twisted program
+embedding us) owns start, stop and logging.
 """
 
 import ipaddress
@@ -13,6 +14,7 @@ from twisted.application.internet import TCPServer, TimerService, UDPServer
 
 from senselink.daemon import Daemon
 from senselink.reload import Reloader
+from senselink.udpport import ArrivalListener
 
 DEFAULT_PORT = 9999
 DEFAULT_INTERFACE = "0.0.0.0"
@@ -43,7 +45,10 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
         config = load(config, kinds)
     daemon = Daemon(config, reactor=reactor, kinds=kinds, respond=respond,
                     foreground=foreground, resolve=resolve, debug=debug)
-    udp = UDPServer(port, daemon.udp_protocol, interface=interface, reactor=reactor)
+    # UDPServer listening through ArrivalPort: on a wildcard address, replies
+    # leave from the address each request was sent to.
+    udp = UDPServer(port, daemon.udp_protocol, interface=interface,
+                    reactor=ArrivalListener(reactor))
     udp.setName("udp")
     udp.setServiceParent(daemon)
     tcp = TCPServer(port, daemon.tcp_factory, interface=interface, reactor=reactor)

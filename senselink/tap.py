@@ -30,7 +30,8 @@ class Options(usage.Options):
         ["config", "c", None,
          f"YAML config file (default: $CONFIG_LOCATION, else {_config.DEFAULT_PATH})"],
         ["port", "p", DEFAULT_PORT, "UDP and TCP port to answer on", _port],
-        ["interface", None, DEFAULT_INTERFACE, "Address to listen on (default: all IPv4)"],
+        ["interface", None, DEFAULT_INTERFACE,
+         "Address to listen on (default: all IPv4; '::' for IPv4 and IPv6)"],
         ["log-level", "l", None, "DEBUG, INFO, WARNING or ERROR (default: $LOGLEVEL, else INFO)"],
     ]
     optFlags = [
