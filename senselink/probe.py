@@ -1,15 +1,23 @@
 """The probe: play the Sense monitor and list every plug that answers.
 
 ``python -m senselink probe`` sends the exact request a Sense monitor
-broadcasts (to 255.255.255.255:9999 by default, or to one host), collects
-the replies until the timeout, and prints a table of the plugs (alias, MAC,
-watts, model, from which address) with warnings for what would confuse
-Sense. The exit code is 0 when at least one plug answered, 1 otherwise.
-It is also the Docker image's health check (against 127.0.0.1).
+broadcasts (to 255.255.255.255:9999 by default, or to one host: an IPv4 or
+IPv6 address, C{[::1]}, C{fe80::1%eth0}, or a name), collects the replies
+until the timeout, and prints a table of the plugs (alias, MAC, watts,
+model, from which address) with warnings for what would confuse Sense.
+The exit code is 0 when at least one plug answered, 1 otherwise. It is
+also the Docker image's health check (against 127.0.0.1).
+
+A daemon with many plugs sends all its replies at once, faster than they
+are read: the probe's receive buffer holds L{RECEIVE_BUFFER} bytes (beyond
+the system's limit when allowed), and replies the kernel still dropped are
+counted and reported.
 """
 
 import ipaddress
 import json
+import socket
+import struct
 import sys
 from dataclasses import dataclass, field
 
@@ -26,6 +34,64 @@ DEFAULT_PORT = 9999
 DEFAULT_TIMEOUT = 3.0
 SENSE_MODEL = messages.HS110_MODEL   # the model Sense accepts
 
+# Bytes asked for the receive buffer. Linux doubles the figure for its
+# bookkeeping and charges ~2.3 KB per ~700-byte reply: 4 MiB holds about
+# 3600 replies of a daemon that sends them all at once.
+RECEIVE_BUFFER = 4 * 1024 * 1024
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)   # Linux; past net.core.rmem_max
+SO_MEMINFO = 55          # Linux: the socket's memory counters, the last one its drops
+MEMINFO_FORMAT = "9I"
+
+
+def parse_target(text: str):
+    """C{(host, family)} of a probe target: C{[::1]} and C{fe80::1%eth0} are IPv6,
+    C{None} family for a host name. ValueError for an empty or malformed address."""
+    host = text.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if ":" in host or "%" in host:
+            raise ValueError(f"not an IP address: {text!r}") from None
+        return host, None
+    return host, socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+def _address_of(host):
+    return ipaddress.ip_address(host.split("%", 1)[0])
+
+
+def receive_socket(family, interface, size=RECEIVE_BUFFER):
+    """A bound, non-blocking UDP socket whose receive buffer holds C{size} bytes if allowed."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 2 * size:
+            try:     # capped by net.core.rmem_max: root (CAP_NET_ADMIN) may go past it
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+            except OSError:
+                pass
+        if family == socket.AF_INET:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.bind((interface, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def dropped(sock):
+    """Datagrams the kernel dropped for C{sock} (a full receive buffer), or None if unknown."""
+    try:
+        info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, struct.calcsize(MEMINFO_FORMAT))
+        return struct.unpack(MEMINFO_FORMAT, info)[-1]
+    except (OSError, struct.error):
+        return None
+
 
 @dataclass
 class Answer:
@@ -39,7 +105,12 @@ class Answer:
 
     @property
     def address(self):
-        return f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)
+
+
+def join_host_port(host, port):
+    """C{host:port}, with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass
@@ -49,6 +120,8 @@ class ProbeResult:
     timeout: float
     answers: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)   # (address, reason)
+    dropped: int = 0            # replies the kernel dropped: the receive buffer was full
+    buffer: int = 0             # bytes the receive buffer held
 
     def warnings(self):
         """What would confuse a Sense monitor, one sentence each."""
@@ -70,6 +143,10 @@ class ProbeResult:
                        f"{MAX_REPORTED_PLUGS} at most")
         for address, reason in self.unreadable:
             out.append(f"unreadable reply from {address}: {reason}")
+        if self.dropped:
+            out.append(f"{self.dropped} more replies arrived than the receive buffer "
+                       f"({self.buffer // 1024} KiB) could hold and were not counted; run the "
+                       f"probe as root or raise net.core.rmem_max")
         return out
 
 
@@ -95,43 +172,55 @@ def parse_answer(data: bytes, host: str, port: int) -> Answer:
 class _Collector(DatagramProtocol):
     noisy = False
 
-    def __init__(self, result, count):
+    def __init__(self, result, count, zone=None):
         self.result = result
         self.count = count
+        self.zone = zone      # the target's IPv6 zone, shown with link-local senders
         self.full = defer.Deferred()
 
     def datagramReceived(self, data, addr):
         host, port = addr[0], addr[1]
+        if self.zone and ":" in host and "%" not in host and _address_of(host).is_link_local:
+            host = f"{host}%{self.zone}"
         try:
             self.result.answers.append(parse_answer(data, host, port))
         except ValueError as e:
-            self.result.unreadable.append((f"{host}:{port}", str(e)))
+            self.result.unreadable.append((join_host_port(host, port), str(e)))
         if self.count and len(self.result.answers) >= self.count and not self.full.called:
             self.full.callback(None)
 
 
 @defer.inlineCallbacks
 def probe(reactor, target=BROADCAST, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, count=None,
-          clock=None):
+          clock=None, receive_buffer=RECEIVE_BUFFER):
     """Send the Sense request to C{target:port}; fires with a L{ProbeResult}.
 
-    Collects replies for C{timeout} seconds (measured on C{clock}, default
-    the reactor), or until C{count} plugs answered. Fails with OSError
-    when the request cannot be sent.
+    C{target}: an IPv4 or IPv6 address (in brackets or not, link-local with
+    its zone), or a host name (resolved to IPv4). Collects replies for
+    C{timeout} seconds (measured on C{clock}, default the reactor), or until
+    C{count} plugs answered. Fails with OSError (or ValueError for a bad
+    target) when the request cannot be sent.
     """
     clock = clock or reactor
-    address = target
-    try:
-        loopback = ipaddress.ip_address(target).is_loopback
-    except ValueError:
-        address = yield reactor.resolve(target)
-        loopback = ipaddress.ip_address(address).is_loopback
+    address, family = parse_target(target)
+    if family is None:
+        address = yield reactor.resolve(address)
+        family = socket.AF_INET
+    ip = _address_of(address)
+    zone = address.split("%", 1)[1] if "%" in address else None
+    if family == socket.AF_INET6:
+        interface = "::1" if ip.is_loopback else "::"
+    else:
+        interface = "127.0.0.1" if ip.is_loopback else ""
     result = ProbeResult(target, port, timeout)
-    collector = _Collector(result, count)
-    listening = reactor.listenUDP(0, collector, interface="127.0.0.1" if loopback else "")
+    collector = _Collector(result, count, zone)
+    sock = receive_socket(family, interface, receive_buffer)
     try:
-        if not loopback:
-            listening.setBroadcastAllowed(True)
+        listening = reactor.adoptDatagramPort(sock.fileno(), family, collector)
+    finally:
+        sock.close()       # the port holds its own copy of the descriptor
+    try:
+        result.buffer = listening.getHandle().getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         collector.transport.write(messages.SENSE_REQUEST_ENCRYPTED, (address, port))
         waited = defer.Deferred()
         timer = clock.callLater(timeout, waited.callback, None)
@@ -139,6 +228,7 @@ def probe(reactor, target=BROADCAST, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT,
         yield waited
         if timer.active():
             timer.cancel()
+        result.dropped = dropped(listening.getHandle()) or 0
     finally:
         yield listening.stopListening()
     return result
@@ -155,7 +245,8 @@ def table(answers) -> str:
 
 def report(result: ProbeResult, out) -> int:
     """Print the table and warnings; the exit code (0 when at least one plug answered)."""
-    where = f"{result.target}:{result.port}"
+    host, _ = parse_target(result.target)
+    where = join_host_port(host, result.port)
     if result.answers:
         print(table(result.answers), file=out)
         print(f"\n{len(result.answers)} plug(s) answered the Sense request to {where}", file=out)
@@ -189,11 +280,18 @@ class Options(usage.Options):
     longdesc = ("Play the Sense monitor: send its request and list every plug that answers. "
                 "Exit code 0 when at least one plug answered.")
     optParameters = [
-        ["target", "t", BROADCAST, "Host to ask (default: broadcast on the LAN)"],
+        ["target", "t", BROADCAST, "Host to ask: IPv4, IPv6 ([::1], fe80::1%eth0) or a name "
+                                   "(default: broadcast on the LAN)"],
         ["port", "p", DEFAULT_PORT, "UDP port plugs answer on", _port],
         ["timeout", "w", DEFAULT_TIMEOUT, "Seconds to collect replies", _positive],
         ["count", "n", None, "Stop as soon as this many plugs answered", int],
     ]
+
+    def postOptions(self):
+        try:
+            parse_target(self["target"])
+        except ValueError as e:
+            raise usage.UsageError(f"--target: {e}") from None
 
 
 def main(argv, out=None, err=None) -> int:
@@ -213,8 +311,8 @@ def main(argv, out=None, err=None) -> int:
         codes.append(report(result, out))
 
     def failed(failure):
-        print(f"senselink probe: cannot ask {options['target']}:{options['port']}: "
-              f"{failure.getErrorMessage()}", file=err)
+        where = join_host_port(parse_target(options["target"])[0], options["port"])
+        print(f"senselink probe: cannot ask {where}: {failure.getErrorMessage()}", file=err)
         codes.append(1)
 
     def go():

@@ -2,6 +2,7 @@
 
 import io
 import json
+import socket
 import sys
 
 from twisted.internet import defer, reactor
@@ -63,8 +64,8 @@ def fake_reply(alias, mac, model=messages.HS110_MODEL, power=10.0):
 
 class ProbeTests(unittest.TestCase):
 
-    def start_daemon(self):
-        service = makeService(load_text(CONFIG, "probe.yml"), port=0, interface="127.0.0.1")
+    def start_daemon(self, config=CONFIG, interface="127.0.0.1"):
+        service = makeService(load_text(config, "probe.yml"), port=0, interface=interface)
         service.privilegedStartService()
         service.startService()
         self.addCleanup(service.stopService)
@@ -166,6 +167,120 @@ class ProbeTests(unittest.TestCase):
             env=child_env(), path=ROOT)
         self.assertEqual(code, 1, (out, err))
         self.assertIn(b"No plug answered", out)
+
+
+def thousand_plugs():
+    lines = ["sources:", "  - static:", "      plugs:"]
+    for i in range(1000):
+        lines.append(f"        - p{i}: {{alias: 'Plug {i}', mac: '53:75:31:F7:{i // 256:02X}:"
+                     f"{i % 256:02X}', max_watts: {i % 100}}}")
+    return "\n".join(lines) + "\n"
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class IPv6Tests(unittest.TestCase):
+    """IPv6 targets: before, `IPv4 port write() called with IPv6 address`."""
+
+    def setUp(self):
+        if not has_ipv6_loopback():
+            raise unittest.SkipTest("this machine has no IPv6 loopback (::1)")
+        self.service = makeService(load_text(CONFIG, "probe.yml"), port=0, interface="::")
+        self.service.privilegedStartService()
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+
+    @defer.inlineCallbacks
+    def test_ipv6_loopback_with_and_without_brackets(self):
+        port = self.service.udp_port
+        for target in ("::1", "[::1]", "0:0:0:0:0:0:0:1"):
+            result = yield _probe.probe(reactor, target, port, timeout=WAIT, count=2)
+            self.assertEqual(sorted((a.alias, a.host) for a in result.answers),
+                             [("Ceiling Fan", "::1"), ("NAS Server", "::1")], target)
+            out = io.StringIO()
+            self.assertEqual(_probe.report(result, out), 0)
+            self.assertIn(f"NAS Server   53:75:31:F6:4C:01  15.0   HS110(US)  [::1]:{port}",
+                          out.getvalue())
+        self.assertIn(f"2 plug(s) answered the Sense request to [0:0:0:0:0:0:0:1]:{port}",
+                      out.getvalue())
+
+    @defer.inlineCallbacks
+    def test_ipv4_target_of_a_dual_stack_daemon(self):
+        result = yield _probe.probe(reactor, "127.0.0.1", self.service.udp_port, timeout=WAIT,
+                                    count=2)
+        self.assertEqual({a.host for a in result.answers}, {"127.0.0.1"})
+
+    @defer.inlineCallbacks
+    def test_command_line(self):
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable, ["-m", "senselink", "probe", "--target", "[::1]",
+                             "--port", str(self.service.udp_port), "--timeout", str(WAIT),
+                             "--count", "2"], env=child_env(), path=ROOT)
+        self.assertEqual(code, 0, (out, err))
+        self.assertIn(f"answered the Sense request to [::1]:{self.service.udp_port}".encode(),
+                      out)
+
+
+class TargetTests(unittest.TestCase):
+
+    def test_parse_target(self):
+        self.assertEqual(_probe.parse_target("::1"), ("::1", socket.AF_INET6))
+        self.assertEqual(_probe.parse_target("[::1]"), ("::1", socket.AF_INET6))
+        self.assertEqual(_probe.parse_target("fe80::1%eth0"), ("fe80::1%eth0", socket.AF_INET6))
+        self.assertEqual(_probe.parse_target("[fe80::1%eth0]"),
+                         ("fe80::1%eth0", socket.AF_INET6))
+        self.assertEqual(_probe.parse_target("192.168.1.5"), ("192.168.1.5", socket.AF_INET))
+        self.assertEqual(_probe.parse_target("nas.local"), ("nas.local", None))
+        for bad in ("", "[]", "fe80::zz", "10.0.0.1%eth0", ":::"):
+            self.assertRaises(ValueError, _probe.parse_target, bad)
+
+    def test_bad_target_is_a_usage_error(self):
+        err = io.StringIO()
+        self.assertEqual(_probe.main(["--target", "fe80::zz"], io.StringIO(), err), 2)
+        self.assertIn("--target: not an IP address: 'fe80::zz'", err.getvalue())
+
+
+class LargeSetupTests(unittest.TestCase):
+    """1000 plugs answer at once: before, the probe counted 394 of them."""
+
+    @defer.inlineCallbacks
+    def test_thousand_plugs_are_all_counted(self):
+        service = makeService(load_text(thousand_plugs(), "thousand.yml"), port=0,
+                              interface="127.0.0.1")
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        result = yield _probe.probe(reactor, "127.0.0.1", service.udp_port, timeout=WAIT,
+                                    count=1000)
+        self.assertEqual(service.counters.replies, {"sense": 1000})
+        self.assertEqual(len(result.answers), 1000)
+        self.assertEqual(len({a.mac for a in result.answers}), 1000)
+        self.assertEqual(result.dropped, 0)
+        self.assertEqual(result.warnings(), ["1000 plugs answered; Sense shows about 20 at most"])
+
+    def test_drops_are_reported(self):
+        """Where the buffer cannot be large enough, what the kernel dropped is said."""
+        sock = _probe.receive_socket(socket.AF_INET, "127.0.0.1", size=64 * 1024)
+        self.addCleanup(sock.close)
+        reply = fake_reply("P", "50:C7:BF:00:01:01")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(1000):
+                sender.sendto(reply, sock.getsockname())
+        dropped = _probe.dropped(sock)
+        self.assertGreater(dropped, 0)
+        result = _probe.ProbeResult("127.0.0.1", 9999, 3.0, dropped=dropped,
+                                    buffer=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        self.assertEqual(result.warnings(), [
+            f"{dropped} more replies arrived than the receive buffer ({result.buffer // 1024} "
+            f"KiB) could hold and were not counted; run the probe as root or raise "
+            f"net.core.rmem_max"])
 
 
 class VersionTests(unittest.TestCase):
