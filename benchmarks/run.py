@@ -151,10 +151,10 @@ def twisted_env():
     return env
 
 
-def server_commands(paths, port):
-    """name -> (argv, env) for each server."""
+def server_commands(paths, port, interface="127.0.0.1"):
+    """name -> (argv, env) for each server (the Twisted ones listening on C{interface})."""
     tenv = twisted_env()
-    baseline = ["kasabaseline", "-r", paths["replies"], "-p", str(port), "--interface", "127.0.0.1"]
+    baseline = ["kasabaseline", "-r", paths["replies"], "-p", str(port), "--interface", interface]
     return {
         "original": ([peer_python("original"), os.path.join(HERE, "peers", "original_senselink.py"),
                       paths["yaml"], str(port)], None),
@@ -164,7 +164,7 @@ def server_commands(paths, port):
         "twisted-write": (twistd_command(*baseline, "--mode", "write"), tenv),
         "twisted-sendto": (twistd_command(*baseline, "--mode", "sendto"), tenv),
         "senselink-twisted": (twistd_command("senselink", "-c", paths["yaml"], "-p", str(port),
-                                             "--interface", "127.0.0.1"), tenv),
+                                             "--interface", interface), tenv),
     }
 
 
@@ -403,6 +403,9 @@ def main(argv=None):
                              "elements (plugs not answered)")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help=f"comma-separated, from {', '.join(SERVERS + EXPERIMENTS)}")
+    parser.add_argument("--interface", default="127.0.0.1",
+                        help="address the Twisted servers listen on; 0.0.0.0 measures the "
+                             "wildcard path, where each reply leaves from the address asked")
     parser.add_argument("--closed", type=float, help="closed-loop seconds (default 5, quick 2)")
     parser.add_argument("--open", type=float, help="open-loop seconds at 2 req/s (default 20, quick 5)")
     parser.add_argument("--only", choices=["kasa", "ingest", "changes"], action="append",
@@ -439,7 +442,7 @@ def main(argv=None):
             for n in ns:
                 for name in order:
                     port = free_port()
-                    argv_, env = server_commands(inputs[n], port)[name]
+                    argv_, env = server_commands(inputs[n], port, args.interface)[name]
                     result = bench_kasa_server(name, argv_, env, inputs[n], port, phases, workdir)
                     runs.setdefault((name, n), []).append(result)
                     print(f"rep {rep + 1}/{reps} N={n} {name}: "
