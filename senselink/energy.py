@@ -31,22 +31,16 @@ from datetime import date, datetime, time as dtime, timedelta
 from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 
-from senselink import config as _config
+from senselink.config.sections import DEFAULT_STATE_FILE
 from senselink.log import Logger
 
 log = Logger()
 
-DEFAULT_STATE_FILE = "senselink-state.json"
 SAVE_INTERVAL = 300.0        # seconds between state file writes
 REFRESH_INTERVAL = 60.0      # seconds between refreshes of cached Sense replies
 KEEP_DAYS = 400              # days of per-day energy kept
 MAX_SPLITS = 1000            # bound on day boundaries handled in one integration step
 STATE_VERSION = 1
-
-_config.add_top_level("state_file", _config.Field(
-    _config.string, default=DEFAULT_STATE_FILE,
-    doc="File keeping the plugs' energy counters across restarts "
-        "(relative paths are in the working directory)"))
 
 
 def _local(seconds, tz):

@@ -42,7 +42,7 @@ IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed
 # ---------------------------------------------------------------- config
 
 
-from senselink.webconfig import WebOptions
+from senselink.config.sections import WebOptions
 
 
 # ---------------------------------------------------------------- helpers

@@ -13,8 +13,6 @@ import sys
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-import senselink.service  # noqa: F401 (registers every top-level config key)
-from senselink import config as _config
 from tests.deploy_support import (PORT_LINES, WAIT, ask_udp, by_alias, child_env, spawn,
                                   stopped_cleanly, twistd_executable)
 
@@ -146,10 +144,7 @@ class DaemonModeTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_state_saved_on_sigterm(self):
-        """SIGTERM saves the energy state file (once the config has a state_file key)."""
-        if "state_file" not in _config.TOP_LEVEL:
-            raise unittest.SkipTest("this branch has no state_file setting yet (energy "
-                                    "counters arrive with the Kasa-client work)")
+        """SIGTERM saves the energy state file."""
         state = os.path.join(self.dir, "energy.state.json")
         write_config(self.config, state_file=state)
         port = yield self.start_daemon()
