@@ -73,27 +73,6 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
     return out
 
 
-class SourceKind:
-    """A kind of source: its config keys, checks, and the service that runs it.
-
-    Subclasses (one per module under L{senselink.sources}) set C{name},
-    C{source_fields} and C{plug_fields}, may extend L{check}, and implement
-    L{make_service}.
-    """
-
-    name = ""
-    source_fields = {}
-    plug_fields = {}
-    doc = ""
-
-    def check(self, source: SourceConfig, where: _Where):
-        """Cross-key checks of one source and its plugs; report with C{where.error}."""
-
-    def make_service(self, source: SourceConfig, plugs, clock):
-        """An IService feeding C{plugs} (a PlugSet), or None when nothing needs to run."""
-        return None
-
-
 def _single_key(item, where: _Where, what):
     if not isinstance(item, dict) or len(item) != 1:
         where.error(f"expected a single-key mapping like '- {what}: ...', got {_describe(item)}")
