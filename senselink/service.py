@@ -18,6 +18,7 @@ from senselink.log import Logger
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.reload import Reloader
 from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
+from senselink.sources import default_kinds
 
 log = Logger()
 
@@ -98,7 +99,7 @@ class TCPListener(_Listener):
 def build_plugs(config, clock, kinds=None) -> PlugSet:
     """Plug objects for every configured plug, aggregates wired to their elements."""
     if kinds is None:
-        from senselink.sources import KINDS as kinds
+        kinds = default_kinds()
     made = {}
     for pc in config.plugs.values():
         cls = AggregatePlug if pc.kind == "aggregate" else Plug
@@ -128,7 +129,7 @@ class SenseLinkService(MultiService):
         if reactor is None:
             from twisted.internet import reactor
         if kinds is None:
-            from senselink.sources import KINDS as kinds
+            kinds = default_kinds()
         self.config = config
         self.reactor = reactor
         self.kinds = kinds

@@ -10,7 +10,7 @@ from senselink import tap
 from senselink.reload import ReloadRejected
 from senselink.service import SenseLinkService
 from senselink import config as _config
-from senselink.sources import KINDS
+from senselink import sources
 from tests.deploy_support import (LineServer, LogCapture, ask_udp, by_alias, kinds_with_line,
                                   with_timeout)
 
@@ -184,8 +184,7 @@ class ReloadTests(unittest.TestCase):
         config = service.config
         with open(self.path, "a") as f:
             f.write("        - Broken:\n            max_watts: lots\n")
-        KINDS["line"] = self.kinds["line"]     # so that start-up knows the test kind too
-        self.addCleanup(KINDS.pop, "line")
+        self.patch(sources, "default_kinds", lambda: self.kinds)   # start-up knows the test kind
         startup = self.assertRaises(SystemExit, tap.makeService,
                                     self._options(self.path))
         with self.assertRaises(ReloadRejected) as raised:

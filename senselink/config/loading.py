@@ -13,6 +13,7 @@ import os
 
 import yaml
 
+from senselink import sources as _sources
 from senselink.config.fields import Field, Invalid, _describe, _redact
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL
@@ -83,7 +84,7 @@ def _single_key(item, where: _Where, what):
 def parse(document, path="<config>", kinds=None) -> Config:
     """Validate an already-loaded YAML document (as produced by L{load})."""
     if kinds is None:
-        from senselink.sources import KINDS as kinds
+        kinds = _sources.default_kinds()
     problems = []
     top = _Where(path, problems, getattr(document, "line", 1))
     if not isinstance(document, dict):
