@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import subprocess
 import sys
@@ -100,6 +101,19 @@ class ValidConfigTests(unittest.TestCase):
         plugs = "".join(f"    - p{i}: {{max_watts: 1}}\n" for i in range(21))
         c = config.load_text("sources:\n- static:\n    plugs:\n" + plugs, "cfg.yml")
         self.assertTrue(any("21 plugs are reported" in w for w in c.warnings))
+
+    def test_validation_context_is_a_declared_field(self):
+        """Plugs and sources carry the context of their settings as a declared field."""
+        c = config.load_text(ORIGINAL, "cfg.yml")
+        for cls in (config.PlugConfig, config.SourceConfig):
+            where = {f.name: f for f in dataclasses.fields(cls)}["where"]
+            self.assertFalse(where.repr or where.compare, cls)
+        plug, source = c.plugs["NAS"], c.sources[0]
+        self.assertEqual((plug.where.path, plug.where.line, plug.where.name),
+                         ("cfg.yml", 5, "sources[0].static.plugs[0].NAS"))
+        self.assertEqual((source.where.line, source.where.name), (3, "sources[0].static"))
+        self.assertNotIn("_where", vars(plug))
+        self.assertNotIn("where", repr(plug))
 
     def test_nested_aggregates(self):
         c = config_from_text("""

@@ -112,7 +112,8 @@ def parse(document, path="<config>", kinds=None) -> Config:
         fields["plugs"] = Field(None, required=True, doc="list of plugs")
         source_options = check_fields(body, fields, here, f"{kind.name} source")
         plug_list = source_options.pop("plugs", None)
-        source = SourceConfig(kind.name, source_options, [], getattr(body, "line", here.line), index)
+        source = SourceConfig(kind.name, source_options, [], getattr(body, "line", here.line), index,
+                              where=here)
         if isinstance(body, dict) and "plugs" in body and not isinstance(plug_list, list):
             here.at(body, "plugs").error(
                 f"expected a list of plugs (- my_plug: ...), got {_describe(plug_list)}")
@@ -130,17 +131,15 @@ def parse(document, path="<config>", kinds=None) -> Config:
                 continue
             plug_options = check_fields(plug_body, plug_fields, p_here, f"{kind.name} plug")
             plug = PlugConfig(plug_id, kind.name, plug_options,
-                              getattr(plug_body, "line", p_here.line), source)
-            plug._where = p_here
+                              getattr(plug_body, "line", p_here.line), source, where=p_here)
             if plug_id in plugs:
                 p_here.error(f"plug id {plug_id!r} is already used at line {plugs[plug_id].line}")
                 continue
             plugs[plug_id] = plug
             source.plugs.append(plug)
-        source._where = here
         sources.append(source)
     for source in sources:
-        kinds[source.kind].check(source, source._where)
+        kinds[source.kind].check(source, source.where)
     warnings = []
     _check_identity(plugs, warnings)
     _check_aggregates(plugs, problems)
@@ -167,7 +166,7 @@ def _check_identity(plugs, warnings):
         mac_value = plug.options["mac"]
         if mac_value in macs:
             other = macs[mac_value]
-            plug._where.at(plug.options, "mac").error(
+            plug.where.at(plug.options, "mac").error(
                 f"plugs {other.id!r} (line {other.line}) and {plug.id!r} (line {plug.line}) "
                 f"have the same MAC {mac_value}")
         else:
@@ -180,7 +179,7 @@ def _check_aggregates(plugs, problems):
         if plug.kind != "aggregate":
             continue
         for element in plug.options.get("elements") or ():
-            where = plug._where.child("elements")
+            where = plug.where.child("elements")
             if element not in plugs:
                 where.error(f"aggregate {plug.id!r} names unknown plug {element!r}"
                             f"{_suggest(element, plugs)}")
@@ -203,7 +202,7 @@ def _check_aggregates(plugs, problems):
                 if key not in reported_cycles:
                     reported_cycles.add(key)
                     plug = plugs[current]
-                    plug._where.child("elements").error(
+                    plug.where.child("elements").error(
                         "aggregates form a cycle: " + " -> ".join(cycle + [current]))
                 break
             seen.append(current)

@@ -11,6 +11,13 @@ class PlugConfig:
     line: int
     source: "SourceConfig" = None
     mac_derived: bool = False
+    # The context of the plug's settings (a _Where): cross-key checks report with it.
+    where: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def _where(self):
+        """The old name of L{where}, still read by some source kinds' checks."""
+        return self.where
 
     def __getitem__(self, key):
         return self.options[key]
@@ -27,6 +34,13 @@ class SourceConfig:
     plugs: list
     line: int
     index: int
+    # The context of the source's settings (a _Where): cross-key checks report with it.
+    where: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def _where(self):
+        """The old name of L{where}."""
+        return self.where
 
     def get(self, key, default=None):
         value = self.options.get(key)
