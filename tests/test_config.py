@@ -7,6 +7,7 @@ import yaml
 from twisted.trial import unittest
 
 from senselink import config
+from senselink.config import yamlmarks
 from senselink.plugs import derive_device_id, derive_mac
 from tests.support import config_from_text
 
@@ -217,6 +218,80 @@ class ConfigErrorTests(unittest.TestCase):
             self.assertIn("/nonexistent/senselink.yml: cannot read config", str(e))
         else:
             self.fail("no error")
+
+
+DUPLICATES = """\
+sources:
+- static:
+    plugs:
+    - a: {max_watts: 1}
+target: 127.0.0.1
+sources:
+- static:
+    plugs:
+    - b:
+        max_watts: 1
+        max_watts: 2
+      b: {max_watts: 3, max_watts: 4}
+"""
+
+
+class DuplicateKeyTests(unittest.TestCase):
+    """YAML keys are unique in a mapping: a second one is an error, not a silent overwrite."""
+
+    def test_duplicates_are_named_with_both_lines(self):
+        self.assertEqual(errors_of(DUPLICATES), [
+            "cfg.yml:6: sources: duplicate key 'sources' (first at line 1)",
+            "cfg.yml:11: sources[0].static.plugs[0].b.max_watts: duplicate key 'max_watts' "
+            "(first at line 10)",
+            "cfg.yml:12: sources[0].static.plugs[0].b: duplicate key 'b' (first at line 9)",
+            "cfg.yml:12: sources[0].static.plugs[0].b.max_watts: duplicate key 'max_watts' "
+            "(first at line 12)",
+        ])
+
+    def test_other_problems_are_reported_too(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n"
+                             "    - a: {max_watts: 1, max_watts: x}\n")
+        self.assertEqual(problems, [
+            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: duplicate key 'max_watts' "
+            "(first at line 4)",
+            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: expected a number, got 'x' (str)",
+        ])
+
+    def test_every_repetition_names_the_first(self):
+        problems = errors_of("sources: []\ntarget: a\ntarget: b\ntarget: c\n")
+        self.assertEqual(problems, ["cfg.yml:3: target: duplicate key 'target' (first at line 2)",
+                                    "cfg.yml:4: target: duplicate key 'target' (first at line 2)"])
+
+    def test_both_loaders_find_them(self):
+        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+            document, duplicates = yamlmarks._read(loader, DUPLICATES)
+            self.assertEqual([(d.key, d.first, d.line) for d in duplicates],
+                             [("sources", 1, 6), ("max_watts", 10, 11), ("b", 9, 12),
+                              ("max_watts", 12, 12)], loader)
+            self.assertEqual(document["sources"][0]["static"]["plugs"][0]["b"]["max_watts"], 4)
+
+    def test_merge_keys_may_be_overridden(self):
+        document, duplicates = yamlmarks.read_yaml(
+            "base: &base {max_watts: 5, min_watts: 1}\n"
+            "other: &other {max_watts: 7}\n"
+            "a: {<<: *base, max_watts: 9}\n"
+            "b: {<<: [*base, *other], alias: B}\n"
+            "c: {<<: *base, max_watts: 9, max_watts: 10}\n")
+        self.assertEqual(document["a"], {"max_watts": 9, "min_watts": 1})
+        self.assertEqual(document["b"], {"max_watts": 5, "min_watts": 1, "alias": "B"})
+        self.assertEqual([(d.key, d.first, d.line) for d in duplicates], [("max_watts", 5, 5)])
+
+    def test_check_command_reports_them(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(DUPLICATES)
+        result = subprocess.run([sys.executable, "-m", "senselink", "check", "-c", path], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{path}:6: sources: duplicate key 'sources' (first at line 1)",
+                      result.stderr)
+        self.assertNotIn("valid;", result.stdout)
 
 
 class CommandLineTests(unittest.TestCase):

@@ -211,14 +211,57 @@ def _check_aggregates(plugs, problems):
 
 def load_text(text, path="<config>", kinds=None) -> Config:
     try:
-        document = read_yaml(text)
+        document, duplicates = read_yaml(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
         raise ConfigError([f"{path}:{line}: not valid YAML: {e.problem or e}"]) from None
     except yaml.YAMLError as e:
         raise ConfigError([f"{path}: not valid YAML: {e}"]) from None
-    return parse(document, path, kinds)
+    problems = _duplicate_problems(document, duplicates, path)
+    try:
+        config = parse(document, path, kinds)
+    except ConfigError as e:
+        if problems:
+            raise ConfigError(problems + e.problems) from None
+        raise
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _duplicate_problems(document, duplicates, path):
+    """One problem per key written twice in a mapping, named like the other problems."""
+    if not duplicates:
+        return []
+    by_mapping = {}
+    for duplicate in duplicates:
+        by_mapping.setdefault(id(duplicate.mapping), []).append(duplicate)
+    problems = []
+    top = _Where(path, problems, getattr(document, "line", 1))
+    found = {}          # id(mapping with duplicates) -> its context
+    visited = set()     # aliases make the document a graph: visit each container once
+    stack = [(document, top)]
+    while stack and len(found) < len(by_mapping):
+        node, where = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if id(node) in by_mapping:
+            found[id(node)] = where
+            for duplicate in by_mapping[id(node)]:    # values dropped for a later one
+                if isinstance(duplicate.replaced, (dict, list)):
+                    stack.append((duplicate.replaced,
+                                  where.child(duplicate.key, duplicate.replaced_line)))
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, (dict, list)):
+                stack.append((value, where.at(node, key)))
+    for duplicate in duplicates:
+        found.get(id(duplicate.mapping), top).child(duplicate.key, duplicate.line).error(
+            f"duplicate key {duplicate.key!r} (first at line {duplicate.first})")
+    return problems
 
 
 def load(path, kinds=None) -> Config:

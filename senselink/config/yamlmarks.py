@@ -7,7 +7,13 @@ containers. libyaml parses when PyYAML has it; the pure-Python parser is
 kept for its clearer error messages.
 """
 
+from collections import namedtuple
+
 import yaml
+
+# A key written twice in one mapping: the mapping, the key, the line of its first
+# occurrence and of this one, and the value (and its key's line) this one replaced.
+Duplicate = namedtuple("Duplicate", "mapping key first line replaced replaced_line")
 
 
 class _Map(dict):
@@ -33,19 +39,36 @@ def _construct_map(loader, node):
     result = _Map()
     result.line = node.start_mark.line + 1
     yield result
+    written = node.value
     loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+    # Keys merged in with "<<: *anchor" come first; keys written here may override them.
+    merged = len(node.value) - len(written)
+    construct, lines, raw = loader.construct_object, result.lines, result.raw
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = construct(key_node, deep=True)
         try:
             hash(key)
         except TypeError:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping", node.start_mark,
                 "found an unhashable key", key_node.start_mark) from None
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
+        line = key_node.start_mark.line + 1
+        if key in result and index >= merged:
+            _note_duplicate(loader, result, key, line, written[:index - merged])
+        result[key] = construct(value_node, deep=True)
+        lines[key] = line
         if isinstance(value_node, yaml.ScalarNode):
-            result.raw[key] = value_node.value
+            raw[key] = value_node.value
+
+
+def _note_duplicate(loader, mapping, key, line, before):
+    """Note C{key} at C{line} if it was written before in C{mapping} (C{before}: those pairs)."""
+    for key_node, _ in before:
+        if loader.construct_object(key_node, deep=True) == key:
+            loader.duplicates.append(Duplicate(mapping, key, key_node.start_mark.line + 1, line,
+                                               mapping[key], mapping.lines[key]))
+            return
+    # The key was merged in from an anchor: writing it here overrides it.
 
 
 def _construct_list(loader, node):
@@ -60,7 +83,15 @@ def _construct_list(loader, node):
 _MARKED = {"tag:yaml.org,2002:map": _construct_map, "tag:yaml.org,2002:seq": _construct_list}
 
 
-class _PureLoader(yaml.SafeLoader):
+class _Marks:
+    """What our constructors note while loading one document."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates = []     # a Duplicate for each key written twice in a mapping
+
+
+class _PureLoader(_Marks, yaml.SafeLoader):
     """Safe YAML with line numbers (our constructors above)."""
 
     yaml_constructors = {**yaml.constructor.SafeConstructor.yaml_constructors, **_MARKED}
@@ -69,7 +100,7 @@ class _PureLoader(yaml.SafeLoader):
 _LIBYAML = hasattr(yaml, "CSafeLoader")
 
 
-class _Loader(yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
+class _Loader(_Marks, yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
     """The same, parsed by libyaml when PyYAML has it (~10x faster: 15 ms instead of
     130 ms for a 200-plug config). Its error messages are terser ("found character
     that cannot start any token" for a tab), so errors are reported by L{_PureLoader}."""
@@ -77,11 +108,25 @@ class _Loader(yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
     yaml_constructors = {**yaml.constructor.SafeConstructor.yaml_constructors, **_MARKED}
 
 
-def read_yaml(text):
-    """The document in C{text}, with line marks; C{yaml.YAMLError} when it is not valid YAML."""
+def _read(loader_class, text):
+    loader = loader_class(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def read_yaml(text):
+    """C{(document, duplicates)} of C{text}; C{yaml.YAMLError} when it is not valid YAML.
+
+    The document has line marks. C{duplicates} lists a L{Duplicate} for each
+    key written twice in one mapping: YAML says a mapping's keys are unique,
+    PyYAML keeps the last value. (Keys merged in with C{<<: *anchor} are not
+    duplicates: the mapping's own keys override them.)
+    """
+    try:
+        return _read(_Loader, text)
     except yaml.YAMLError:
         if not _LIBYAML:
             raise
-    return yaml.load(text, Loader=_PureLoader)   # for its error message (or if it accepts)
+    return _read(_PureLoader, text)   # for its error message (or if it accepts)
