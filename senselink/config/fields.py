@@ -42,14 +42,30 @@ def substitute_env(text: str) -> str:
     return _ENV.sub(replace, text)
 
 
+# No message shows more of a value than this many characters (values can be huge).
+MAX_SHOWN = 200
+
+
+def _clip(text):
+    """C{text}, or its start, an ellipsis and its full size when it is longer than MAX_SHOWN."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
+
+
+def _shown(value):
+    """The repr of C{value} for a message, clipped."""
+    return _clip(repr(value))
+
+
 def _describe(value):
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
-        return f"a mapping {dict(value)!r}"
+        return f"a mapping {_shown(dict(value))}"
     if isinstance(value, list):
-        return f"a list {list(value)!r}"
-    return f"{value!r} ({type(value).__name__})"
+        return f"a list {_shown(list(value))}"
+    return f"{_shown(value)} ({type(value).__name__})"
 
 
 def _redact(message, value):
@@ -57,7 +73,8 @@ def _redact(message, value):
 
     Converters describe a wrong value with its repr ("expected text, got a list
     ['...']"); for secret fields every repr of the value and of what it holds
-    (mapping values and list items, not mapping keys) is replaced by C{***}.
+    (mapping values and list items, not mapping keys), whole or clipped, is
+    replaced by C{***}.
     """
     hidden = []
 
@@ -75,6 +92,7 @@ def _redact(message, value):
             if len(item) >= 4:
                 hidden.append(item)
     collect(value)
+    hidden += [_clip(text) for text in hidden if len(text) > MAX_SHOWN]
     for text in sorted(set(hidden), key=len, reverse=True):
         message = message.replace(text, "***")
     return message
@@ -100,13 +118,13 @@ def number(minimum=None, maximum=None, above=None):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise Invalid(f"expected a number, got {_describe(value)}")
         if not math.isfinite(value):
-            raise Invalid(f"expected a finite number, got {value!r}")
+            raise Invalid(f"expected a finite number, got {_shown(value)}")
         if minimum is not None and value < minimum:
-            raise Invalid(f"expected a number >= {minimum}, got {value!r}")
+            raise Invalid(f"expected a number >= {minimum}, got {_shown(value)}")
         if maximum is not None and value > maximum:
-            raise Invalid(f"expected a number <= {maximum}, got {value!r}")
+            raise Invalid(f"expected a number <= {maximum}, got {_shown(value)}")
         if above is not None and value <= above:
-            raise Invalid(f"expected a number > {above}, got {value!r}")
+            raise Invalid(f"expected a number > {above}, got {_shown(value)}")
         return value
     return convert
 
@@ -117,7 +135,7 @@ def integer(minimum=None, maximum=None):
     def convert(value, raw=None):
         value = check(value)
         if value != int(value):
-            raise Invalid(f"expected a whole number, got {value!r}")
+            raise Invalid(f"expected a whole number, got {_shown(value)}")
         return int(value)
     return convert
 
@@ -190,7 +208,7 @@ def power_curve(value, raw=None):
             raise Invalid(f"expected [input, watts] pairs, got {_describe(point)}")
         x, w = check(point[0]), check(point[1])
         if w < 0:
-            raise Invalid(f"watts must not be negative, got {w!r}")
+            raise Invalid(f"watts must not be negative, got {_shown(w)}")
         points.append((float(x), float(w)))
     xs = [x for x, _ in points]
     if sorted(set(xs)) != xs:
@@ -201,7 +219,7 @@ def power_curve(value, raw=None):
 def host(value, raw=None):
     value = string(value)
     if not value or any(c.isspace() for c in value):
-        raise Invalid(f"expected a host name or IP address, got {value!r}")
+        raise Invalid(f"expected a host name or IP address, got {_shown(value)}")
     return value
 
 

@@ -14,11 +14,11 @@ import os
 import yaml
 
 from senselink import sources as _sources
-from senselink.config.fields import Field, Invalid, _describe, _redact
+from senselink.config.fields import Field, Invalid, _clip, _describe, _redact, _shown
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL
 from senselink.config.where import ConfigError, _Where
-from senselink.config.yamlmarks import _Map, read_yaml
+from senselink.config.yamlmarks import TooLarge, _Map, read_yaml
 from senselink.plugs import derive_device_id, derive_mac
 
 DEFAULT_PATH = "/etc/senselink/config.yml"
@@ -27,7 +27,7 @@ MAX_REPORTED_PLUGS = 20
 
 def _suggest(key, known):
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {_shown(close[0])}?)" if close else ""
 
 
 def check_fields(mapping, fields, where: _Where, what: str) -> dict:
@@ -133,7 +133,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
             plug = PlugConfig(plug_id, kind.name, plug_options,
                               getattr(plug_body, "line", p_here.line), source, where=p_here)
             if plug_id in plugs:
-                p_here.error(f"plug id {plug_id!r} is already used at line {plugs[plug_id].line}")
+                p_here.error(f"plug id {_shown(plug_id)} is already used at line {plugs[plug_id].line}")
                 continue
             plugs[plug_id] = plug
             source.plugs.append(plug)
@@ -159,7 +159,7 @@ def _check_identity(plugs, warnings):
         if plug.options.get("mac") is None:
             plug.options["mac"] = derive_mac(plug.id)
             plug.mac_derived = True
-            warnings.append(f"plug {plug.id!r} has no mac: using {plug.options['mac']}, derived from "
+            warnings.append(f"plug {_shown(plug.id)} has no mac: using {plug.options['mac']}, derived from "
                             f"its id (stable across restarts; set 'mac' to choose one)")
         if plug.options.get("device_id") is None:
             plug.options["device_id"] = derive_device_id(plug.options["mac"])
@@ -167,7 +167,7 @@ def _check_identity(plugs, warnings):
         if mac_value in macs:
             other = macs[mac_value]
             plug.where.at(plug.options, "mac").error(
-                f"plugs {other.id!r} (line {other.line}) and {plug.id!r} (line {plug.line}) "
+                f"plugs {_shown(other.id)} (line {other.line}) and {_shown(plug.id)} (line {plug.line}) "
                 f"have the same MAC {mac_value}")
         else:
             macs[mac_value] = plug
@@ -181,13 +181,13 @@ def _check_aggregates(plugs, problems):
         for element in plug.options.get("elements") or ():
             where = plug.where.child("elements")
             if element not in plugs:
-                where.error(f"aggregate {plug.id!r} names unknown plug {element!r}"
+                where.error(f"aggregate {_shown(plug.id)} names unknown plug {_shown(element)}"
                             f"{_suggest(element, plugs)}")
             elif element == plug.id:
-                where.error(f"aggregate {plug.id!r} contains itself")
+                where.error(f"aggregate {_shown(plug.id)} contains itself")
             elif element in holder:
-                where.error(f"plug {element!r} is in two aggregates: {holder[element]!r} "
-                            f"and {plug.id!r}")
+                where.error(f"plug {_shown(element)} is in two aggregates: "
+                            f"{_shown(holder[element])} and {_shown(plug.id)}")
             else:
                 holder[element] = plug.id
     # Cycles: follow each plug's chain of holders.
@@ -202,8 +202,8 @@ def _check_aggregates(plugs, problems):
                 if key not in reported_cycles:
                     reported_cycles.add(key)
                     plug = plugs[current]
-                    plug.where.child("elements").error(
-                        "aggregates form a cycle: " + " -> ".join(cycle + [current]))
+                    plug.where.child("elements").error("aggregates form a cycle: " + " -> ".join(
+                        _clip(element) for element in cycle + [current]))
                 break
             seen.append(current)
             current = holder.get(current)
@@ -218,6 +218,8 @@ def load_text(text, path="<config>", kinds=None) -> Config:
         raise ConfigError([f"{path}:{line}: not valid YAML: {e.problem or e}"]) from None
     except yaml.YAMLError as e:
         raise ConfigError([f"{path}: not valid YAML: {e}"]) from None
+    except TooLarge as e:
+        raise ConfigError([f"{path}:{e.line}: {e}; refusing it"]) from None
     problems = _duplicate_problems(document, duplicates, path)
     try:
         config = parse(document, path, kinds)
@@ -260,7 +262,7 @@ def _duplicate_problems(document, duplicates, path):
                 stack.append((value, where.at(node, key)))
     for duplicate in duplicates:
         found.get(id(duplicate.mapping), top).child(duplicate.key, duplicate.line).error(
-            f"duplicate key {duplicate.key!r} (first at line {duplicate.first})")
+            f"duplicate key {_shown(duplicate.key)} (first at line {duplicate.first})")
     return problems
 
 

@@ -1,5 +1,6 @@
 """Where a config problem is: file, line and key path; and the error that lists them all."""
 
+from senselink.config.fields import _clip
 from senselink.config.yamlmarks import _List, _Map
 
 
@@ -38,7 +39,8 @@ class _Where:
     def name(self):
         out = ""
         for key in self.keys:
-            out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+            text = _clip(str(key))
+            out += f"[{text}]" if isinstance(key, int) else (f".{text}" if out else text)
         return out or "(top level)"
 
     def error(self, message):

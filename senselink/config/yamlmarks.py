@@ -15,6 +15,23 @@ import yaml
 # occurrence and of this one, and the value (and its key's line) this one replaced.
 Duplicate = namedtuple("Duplicate", "mapping key first line replaced replaced_line")
 
+# Aliases repeat what an anchor holds: nine aliases of nine aliases of ... make a
+# few hundred bytes into billions of values ("billion laughs"), which every walk
+# of the document (checks, error messages) would expand. A 200-plug config has
+# about 3000 values.
+MAX_NODES = 100_000
+
+
+class TooLarge(Exception):
+    """The document's aliases expand it beyond L{MAX_NODES} values, or without end."""
+
+    def __init__(self, line, endless=False):
+        self.line = line
+        self.endless = endless
+        super().__init__("YAML aliases expand the document "
+                         + ("without end (an alias inside its own anchor)" if endless
+                            else f"to more than {MAX_NODES} values"))
+
 
 class _Map(dict):
     """A mapping that remembers the line of itself, of each key, and raw scalar text."""
@@ -108,16 +125,62 @@ class _Loader(_Marks, yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
     yaml_constructors = {**yaml.constructor.SafeConstructor.yaml_constructors, **_MARKED}
 
 
+def _expanded_size(root, limit=MAX_NODES):
+    """The number of values in the tree of nodes from C{root}, each alias counted in full.
+
+    Aliases share node objects, so each shared subtree is counted once and its
+    size reused; L{TooLarge} as soon as a subtree passes C{limit}, or on a
+    cycle (an alias inside its own anchor).
+    """
+    if isinstance(root, yaml.ScalarNode):
+        return 1
+    scalar = yaml.ScalarNode
+    sizes = {}           # id(collection node) -> expanded size, of the nodes done
+    open_nodes = set()   # ids of the collection nodes whose children are being counted
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        key = id(node)
+        children = node.value
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in children for n in pair]
+        if key in open_nodes:        # its children are done
+            stack.pop()
+            open_nodes.discard(key)
+            size = 1
+            for child in children:
+                size += 1 if isinstance(child, scalar) else sizes[id(child)]
+            if size > limit:
+                raise TooLarge(node.start_mark.line + 1)
+            sizes[key] = size
+        elif key in sizes:           # an alias of a node already counted
+            stack.pop()
+        else:
+            open_nodes.add(key)
+            for child in children:
+                if not isinstance(child, scalar) and id(child) not in sizes:
+                    if id(child) in open_nodes:
+                        raise TooLarge(child.start_mark.line + 1, endless=True)
+                    stack.append(child)
+    return sizes[id(root)]
+
+
 def _read(loader_class, text):
     loader = loader_class(text)
     try:
-        return loader.get_single_data(), loader.duplicates
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        if "*" in text:    # no alias without a "*": then nothing is repeated
+            _expanded_size(node)
+        return loader.construct_document(node), loader.duplicates
     finally:
         loader.dispose()
 
 
 def read_yaml(text):
-    """C{(document, duplicates)} of C{text}; C{yaml.YAMLError} when it is not valid YAML.
+    """C{(document, duplicates)} of C{text}; C{yaml.YAMLError} when it is not valid YAML,
+    L{TooLarge} when its aliases expand it beyond L{MAX_NODES} values.
 
     The document has line marks. C{duplicates} lists a L{Duplicate} for each
     key written twice in one mapping: YAML says a mapping's keys are unique,
