@@ -39,7 +39,7 @@ from tests.hass_server import FakeHomeAssistant  # noqa: E402
 from tests.httpserver import TrackingSite  # noqa: E402
 from tests.mosquitto import Broker  # noqa: E402
 from tests.support import free_port  # noqa: E402
-from tests.test_http_source import Meter  # noqa: E402
+from tests.httpserver import Meter  # noqa: E402
 
 HOST = "127.0.0.1"
 TOKEN = "soak-benchmark-token"

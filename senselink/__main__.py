@@ -88,7 +88,8 @@ def run(argv) -> int:
         return 2
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    from senselink.log import filtered
+    globalLogBeginner.beginLoggingTo([filtered(textFileLogObserver(sys.stdout), options.level)])
     service = tap.makeService(options)
     service.privilegedStartService()
     reactor.callWhenRunning(service.startService)

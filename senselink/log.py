@@ -1,36 +1,75 @@
-"""Logging with a level threshold, on top of C{twisted.logger}.
+"""Logging levels: which events reach the log, decided where the log is written.
 
-twistd owns the log observers; this module only decides which events our
-own loggers emit at all (C{LOGLEVEL} / C{--log-level}), so DEBUG lines cost
-nothing when they are off.
+Our modules log through plain C{twisted.logger.Logger}s. The level
+(C{LOGLEVEL} / C{--log-level}) filters events at the observer that writes
+the log, so it applies to Twisted's own lines too: with WARNING, lines such
+as "KasaDatagramProtocol starting on 9999" do not appear. Under twistd,
+L{twistd_observer} makes the observer twistd would make (stdout, the
+C{--logfile} with rotation on SIGUSR1, or syslog) and filters it. Code on a
+hot path that would build a DEBUG line per request or per message asks a
+C{debug} flag that the daemon sets from the same level, so a line that is
+off costs nothing.
 """
 
-from twisted.logger import Logger as _TwistedLogger
-from twisted.logger import LogLevel
+import sys
 
-_PRIORITY = {LogLevel.debug: 0, LogLevel.info: 1, LogLevel.warn: 2, LogLevel.error: 3,
-             LogLevel.critical: 4}
-NAMES = {"DEBUG": 0, "INFO": 1, "WARNING": 2, "WARN": 2, "ERROR": 3, "CRITICAL": 4}
+from twisted.logger import (FilteringLogObserver, Logger, LogLevel, LogLevelFilterPredicate,
+                            textFileLogObserver)
 
-_threshold = [1]
+__all__ = ["Logger", "LEVELS", "parse_level", "filtered", "twistd_observer"]
+
+LEVELS = {"DEBUG": LogLevel.debug, "INFO": LogLevel.info, "WARNING": LogLevel.warn,
+          "WARN": LogLevel.warn, "ERROR": LogLevel.error, "CRITICAL": LogLevel.critical}
 
 
-def set_level(name: str):
-    """Set the threshold by name (DEBUG, INFO, WARNING, ERROR, CRITICAL); ValueError if unknown."""
+def parse_level(name) -> LogLevel:
+    """The L{LogLevel} called C{name} (DEBUG, INFO, WARNING, ERROR, CRITICAL); ValueError if unknown."""
     key = str(name).strip().upper()
-    if key not in NAMES:
-        raise ValueError(f"unknown log level {name!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-    _threshold[0] = NAMES[key]
+    if key not in LEVELS:
+        raise ValueError(f"unknown log level {name!r}; use one of DEBUG, INFO, WARNING, ERROR, "
+                         f"CRITICAL")
+    return LEVELS[key]
 
 
-def debug_enabled() -> bool:
-    return _threshold[0] == 0
+def filtered(observer, level: LogLevel):
+    """C{observer}, receiving only events at C{level} or above."""
+    return FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])
 
 
-class Logger(_TwistedLogger):
-    """A C{twisted.logger.Logger} that drops events below the configured level."""
+def twistd_observer(options, level: LogLevel):
+    """The observer twistd would make from its C{options}, filtered by C{level}.
 
-    def emit(self, level, format=None, **kwargs):
-        if _PRIORITY.get(level, 4) < _threshold[0]:
-            return
-        super().emit(level, format, **kwargs)
+    twistd uses it when it is the application's C{ILogObserver} component
+    (see L{senselink.tap.TwistdRoot}): stdout in the foreground, else the
+    C{--logfile} (default twistd.log) rotated on SIGUSR1, or syslog.
+    """
+    return filtered(_twistd_default(options), level)
+
+
+def _twistd_default(options):
+    """twistd's own choice (as twisted.scripts._twistd_unix.UnixAppLogger makes it)."""
+    if options.get("syslog"):
+        from twisted.python import syslog
+        from twisted.logger import LegacyLogObserverWrapper
+        return LegacyLogObserverWrapper(syslog.SyslogObserver(options.get("prefix", "")).emit)
+    path = options.get("logfile", "")
+    nodaemon = options.get("nodaemon", False)
+    if path == "-" or (nodaemon and not path):
+        if not nodaemon:
+            sys.exit("Daemons cannot log to stdout, exiting!")
+        return textFileLogObserver(sys.stdout)
+    from twisted.python import logfile
+    log_file = logfile.LogFile.fromFullPath(path or "twistd.log")
+    _rotate_on_sigusr1(log_file)
+    return textFileLogObserver(log_file)
+
+
+def _rotate_on_sigusr1(log_file):
+    import signal
+    if not hasattr(signal, "SIGUSR1") or signal.getsignal(signal.SIGUSR1):
+        return
+
+    def rotate(signum, frame):
+        from twisted.internet import reactor
+        reactor.callFromThread(log_file.rotate)
+    signal.signal(signal.SIGUSR1, rotate)

@@ -1,14 +1,13 @@
-"""Virtual plugs: identity (alias, MAC, device id), current watts, and the Sense reply cache.
+"""Virtual plugs: identity (alias, MAC, device id), current watts and on/off.
 
-A L{Plug} holds what a source last reported. An L{AggregatePlug} reports the
-sum of its elements; elements of an aggregate are not reported on their own.
-The encrypted Sense reply of each plug is built once and kept until the
-plug's value changes.
+A L{Plug} holds what a source last reported and tells its observers when
+that changes. An L{AggregatePlug} reports the sum of its elements; elements
+of an aggregate are not reported on their own, and a change of an element is
+also a change of its aggregate. Plugs know nothing of replies, energy or the
+wire: the responder's reply cache and the energy meter are observers.
 """
 
 import hashlib
-
-from senselink.kasa import messages
 
 # Prefix of derived MACs, as the original SenseLink used for its spoofed plugs.
 DERIVED_MAC_PREFIX = (0x53, 0x75, 0x31)
@@ -25,17 +24,15 @@ def derive_device_id(mac: str) -> str:
     return hashlib.sha1(b"senselink-device:" + mac.upper().encode("ascii")).hexdigest().upper()
 
 
-# Bumped whenever any plug's cached reply is dropped: lets the responder keep
-# the whole list of Sense replies until something changed.
-replies_changed = [0]
-
-
 class Plug:
-    """One virtual plug as the Sense monitor sees it."""
+    """One virtual plug as the Sense monitor sees it.
+
+    C{observers} are callables C{observer(plug, now)} called after the plug's
+    watts or on/off changed (C{now}: the clock's time of the change).
+    """
 
     __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
-                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "reply", "_encoder",
-                 "energy")
+                 "aggregate", "clock", "_watts", "_on", "updated", "_skip", "observers")
 
     def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
                  skip_rate=0, voltage=120.0, watts=0.0, on=None):
@@ -52,9 +49,7 @@ class Plug:
         self._on = on
         self.updated = None
         self._skip = 0
-        self.reply = None     # the encrypted Sense reply while it is current, else None
-        self._encoder = None  # messages.SenseReplyEncoder, made at the first Sense request
-        self.energy = None   # senselink.energy.PlugEnergy, attached by the daemon
+        self.observers = []
 
     @property
     def watts(self) -> float:
@@ -79,23 +74,14 @@ class Plug:
             self.changed(now)
 
     def changed(self, now=None):
-        """Drop cached replies of this plug and of the aggregates holding it.
-
-        Their energy counters close the interval at the old value.
-        """
-        replies_changed[0] += 1
+        """Tell the observers of this plug, and of the aggregates holding it, of a change."""
+        if now is None:
+            now = self.clock.seconds()
         plug = self
         while plug is not None:
-            plug.reply = None
-            energy = plug.energy
-            if energy is not None:
-                energy.changed(now)
+            for observer in plug.observers:
+                observer(plug, now)
             plug = plug.aggregate
-
-    def drop_reply(self):
-        """Drop this plug's cached Sense reply only (its energy total has grown)."""
-        replies_changed[0] += 1
-        self.reply = None
 
     def should_answer(self) -> bool:
         """The original's C{skip_rate}: answer one request, then skip C{skip_rate}."""
@@ -104,31 +90,6 @@ class Plug:
             return True
         self._skip -= 1
         return False
-
-    @property
-    def total_kwh(self) -> float:
-        """Energy counted so far, in kWh (0 without energy counters)."""
-        energy = self.energy
-        return energy.total_kwh if energy is not None else 0.0
-
-    def sense_reply(self) -> dict:
-        return messages.sense_reply(alias=self.alias, mac=self.mac, device_id=self.device_id,
-                                    power=self.watts, voltage=self.voltage, on=self.on,
-                                    total_kwh=self.total_kwh)
-
-    def sense_datagram(self) -> bytes:
-        """The encrypted Sense reply, rebuilt only after a change."""
-        reply = self.reply
-        if reply is None:
-            encoder = self._encoder
-            identity = (self.alias, self.mac, self.device_id, self.voltage)
-            if encoder is None or encoder.identity != identity:
-                # (again after a reload changed the alias, device id or voltage)
-                encoder = self._encoder = messages.SenseReplyEncoder(
-                    alias=self.alias, mac=self.mac, device_id=self.device_id,
-                    voltage=self.voltage)
-            reply = self.reply = encoder.encode(self.watts, self.on, self.total_kwh)
-        return reply
 
     def describe(self) -> dict:
         """A plain summary for tables, logs and the API."""
@@ -178,7 +139,10 @@ class AggregatePlug(Plug):
 
 
 class PlugSet:
-    """All plugs of a running daemon, in config order, with the reported ones listed apart."""
+    """All plugs of a running daemon, in config order, with the reported ones listed apart.
+
+    Immutable once built: a reload makes a new set (see L{senselink.plugbuilder}).
+    """
 
     def __init__(self, plugs=()):
         self.by_id = {}

@@ -13,11 +13,10 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.protocols.policies import TimeoutMixin
 
-from senselink import log as _log
-from senselink import plugs as _plugs
+from senselink.log import Logger
 from senselink.kasa import cipher, messages
 
-log = _log.Logger()
+log = Logger()
 
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
@@ -54,39 +53,25 @@ class Responder:
     ignored, as the original did.
     """
 
-    def __init__(self, plugs, *, respond=True, device=None, guard=None):
-        self.plugs = plugs
+    def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False):
+        self.replies = replies   # a senselink.replies.SenseReplyCache
+        self.debug = debug       # build DEBUG lines per request
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
         self.counters = Counters()
-        self._sense_cache = None     # (reported list, replies_changed, replies)
-        self.guard = guard       # a senselink.guard.Guard, or None to answer everyone
+        self.guard = None
+        self.set_guard(guard)
+
+    def set_guard(self, guard):
+        """Answer through C{guard} (a L{senselink.guard.Guard}), or everyone with None."""
+        self.guard = guard
         if guard is not None:
             guard.dropped = self.counters.ignored   # its drops count as ignored requests
 
     def _may_log(self, peer, reason):
         """Lines about bad traffic: at most once a minute per source with a guard."""
         guard = self.guard
-        return _log.debug_enabled() and (guard is None or guard.may_log(peer, reason))
-
-    def sense_replies(self):
-        """Encrypted replies to a Sense poll: one per reported plug due an answer.
-
-        Without C{skip_rate} anywhere, the list is kept until a plug's reply
-        changes (L{plugs.replies_changed}) or the plug set is replaced (reload).
-        """
-        reported = self.plugs.reported
-        cache = self._sense_cache
-        if cache is not None and cache[0] is reported:
-            if cache[1] == _plugs.replies_changed[0]:
-                return cache[2]
-        elif any(plug.skip_rate for plug in reported):
-            return [plug.sense_datagram() for plug in reported if plug.should_answer()]
-        # Only the plugs that changed encode their reply again; the others' are
-        # read as they are (a list of N attribute reads: ~6 us at N = 200).
-        replies = [plug.reply or plug.sense_datagram() for plug in reported]
-        self._sense_cache = (reported, _plugs.replies_changed[0], replies)
-        return replies
+        return self.debug and (guard is None or guard.may_log(peer, reason))
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
@@ -114,10 +99,10 @@ class Responder:
             return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
-            replies = self.sense_replies()
-            if _log.debug_enabled():
+            replies = self.replies.sense_replies()
+            if self.debug:
                 log.debug("Sense request from {peer}: {n} replies", peer=peer, n=len(replies))
-                for plug in self.plugs.reported:
+                for plug in self.replies.plugs.reported:
                     log.debug("Reply for plug {plug} ({alias}, {mac}): {watts} W",
                               plug=plug.id, alias=plug.alias, mac=plug.mac, watts=plug.watts)
         elif kind == messages.ECHO:
@@ -134,7 +119,6 @@ class Responder:
             log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
                       n=len(replies))
             return kind, []
-        counters.count(counters.replies, kind, len(replies))
         return kind, replies
 
     def _device_reply(self, request, peer):
@@ -142,7 +126,7 @@ class Responder:
         counters = self.counters
         counters.count(counters.requests, KASA)
         reply = self.device.handle(request)
-        if _log.debug_enabled():
+        if self.debug:
             log.debug("Kasa request from {peer}: {request}", peer=peer,
                       request=messages.describe(request))
         refused = self.device.refused_in(reply)
@@ -152,7 +136,6 @@ class Responder:
         if not self.respond:
             log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
             return []
-        counters.count(counters.replies, KASA)
         return [messages.encode(reply)]
 
 
@@ -188,11 +171,13 @@ class KasaDatagramProtocol(DatagramProtocol):
                 # The target receives what Sense asked for; a Kasa client gets its own reply.
                 if self.target and kind != KASA:
                     if self.target is UNRESOLVED:
+                        responder.counters.count(responder.counters.ignored, "target_unresolved")
                         return
                     dest = (self.target, addr[1])
                 else:
                     dest = addr
                 self._send(replies, dest)
+                responder.counters.count(responder.counters.replies, kind, len(replies))
         except Exception:
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
 
@@ -303,9 +288,10 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
                 peer = self._peer()
                 if guard is not None and not guard.admit(peer):
                     continue
-                replies = responder.handle(payload, peer)
+                kind, replies = responder.handle_kind(payload, peer)
                 if replies and (guard is None or guard.replies_ok(peer, len(replies))):
                     self.transport.writeSequence([cipher.frame(reply) for reply in replies])
+                    responder.counters.count(responder.counters.replies, kind, len(replies))
             self._buffer = buffer
         except Exception:
             log.failure("Unexpected error on a TCP connection from {peer}", peer=self._peer())

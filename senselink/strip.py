@@ -27,27 +27,32 @@ def identity(config) -> dict:
 
 
 class PlugStrip(StripSource):
-    """The reported plugs as the strip's children, read at each request."""
+    """The reported plugs as the strip's children, read at each request.
 
-    def __init__(self, plugs, clock, tz=None):
-        self.plugs = plugs
+    C{daemon} is the running daemon (its public C{plugs} and C{meter}),
+    read at each request so that a reload's new plugs show at once.
+    """
+
+    def __init__(self, daemon, clock, tz=None):
+        self.daemon = daemon
         self.clock = clock
         self.tz = tz
 
     def children(self):
         now = self.clock.seconds()
+        meter = self.daemon.meter
         out = []
-        for plug in self.plugs.reported:
-            energy = plug.energy
+        for plug in self.daemon.plugs.reported:
+            energy = meter.get(plug.id)
             out.append(ChildState(
                 plug.alias, plug.on, plug.watts, plug.voltage,
                 energy.on_time(now) if energy is not None else 0,
-                plug.total_kwh))
+                energy.total_kwh if energy is not None else 0.0))
         return out
 
     def _energy(self, index):
-        plug = self.plugs.reported[index]
-        energy = plug.energy
+        plug = self.daemon.plugs.reported[index]
+        energy = self.daemon.meter.get(plug.id)
         if energy is not None:
             energy.advance()
         return energy
@@ -64,7 +69,7 @@ class PlugStrip(StripSource):
         return local_now(self.clock.seconds(), self.tz)
 
 
-def make_strip(config, plugs, clock, tz=None) -> StripDevice:
+def make_strip(config, daemon, clock, tz=None) -> StripDevice:
     ident = identity(config)
-    return StripDevice(PlugStrip(plugs, clock, tz), alias=ident["alias"], mac=ident["mac"],
+    return StripDevice(PlugStrip(daemon, clock, tz), alias=ident["alias"], mac=ident["mac"],
                        device_id=ident["device_id"])

@@ -1,12 +1,17 @@
 """twistd glue: command-line options and C{makeService} for C{twistd senselink}."""
 
 import os
+import socket
 
+from twisted.application.service import MultiService
+from twisted.logger import ILogObserver
 from twisted.python import usage
 
 from senselink import config as _config
 from senselink import log as _log
-from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, SenseLinkService, parse_interface
+from senselink import service as _service
+from senselink.errors import StartupError
+from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -40,10 +45,10 @@ class Options(usage.Options):
             self["config"] = env.get("CONFIG_LOCATION") or _config.DEFAULT_PATH
         level = self["log-level"] or env.get("LOGLEVEL") or "INFO"
         try:
-            _log.set_level(level)
+            self.level = _log.parse_level(level)
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
-        self["log-level"] = level.upper()
+        self["log-level"] = level.strip().upper()
         if env.get("SENSE_RESPONSE", "true").strip().lower() in FALSE_WORDS:
             self["quiet"] = True
         try:
@@ -52,7 +57,46 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
 
 
-def makeService(options) -> SenseLinkService:
+class TwistdRoot(MultiService):
+    """What twistd runs: the daemon, with the log filtered by C{--log-level}.
+
+    twistd asks its application for an C{ILogObserver} component when it
+    begins logging (after C{makeService}, when no C{--logger} was given);
+    this service sets one on the application it is given as parent: the
+    observer twistd would make, filtered by level. So C{-l WARNING} also
+    hides Twisted's own INFO lines.
+    """
+
+    def __init__(self, daemon, observer):
+        super().__init__()
+        self.daemon = daemon
+        self.observer = observer
+        daemon.setServiceParent(self)
+
+    def setServiceParent(self, parent):
+        if self.observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.observer)
+        super().setServiceParent(parent)
+
+
+def check_ports(port, interface):
+    """Raise L{StartupError} when UDP or TCP C{port} cannot be bound on C{interface} now.
+
+    The sockets are bound the way Twisted's ports bind them and closed again.
+    """
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    for kind, what in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((interface, port))
+            except OSError as e:
+                raise StartupError(f"cannot listen on {what} {interface}:{port}: "
+                                   f"{e.strerror or e}") from None
+
+
+def makeService(options):
     """Load and validate the config, then build the service tree.
 
     A bad config ends the program with one line per problem (file:line: key:
@@ -64,5 +108,18 @@ def makeService(options) -> SenseLinkService:
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
-    return SenseLinkService(config, port=options["port"], interface=options["interface"],
-                            respond=not options["quiet"], foreground=foreground)
+    if not foreground:
+        # twistd binds after detaching, where an error can only reach the
+        # launching terminal as a repr and a traceback in the log file: try
+        # the ports while a one-line error can still be printed.
+        try:
+            check_ports(options["port"], options["interface"])
+        except StartupError as e:
+            raise SystemExit(f"senselink: {e}") from None
+    daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
+                                  respond=not options["quiet"], foreground=foreground,
+                                  debug=options.level is _log.LEVELS["DEBUG"])
+    if parent is None:
+        return daemon
+    observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)
+    return TwistdRoot(daemon, observer)

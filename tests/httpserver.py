@@ -1,7 +1,11 @@
-"""A real twisted.web server on 127.0.0.1, port 0, that tests can script and clean up."""
+"""A real twisted.web server on 127.0.0.1, port 0, that tests can script and clean up,
+a scriptable power meter resource, and a self-signed certificate for TLS tests."""
+
+import os
 
 from twisted.internet import defer, reactor
-from twisted.web.server import Site
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
 
 
 class TrackingSite(Site):
@@ -53,3 +57,75 @@ def serve(testcase, resource, with_site=False):
     if with_site:
         return port.getHost().port, site
     return port.getHost().port
+
+
+class Meter(Resource):
+    """A scriptable power meter: replies C{self.reply} or holds requests open."""
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.reply = (200, b"0")
+        self.hold = False
+        self.stall_body = False
+        self.requests = []
+        self.held = []
+
+    def render_GET(self, request):
+        self.requests.append({"path": request.path, "uri": request.uri,
+                              "headers": dict(request.requestHeaders.getAllRawHeaders())})
+        if self.stall_body:
+            # Headers and the start of the body, then nothing.
+            self.held.append(request)
+            request.notifyFinish().addErrback(lambda _: None)
+            request.setHeader(b"Content-Length", b"100")
+            request.write(b'{"power": ')
+            return NOT_DONE_YET
+        if self.hold:
+            self.held.append(request)
+            request.notifyFinish().addErrback(lambda _: None)
+            return NOT_DONE_YET
+        code, body = self.reply
+        request.setResponseCode(code)
+        return body
+
+    def release(self):
+        held, self.held = self.held, []
+        code, body = self.reply
+        for request in held:
+            if not request._disconnected:
+                request.setResponseCode(code)
+                request.write(body)
+                request.finish()
+
+
+def self_signed_pem(directory):
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "senselink test meter")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    ca_path = os.path.join(directory, "ca.pem")
+    with open(ca_path, "wb") as f:
+        f.write(cert_pem)
+    return ca_path, cert_pem, key_pem

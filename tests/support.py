@@ -10,7 +10,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from senselink import config as _config
 from senselink.kasa import cipher, messages
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 
 LOOPBACK = "127.0.0.1"
 WAIT = 10  # seconds: upper bound for a network event on loopback, never a measured time
@@ -28,10 +28,10 @@ def config_from_text(text, name="test.yml"):
 
 
 def start_service(testcase, text, **kwargs):
-    """Start a SenseLinkService on 127.0.0.1, ephemeral ports; stopped when the test ends."""
+    """Start the daemon on 127.0.0.1, ephemeral ports; stopped when the test ends."""
     kwargs.setdefault("port", 0)
     kwargs.setdefault("interface", LOOPBACK)
-    service = SenseLinkService(config_from_text(text), **kwargs)
+    service = makeService(config_from_text(text), **kwargs)
     service.privilegedStartService()
     service.startService()
     testcase.addCleanup(service.stopService)
@@ -161,11 +161,19 @@ def tcp_connect(testcase, port, host=LOOPBACK):
 
 
 @defer.inlineCallbacks
-def wait_until(predicate, attempts=500, step=0.01):
-    """Let the reactor run until C{predicate()} holds (bounded: C{attempts} turns of C{step} s)."""
+def wait_until(predicate, what=None, timeout=WAIT, step=0.01):
+    """Let the reactor run until C{predicate()} is true; fires with its value.
+
+    Fails after C{timeout} seconds: a bound for loopback events, never a
+    measured time. C{what} names the condition in the failure.
+    """
     from twisted.internet.task import deferLater
-    for _ in range(attempts):
-        if predicate():
-            return
-        yield deferLater(reactor, step)
-    raise AssertionError(f"condition not reached: {predicate}")
+    from twisted.trial.unittest import FailTest
+    deadline = reactor.seconds() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if reactor.seconds() > deadline:
+            raise FailTest(f"timed out after {timeout} s waiting for {what or predicate}")
+        yield deferLater(reactor, step, lambda: None)

@@ -20,7 +20,6 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from senselink import config as _config
-from senselink import log as _log
 from senselink import tap
 from tests.deploy_support import (PORT_LINES, ROOT, ask_udp, by_alias, spawn, stopped_cleanly,
                                   twistd_executable)
@@ -148,7 +147,6 @@ class ConfigLocationTests(unittest.TestCase):
                    if k not in ("CONFIG_LOCATION", "LOGLEVEL", "SENSE_RESPONSE")}
         environ.update(env)
         self.patch(os, "environ", environ)
-        self.addCleanup(_log.set_level, "INFO")
         options = tap.Options()
         options.parseOptions(argv)
         return options

@@ -11,6 +11,7 @@ from twisted.trial import unittest
 from senselink import config, keypath
 from senselink.kasa import cipher, messages
 from senselink.plugs import PlugSet
+from senselink.replies import SenseReplyCache
 from senselink.power import PowerModel, UnreadableValue
 from senselink.responder import Responder
 
@@ -65,7 +66,7 @@ class ClassificationProperties(unittest.TestCase):
                            st.dictionaries(st.sampled_from(["get_realtime", "get_sysinfo", "y"]),
                                            json_values, max_size=3), max_size=3))
     def test_responder_never_raises(self, request):
-        responder = Responder(PlugSet())
+        responder = Responder(SenseReplyCache(PlugSet()))
         replies = responder.handle(cipher.encrypt(json.dumps(request).encode()), "127.0.0.1")
         self.assertIsInstance(replies, list)
 

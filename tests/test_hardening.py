@@ -8,6 +8,7 @@ from twisted.trial import unittest
 from senselink.guard import Guard
 from senselink.kasa import cipher, messages
 from senselink.plugs import PlugSet
+from senselink.replies import SenseReplyCache
 from senselink.responder import KasaStreamFactory, Responder
 from tests.support import sense, start_service, tcp_connect, udp_client, wait_until
 
@@ -82,7 +83,7 @@ class TCPBoundsTests(unittest.TestCase):
 
     def make_protocol(self):
         clock = Clock()
-        factory = KasaStreamFactory(Responder(PlugSet(), guard=Guard(clock)), clock=clock,
+        factory = KasaStreamFactory(Responder(SenseReplyCache(PlugSet()), guard=Guard(clock)), clock=clock,
                                     idle_timeout=30)
         protocol = factory.buildProtocol(None)
         transport = StringTransport(peerAddress=None)

@@ -23,13 +23,12 @@ from twisted.internet import defer, reactor, task
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
-from senselink import log as senselink_log
 from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import serve
 from tests.mosquitto import started_broker
 from tests.support import sense, start_service, udp_client
-from tests.test_http_source import Meter
-from tests.test_mqtt import wait_until
+from tests.httpserver import Meter
+from tests.support import wait_until
 
 TOKEN = "integration-ha-token"
 WAIT = 10.0           # seconds: bound for every single wait
@@ -158,8 +157,6 @@ class SourcesFailWithoutHarm(unittest.TestCase):
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-        senselink_log.set_level("DEBUG")     # the HTTP time-outs are logged at DEBUG
-        self.addCleanup(senselink_log.set_level, "INFO")
         self.daemon = start_service(self, config(self.broker.port, self.home.url,
                                                  f"http://127.0.0.1:{http_port}/meter"))
         sources = {s.kind: s for s in self.daemon.sources}

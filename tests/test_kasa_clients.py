@@ -9,7 +9,7 @@ import asyncio
 import threading
 from datetime import datetime, timezone
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from kasa import Discover, KasaException, Module
@@ -17,7 +17,7 @@ from kasa.device_type import DeviceType
 
 from senselink.kasa import messages
 from tests.support import (WAIT, free_port, sense, start_service, tcp_connect, udp_client,
-                           with_timeout)
+                           wait_until, with_timeout)
 
 PLUGS = """
 sources:
@@ -69,18 +69,6 @@ class AsyncioThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(WAIT)
         self.loop.close()
-
-
-def wait_until(predicate, timeout=WAIT, step=0.01):
-    """Poll C{predicate} on the reactor until it holds; fails after C{timeout} seconds."""
-    @defer.inlineCallbacks
-    def poll():
-        for _ in range(int(timeout / step)):
-            if predicate():
-                return
-            yield task.deferLater(reactor, step, lambda: None)
-        raise AssertionError("condition not reached in time")
-    return poll()
 
 
 class KasaClientTests(unittest.TestCase):
@@ -309,12 +297,9 @@ class ResponderRoutingTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_refusals_are_logged_without_arguments(self):
         from twisted.logger import formatEvent, globalLogPublisher
-        from senselink import log as _log
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        _log.set_level("DEBUG")
-        self.addCleanup(_log.set_level, "INFO")
         service = start_service(self, f"state_file: {self.mktemp()}\n" + PLUGS)
         client = yield tcp_connect(self, service.tcp_port)
         client.request({"cnCloud": {"bind": {"username": "me@example.com",

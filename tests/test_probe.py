@@ -14,7 +14,7 @@ import senselink
 from senselink import probe as _probe
 from senselink.config import load_text
 from senselink.kasa import cipher, messages
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 from tests.deploy_support import ROOT, WAIT, child_env, with_timeout
 
 CONFIG = """\
@@ -64,7 +64,7 @@ def fake_reply(alias, mac, model=messages.HS110_MODEL, power=10.0):
 class ProbeTests(unittest.TestCase):
 
     def start_daemon(self):
-        service = SenseLinkService(load_text(CONFIG, "probe.yml"), port=0, interface="127.0.0.1")
+        service = makeService(load_text(CONFIG, "probe.yml"), port=0, interface="127.0.0.1")
         service.privilegedStartService()
         service.startService()
         self.addCleanup(service.stopService)

@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from senselink import tap
 from senselink.reload import ReloadRejected
-from senselink.service import SenseLinkService
+from senselink.service import makeService
 from senselink import config as _config
 from senselink import sources
 from tests.deploy_support import (LineServer, LogCapture, ask_udp, by_alias, kinds_with_line,
@@ -77,7 +77,7 @@ class ReloadTests(unittest.TestCase):
         self.kinds = kinds_with_line()
         self.logs = LogCapture(self)
         config = _config.load(self.path, self.kinds)
-        self.service = SenseLinkService(config, port=0, interface="127.0.0.1", kinds=self.kinds)
+        self.service = makeService(config, port=0, interface="127.0.0.1", kinds=self.kinds)
         connected = self.server.next_connection()
         self.service.privilegedStartService()
         self.service.startService()
@@ -105,7 +105,7 @@ class ReloadTests(unittest.TestCase):
     def test_valid_reload_keeps_listeners_plugs_and_connections(self):
         """A valid config replaces the running one; listeners, values and the connection stay."""
         service = self.service
-        udp, tcp, port = service.udp.listening, service.tcp.listening, service.udp_port
+        udp, tcp_port, port = service.udp_protocol.transport, service.tcp_port, service.udp_port
         plug_set = service.plugs
         yield self.send_line("Dryer 1200")
         service.set_power("Heater", 77)
@@ -124,12 +124,12 @@ class ReloadTests(unittest.TestCase):
         summary = yield service.reloader.reload()
 
         # Listeners untouched.
-        self.assertIs(service.udp.listening, udp)
-        self.assertIs(service.tcp.listening, tcp)
+        self.assertIs(service.udp_protocol.transport, udp)
+        self.assertEqual(service.tcp_port, tcp_port)
         self.assertEqual(service.udp_port, port)
-        # The plug set is the same object, updated in place; so is the responder's.
-        self.assertIs(service.plugs, plug_set)
-        self.assertIs(service.responder.plugs, plug_set)
+        # A new plug set, served by the reply cache at once.
+        self.assertIsNot(service.plugs, plug_set)
+        self.assertIs(service.replies.plugs, service.plugs)
         # Identity unchanged: same objects, values kept, config attributes followed.
         self.assertIs(service.plugs["Dryer"], dryer)
         self.assertIs(service.plugs["Heater"], heater)
@@ -244,14 +244,50 @@ class ReloadTests(unittest.TestCase):
         self.assertNotEqual(signal.getsignal(signal.SIGHUP), reloader._on_signal)
 
     @defer.inlineCallbacks
-    def test_target_changes_at_once_other_top_level_keys_after_restart(self):
+    def test_target_and_other_top_level_keys_change_at_once(self):
         protocol = self.service.udp_protocol
         self.write(extra="target: 127.0.0.2\nallow_from: [127.0.0.0/8]\n")
         summary = yield self.service.reloader.reload()
         self.assertEqual(protocol.target, "127.0.0.2")
-        self.assertEqual(summary.restart_needed, ["allow_from"])
-        self.assertTrue(any("allow_from changed" in line and "after a restart" in line
+        self.assertEqual(summary.settings_changed, ["allow_from", "target"])
+        import ipaddress
+        self.assertEqual(self.service.responder.guard.allow,
+                         [ipaddress.ip_network("127.0.0.0/8")])
+        self.assertTrue(any("allow_from changed" in line and "applied" in line
                             for line in self.logs.lines), self.logs.text())
         self.write(extra="")
         yield self.service.reloader.reload()
         self.assertIsNone(protocol.target)
+
+
+    @defer.inlineCallbacks
+    def test_rate_limit_device_and_kasa_clients_apply_at_once(self):
+        responder = self.service.responder
+        self.assertIsNotNone(responder.guard.rate)
+        self.write(extra="rate_limit: false\ndevice: {alias: Reloaded Strip}\n")
+        summary = yield self.service.reloader.reload()
+        self.assertEqual(summary.settings_changed, ["device", "rate_limit"])
+        self.assertIsNone(responder.guard.rate)
+        self.assertEqual(self.service.strip.alias, "Reloaded Strip")
+        # The strip shows the plugs of the running config.
+        self.assertEqual([child.alias for child in self.service.strip.source.children()],
+                         [plug.alias for plug in self.service.plugs.reported])
+        self.write(extra="kasa_clients: false\n")
+        yield self.service.reloader.reload()
+        self.assertIsNone(self.service.strip)
+
+    @defer.inlineCallbacks
+    def test_a_new_state_file_receives_the_running_counters(self):
+        old_path = self.service.energy.path
+        new_path = os.path.abspath(self.mktemp())
+        self.service.set_power("Heater", 3600)
+        self.write(extra=f"state_file: {new_path}\n")
+        summary = yield self.service.reloader.reload()
+        self.assertEqual(summary.settings_changed, ["state_file"])
+        self.assertEqual(self.service.energy.path, new_path)
+        self.assertTrue(os.path.exists(old_path))     # saved once more on the way out
+        self.assertTrue(os.path.exists(new_path))     # written at once
+        import json
+        with open(new_path) as f:
+            self.assertIn("Heater", json.load(f)["plugs"])
+        self.assertEqual(len([c for c in self.service if c.name == "energy"]), 1)

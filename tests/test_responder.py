@@ -7,13 +7,12 @@ import struct
 from twisted.internet import defer, reactor
 from twisted.internet.error import DNSLookupError
 from twisted.internet.task import deferLater
-from twisted.python.failure import Failure
-from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
 from senselink.kasa import cipher, messages
-from senselink.responder import MAX_DATAGRAM, Responder
+from senselink.responder import MAX_DATAGRAM, UNRESOLVED, Responder
 from senselink.plugs import PlugSet
+from senselink.replies import SenseReplyCache
 from tests.support import sense, start_service, tcp_connect, udp_client, wait_until
 
 PLUGS = """
@@ -216,7 +215,7 @@ class TCPTests(unittest.TestCase):
 
 class ResponderUnitTests(unittest.TestCase):
     def test_never_raises_on_random_input(self):
-        responder = Responder(PlugSet())
+        responder = Responder(SenseReplyCache(PlugSet()))
         for size in range(0, 300, 7):
             self.assertEqual(responder.handle(os.urandom(size), "127.0.0.1"), [])
         self.assertEqual(responder.handle(cipher.encrypt(json.dumps({"a": [1] * 5}).encode()),
@@ -230,7 +229,7 @@ class TargetNameTests(unittest.TestCase):
         service = start_service(self, "target: localhost\n" + PLUGS)
         client = udp_client(self)
         for _ in range(100):
-            if service.udp_protocol.target is not None:
+            if service.udp_protocol.target not in (None, UNRESOLVED):
                 break
             yield deferLater(reactor, 0.01)
         self.assertEqual(service.udp_protocol.target, "127.0.0.1")
@@ -240,8 +239,8 @@ class TargetNameTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_unresolved_target_sends_nothing(self):
-        service = start_service(self, "target: 127.0.0.9\n" + PLUGS)
-        service._unresolved(Failure(DNSLookupError("no such host")), "nas.invalid")
+        service = start_service(self, "target: nas.invalid\n" + PLUGS,
+                                resolve=lambda name: defer.fail(DNSLookupError("no such host")))
         quiet_client = udp_client(self)
         loud = start_service(self, PLUGS.replace("53:75:31", "53:75:32"))
         sense(quiet_client, service.udp_port)
@@ -252,3 +251,47 @@ class TargetNameTests(unittest.TestCase):
         self.assertEqual({addr[1] for _, addr in replies}, {loud.udp_port})
         self.assertEqual(service.responder.counters.requests, {"sense": 1})
         self.flushLoggedErrors()
+
+    @defer.inlineCallbacks
+    def test_nothing_is_sent_while_the_target_resolves(self):
+        """Neither to the requester nor anywhere else; the target gets the replies once resolved."""
+        pending = {}
+
+        def resolve(name):
+            pending[name] = defer.Deferred()
+            return pending[name]
+        service = start_service(self, "target: sense-target.example\n" + PLUGS, resolve=resolve)
+        self.assertEqual(list(pending), ["sense-target.example"])
+        requester = udp_client(self)
+        target = udp_client(self)
+        loud = start_service(self, PLUGS.replace("53:75:31", "53:75:32"))
+        sense(requester, service.udp_port)
+        yield wait_until(lambda: service.responder.counters.requests.get("sense") == 1)
+        self.assertEqual(service.responder.counters.replies, {})
+        # A marker from another daemon: anything the first had sent would be there before it.
+        sense(requester, loud.udp_port)
+        replies = yield requester.wait_for(4)
+        self.assertEqual({addr[1] for _, addr in replies}, {loud.udp_port})
+
+        pending["sense-target.example"].callback("127.0.0.1")
+        self.assertEqual(service.udp_protocol.target, "127.0.0.1")
+        # The target receives the replies at the requester's port: ask from the target's port.
+        sense(target, service.udp_port)
+        replies = yield target.wait_for(3)    # Fan (skip_rate 1) was due at the first request
+        self.assertEqual({addr[1] for _, addr in replies}, {service.udp_port})
+        self.assertEqual(set(by_alias(replies)), {"NAS Server", "Heater", "Media"})
+        self.assertEqual(service.responder.counters.replies, {"sense": 3})
+        self.assertEqual(service.responder.counters.ignored, {"target_unresolved": 1})
+
+    def test_a_reload_to_a_name_sends_nothing_until_it_resolves(self):
+        pending = []
+        service = start_service(self, "target: 127.0.0.1\n" + PLUGS,
+                                resolve=lambda name: pending.append(defer.Deferred()) or pending[-1])
+        self.assertEqual(service.udp_protocol.target, "127.0.0.1")
+        service.set_target("nas.example")
+        self.assertIs(service.udp_protocol.target, UNRESOLVED)
+        service.set_target("127.0.0.2")        # a newer target wins over a late answer
+        pending[0].callback("127.0.0.3")
+        self.assertEqual(service.udp_protocol.target, "127.0.0.2")
+        service.set_target(None)
+        self.assertIsNone(service.udp_protocol.target)

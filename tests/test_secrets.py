@@ -22,15 +22,14 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from senselink import config as config_module
-from senselink import log as senselink_log
-from senselink.service import SenseLinkService
-from tests import test_twistd
+from senselink.service import makeService
+from tests import processes
 from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import serve
 from tests.mosquitto import started_broker
 from tests.support import free_port
-from tests.test_http_source import Meter
-from tests.test_mqtt import wait_until
+from tests.httpserver import Meter
+from tests.support import wait_until
 
 HA_TOKEN = "haTOKEN-7f3c9a1e-secret"
 HA_WRONG = "haWRONG-2b8d4e6f-secret"
@@ -216,13 +215,11 @@ class DaemonTests(Servers, unittest.TestCase):
     @defer.inlineCallbacks
     def test_no_secret_in_logs_or_web(self):
         logs = Capture(self)
-        senselink_log.set_level("DEBUG")
-        self.addCleanup(senselink_log.set_level, "INFO")
         yield self.start_servers()
         path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
                                          "tcp:0:interface=127.0.0.1"))
-        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
-                                  reactor=reactor)
+        daemon = makeService(config_module.load(path), port=0, interface="127.0.0.1",
+                             reactor=reactor, debug=True)
         daemon.privilegedStartService()
         daemon.startService()
         self.addCleanup(daemon.stopService)
@@ -242,7 +239,7 @@ class DaemonTests(Servers, unittest.TestCase):
         # The HTTP endpoint refuses, then the web interface is read and written.
         self.meter.reply = (401, b'{"error": "unauthorized"}')
         yield wait_until(lambda: logs.has("HTTP 401"), "the failed polls")
-        web = yield self.read_web(f"http://127.0.0.1:{daemon.web.port}")
+        web = yield self.read_web(f"http://127.0.0.1:{daemon.web.endpoint.port}")
 
         # A reload with a new (rejected) Home Assistant token restarts that source.
         with open(path, "w") as f:
@@ -258,7 +255,7 @@ class DaemonTests(Servers, unittest.TestCase):
         self.assertEqual(leaks(web), [])
 
 
-class TwistdTests(Servers, test_twistd.Case):
+class TwistdTests(Servers, processes.Case):
     """C{twistd -n senselink} with LOGLEVEL=DEBUG: its whole output holds no secret."""
 
     @defer.inlineCallbacks
@@ -268,8 +265,8 @@ class TwistdTests(Servers, test_twistd.Case):
         path = write(self, daemon_config(self.broker.port, self.home.url, self.meter_port,
                                          f"tcp:{web_port}:interface=127.0.0.1"))
         self.patch(os, "environ", {**os.environ, "LOGLEVEL": "DEBUG"})
-        daemon = test_twistd.DaemonProcess(self, [
-            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path,
+        daemon = processes.DaemonProcess(self, [
+            processes.twistd(), "-n", "--pidfile=", "senselink", "-c", path,
             "-p", str(free_port()), "--interface", "127.0.0.1"])
         base = f"http://127.0.0.1:{web_port}"
         good = set()
@@ -309,7 +306,7 @@ class TwistdTests(Servers, test_twistd.Case):
         self.assertEqual(leaks(web), [])
 
 
-class CheckAndErrorTests(test_twistd.Case):
+class CheckAndErrorTests(processes.Case):
     """`senselink check` and config error messages."""
 
     def test_check_output(self):
@@ -464,7 +461,7 @@ class CheckAndErrorTests(test_twistd.Case):
         self.assertIn("auth_token: expected text", output)
         self.assertIn("password: expected text", output)
         self.assertEqual(leaks(output), [])
-        result = self.run_quick([test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c",
+        result = self.run_quick([processes.twistd(), "-n", "--pidfile=", "senselink", "-c",
                                  path, "-p", str(free_port()), "--interface", "127.0.0.1"])
         output = result.stdout + result.stderr
         self.assertNotEqual(result.returncode, 0, output)
@@ -482,7 +479,7 @@ class PermissionTests(unittest.TestCase):
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        daemon = SenseLinkService(config_module.load(path), port=0, interface="127.0.0.1",
+        daemon = makeService(config_module.load(path), port=0, interface="127.0.0.1",
                                   reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)
@@ -540,7 +537,7 @@ class ReadmeTests(unittest.TestCase):
 
     def test_security_example(self):
         from senselink import guard
-        path = os.path.join(test_twistd.ROOT, "README.md")
+        path = os.path.join(processes.ROOT, "README.md")
         with open(path, encoding="utf-8") as f:
             section = f.read().split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
         (block,) = [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]

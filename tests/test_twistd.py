@@ -1,71 +1,14 @@
 """The daemon as users start it: twistd and python -m senselink, in subprocesses."""
 
-import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 
-from twisted.trial import unittest
-
-from senselink.kasa import cipher, messages
+from senselink.kasa import messages
+from tests.processes import DEMO, ROOT, Case, DaemonProcess, sense_replies, twistd
 from tests.support import LOOPBACK, free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO = os.path.join(ROOT, "examples", "demo.yml")
-
-
-def twistd():
-    local = os.path.join(os.path.dirname(sys.executable), "twistd")
-    return local if os.path.exists(local) else shutil.which("twistd")
-
-
-def sense_replies(port, expected, attempts=100):
-    """Send Sense requests until C{expected} replies arrive (bounded by C{attempts})."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        for _ in range(attempts):
-            s.sendto(messages.SENSE_REQUEST_ENCRYPTED, (LOOPBACK, port))
-            replies = []
-            try:
-                while len(replies) < expected:
-                    replies.append(json.loads(cipher.decrypt(s.recv(4096))))
-                return replies
-            except socket.timeout:
-                continue
-    raise AssertionError(f"no {expected} replies from port {port}")
-
-
-class DaemonProcess:
-    def __init__(self, testcase, args):
-        env = {**os.environ, "PYTHONPATH": ROOT}
-        self.process = subprocess.Popen(args, cwd=testcase.mktemp_dir(), env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        testcase.addCleanup(self.stop)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.stdout.read()
-
-
-class Case(unittest.TestCase):
-    def mktemp_dir(self):
-        path = os.path.abspath(self.mktemp())
-        os.makedirs(path)
-        return path
-
-    def run_quick(self, args, timeout=60):
-        env = {**os.environ, "PYTHONPATH": ROOT}
-        return subprocess.run(args, cwd=self.mktemp_dir(), env=env, capture_output=True,
-                              text=True, timeout=timeout)
 
 
 class TwistdTests(Case):
@@ -83,6 +26,29 @@ class TwistdTests(Case):
         output = daemon.stop()
         self.assertIn("Answering Kasa requests on UDP 127.0.0.1:%d" % port, output)
         self.assertNotIn("Traceback", output)
+
+    def test_log_level_filters_twisted_lines_too(self):
+        """-l WARNING: neither our INFO lines nor Twisted's own appear, under twistd or
+        python -m senselink; DEBUG shows the per-request lines."""
+        config = os.path.join(self.mktemp_dir(), "warn.yml")
+        with open(config, "w") as f:       # a plug without a MAC: one WARNING at start
+            f.write("sources:\n- static:\n    plugs:\n    - lamp: {max_watts: 5}\n")
+        for command in ([twistd(), "-n", "--pidfile=", "senselink"], [sys.executable, "-m",
+                                                                        "senselink"]):
+            port = free_port()
+            daemon = DaemonProcess(self, command + ["-c", config, "-p", str(port),
+                                                    "--interface", LOOPBACK, "-l", "WARNING"])
+            sense_replies(port, 1)
+            output = daemon.stop()
+            for line in ("starting on", "Closed", "SenseLink started", "Answering Kasa",
+                         "Main loop terminated"):
+                self.assertNotIn(line, output, command)
+            self.assertIn("plug 'lamp' has no mac", output)
+        port = free_port()
+        daemon = DaemonProcess(self, [twistd(), "-n", "--pidfile=", "senselink", "-c", DEMO,
+                                      "-p", str(port), "--interface", LOOPBACK, "-l", "DEBUG"])
+        sense_replies(port, 4)
+        self.assertIn("Sense request from 127.0.0.1: 4 replies", daemon.stop())
 
     def test_python_m_senselink_answers(self):
         port = free_port()

@@ -11,6 +11,7 @@ from zope.interface import Attribute, Interface, implementer
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.python.failure import Failure
 
 from senselink.log import Logger
 
@@ -19,6 +20,7 @@ log = Logger()
 
 class ISource(Interface):
     kind = Attribute("The source kind's config name, e.g. 'hass'")
+    debug = Attribute("True when DEBUG lines per value are wanted (set by the daemon)")
     label = Attribute("What the source connects to, for people; never a secret")
     connected = Attribute("True while the source's connection is up")
     last_update = Attribute("Reactor seconds of the last value received, or None")
@@ -52,13 +54,13 @@ class Complaints:
         return key in self.open
 
 
-
 @implementer(ISource)
 class SourceService(MultiService):
     """Base class: a MultiService (so a ClientService can be its child) with source status."""
 
     kind = "source"
     label = ""
+    debug = False
 
     def __init__(self, clock):
         super().__init__()
@@ -75,6 +77,67 @@ class SourceService(MultiService):
         for feed in self.feeds:
             feed.stop()
         return super().stopService()
+
+
+class Readiness:
+    """The ready session of a source run by C{ClientService}, and its retry policy.
+
+    A connection is made, then its session becomes ready (logged in and
+    subscribed) or the connection ends first: a refused token or password, a
+    server that hangs up, a failed TLS handshake. C{ClientService} counts only
+    failed connection attempts and starts again from one whenever a
+    connection is made, so on its own such failures would retry every second
+    or so. Here each session in a row that ended before it became ready adds
+    one to the attempt count that C{policy} sees.
+
+    Pass L{retry_delay} to C{ClientService} as its C{retryPolicy}; call
+    L{ready} when a session becomes ready and L{ended} when its connection
+    ends (ready or not).
+    """
+
+    def __init__(self, policy):
+        """
+        @param policy: seconds before the next attempt, given the number of
+            failed attempts in a row (1 or more).
+        """
+        self.policy = policy
+        self.current = None    # the session that became ready and has not ended
+        self.unready = 0       # sessions in a row that ended before they became ready
+        self._waiters = []
+
+    def retry_delay(self, attempt):
+        """C{ClientService}'s C{retryPolicy}: C{policy} of its attempt count plus L{unready}."""
+        return self.policy(attempt + self.unready)
+
+    def ready(self, session):
+        """C{session} became ready: the back-off starts over and waiters get C{session}."""
+        self.current = session
+        self.unready = 0
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(session)
+
+    def ended(self, session):
+        """The connection of C{session} ended; whether it had become ready."""
+        if session is not None and session is self.current:
+            self.current = None
+            return True
+        self.unready += 1
+        return False
+
+    def when_ready(self):
+        """A Deferred firing with the current ready session, or the next one."""
+        if self.current is not None:
+            return defer.succeed(self.current)
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+    def cancel_waiters(self, why):
+        """Fail the Deferreds of L{when_ready} with C{CancelledError(why)} (the source stops)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.errback(Failure(defer.CancelledError(why)))
 
 
 @implementer(IStreamClientEndpoint)

@@ -15,12 +15,9 @@ import json
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from OpenSSL import SSL
 from zope.interface import implementer
 
 from twisted.internet import defer
-from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
 from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone,
@@ -34,6 +31,8 @@ from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.sources.base import Complaints, SourceService
+from senselink.sources.tls import UnverifiedTLS, ca_file_path, load_ca_file
+from senselink.urls import safe_url
 
 log = Logger()
 
@@ -49,14 +48,6 @@ def http_url(value, raw=None):
     return value
 
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
-def _load_certificates(data: bytes):
-    from twisted.internet.ssl import Certificate
-    return [Certificate.loadPEM(pem) for pem in _PEM_CERT.findall(data)]
-
-
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -69,36 +60,6 @@ def header_map(value, raw=None):
         if "\r" in text or "\n" in text:
             raise Invalid(f"the value of header {name!r} must be a single line")
     return headers
-
-
-def pem_certificates(value, raw=None):
-    """A readable PEM file holding at least one certificate."""
-    value = string(value)
-    try:
-        with open(value, "rb") as f:
-            data = f.read(4 * 1024 * 1024)
-    except OSError as e:
-        raise Invalid(f"expected a readable PEM file, got {value!r} ({e.strerror or e})") from None
-    if not _PEM_CERT.search(data):
-        raise Invalid(f"expected a PEM file with at least one certificate, got {value!r}")
-    try:
-        _load_certificates(data)
-    except Exception as e:
-        raise Invalid(f"cannot read the certificates in {value!r}: {e}") from None
-    return value
-
-
-def safe_url(url: str) -> str:
-    """The URL without user, password, query or fragment: what logs and status pages show."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "(unparsable URL)"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def split_userinfo(url: str):
@@ -122,7 +83,7 @@ class HttpKind(SourceKind):
         "headers": Field(header_map, default=None, secret=True,
                          doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
-        "ca_file": Field(pem_certificates, doc="PEM file of CA certificates to trust"),
+        "ca_file": Field(ca_file_path, doc="PEM file of CA certificates to trust"),
     }
     plug_fields = {
         **MODEL_FIELDS,
@@ -155,27 +116,10 @@ class HttpKind(SourceKind):
 # ---------------------------------------------------------------- TLS
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class _UnverifiedTLS:
-    """TLS without certificate or host name checks (C{verify_tls: false})."""
-
-    def __init__(self, hostname: str):
-        from twisted.internet.ssl import CertificateOptions
-        self._context = CertificateOptions(verify=False).getContext()
-        self._hostname = hostname
-
-    def clientConnectionForTLS(self, tlsProtocol):
-        connection = SSL.Connection(self._context, None)
-        connection.set_app_data(tlsProtocol)
-        if not (isIPAddress(self._hostname) or isIPv6Address(self._hostname)):
-            connection.set_tlsext_host_name(self._hostname.encode("idna"))
-        return connection
-
-
 @implementer(IPolicyForHTTPS)
 class _UnverifiedPolicy:
     def creatorForNetloc(self, hostname, port):
-        return _UnverifiedTLS(hostname.decode("ascii"))
+        return UnverifiedTLS(hostname.decode("ascii"))
 
 
 def tls_policy(options):
@@ -183,12 +127,7 @@ def tls_policy(options):
     if options.get("verify_tls") is False:
         return _UnverifiedPolicy()
     ca_file = options.get("ca_file")
-    if not ca_file:
-        return BrowserLikePolicyForHTTPS()
-    from twisted.internet.ssl import trustRootFromCertificates
-    with open(ca_file, "rb") as f:
-        certificates = _load_certificates(f.read())
-    return BrowserLikePolicyForHTTPS(trustRootFromCertificates(certificates))
+    return BrowserLikePolicyForHTTPS(load_ca_file(ca_file) if ca_file else None)
 
 
 # ---------------------------------------------------------------- polling

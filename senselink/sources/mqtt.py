@@ -22,8 +22,9 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
    then closed (Twisted 26.10 raises C{NoTransition} for C{_clientDisconnected}
    in its C{Waiting} state). So the MQTT handshake runs after the TCP
    connection counts as made, and the retry policy adds the number of
-   connections in a row that closed without a CONNACK (refused credentials,
-   a broker that hangs up) to the attempt count, so refusals back off too.
+   connections in a row that closed before their subscription was answered
+   (refused credentials, a broker that hangs up) to the attempt count, so
+   refusals back off too (L{senselink.sources.base.Readiness}).
  - The library's timers use the global reactor and are not all cancelled when
    the connection is lost (the CONNACK timeout keeps running): each protocol
    gets a C{callLater} that records its timers, and they are cancelled when
@@ -48,23 +49,22 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
 
 import hashlib
 import json
-import os
 import random
 import socket
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.protocol import Factory, Protocol
-from twisted.python.failure import Failure
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
                               integer, state_value, string)
 from senselink.keypath import MISSING, lookup
-from senselink.log import Logger, debug_enabled
+from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources.base import Complaints, ReportingEndpoint, SourceService
+from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
+from senselink.sources.tls import (CertificateFileError, client_tls, load_ca_file,
+                                   load_client_certificate)
 
 log = Logger()
 
@@ -103,47 +103,25 @@ def tls_setting(value, raw=None):
     unknown = [k for k in value if k not in known]
     if unknown:
         raise Invalid(f"unknown tls key {unknown[0]!r}; known keys: {', '.join(known)}")
-    out = {}
-    for key in known:
-        if value.get(key) is None:
-            continue
-        path = string(value[key])
-        if not os.access(path, os.R_OK):
-            raise Invalid(f"tls {key} {path!r} is not a readable file")
-        out[key] = path
+    out = {key: string(value[key]) for key in known if value.get(key) is not None}
     if ("cert_file" in out) != ("key_file" in out):
         raise Invalid("tls cert_file and key_file go together (the client certificate and its key)")
-    tls_certificates(out)
+    try:
+        tls_certificates(out)
+    except CertificateFileError as e:
+        raise Invalid(str(e)) from None
     return out
 
 
 def tls_certificates(tls):
-    """C{(trust root or None, client certificate or None)} from the files of a C{tls} setting."""
-    from twisted.internet.ssl import Certificate, PrivateCertificate
+    """C{(trust root or None, client certificate or None)} from the files of a C{tls} setting.
 
-    def read(key):
-        try:
-            with open(tls[key], "rb") as f:
-                return f.read()
-        except OSError as e:
-            raise Invalid(f"tls {key} {tls[key]!r}: {e.strerror or e}") from None
-
-    trust = mine = None
-    if tls.get("ca_file"):
-        try:
-            trust = Certificate.loadPEM(read("ca_file"))
-        except Invalid:
-            raise
-        except Exception:
-            raise Invalid(f"tls ca_file {tls['ca_file']!r} is not a PEM certificate") from None
+    @raise CertificateFileError: a file cannot be used.
+    """
+    trust = load_ca_file(tls["ca_file"]) if tls.get("ca_file") else None
+    mine = None
     if tls.get("cert_file"):
-        try:
-            mine = PrivateCertificate.loadPEM(read("cert_file") + b"\n" + read("key_file"))
-        except Invalid:
-            raise
-        except Exception:
-            raise Invalid(f"tls cert_file {tls['cert_file']!r} and key_file {tls['key_file']!r} "
-                          f"are not a PEM certificate and its unencrypted key") from None
+        mine = load_client_certificate(tls["cert_file"], tls["key_file"])
     return trust, mine
 
 
@@ -580,9 +558,8 @@ class MqttService(SourceService):
         self.subscribed = []       # topics the broker granted on that connection
         self.subscribe_requests = 0
         self.messages = 0
-        self._streak = 0           # connections in a row closed without a CONNACK
+        self.readiness = Readiness(self.retry_delay)
         self._refusal_logged = False
-        self._ready_waiters = []
         self._backoff = backoffPolicy(initialDelay=1.0, maxDelay=MAX_RETRY_DELAY - 1.0,
                                       factor=1.5, jitter=random.random)
         if endpoint is None:
@@ -590,7 +567,7 @@ class MqttService(SourceService):
         self.client_service = ClientService(ReportingEndpoint(endpoint, self._cannot_connect,
                                                               f"MQTT broker {self.label}"),
                                             _ClientFactory(self),
-                                            retryPolicy=self.retry_delay, clock=clock)
+                                            retryPolicy=self.readiness.retry_delay, clock=clock)
         self.client_service.setServiceParent(self)
 
     def _add_plug(self, plug_config, plug):
@@ -610,28 +587,23 @@ class MqttService(SourceService):
         endpoint = HostnameEndpoint(self.reactor, self.host, self.port, timeout=CONNECT_TIMEOUT)
         if tls is None:
             return endpoint
-        from twisted.internet.ssl import optionsForClientTLS
         trust, mine = tls_certificates(tls)
-        options = optionsForClientTLS(self.host, trustRoot=trust, clientCertificate=mine)
-        return wrapClientTLS(options, endpoint)
+        return wrapClientTLS(client_tls(self.host, trust, mine), endpoint)
 
     # -- reconnection --
 
-    def retry_delay(self, attempt):
-        """Exponential back-off with jitter, capped at 60 s.
+    def retry_delay(self, attempts):
+        """Seconds before the next attempt after C{attempts} failed ones in a row.
 
-        C{ClientService} counts only TCP connections that failed; connections
-        that closed before the broker accepted the MQTT session count too.
+        Exponential back-off with jitter, capped at 60 s. Connections that
+        closed before their subscription was answered count as failed
+        attempts (L{Readiness}).
         """
-        return min(MAX_RETRY_DELAY, self._backoff(attempt + self._streak))
+        return min(MAX_RETRY_DELAY, self._backoff(attempts))
 
     def when_ready(self):
         """A Deferred that fires once the current or next connection has subscribed."""
-        if self.connection is not None and self.connected:
-            return defer.succeed(self.connection)
-        d = defer.Deferred()
-        self._ready_waiters.append(d)
-        return d
+        return self.readiness.when_ready()
 
     def _cannot_connect(self, failure):
         if self.running:
@@ -642,7 +614,6 @@ class MqttService(SourceService):
         return failure
 
     def _connection_ready(self, connection):
-        self._streak = 0
         self.complaints.resolved("connection")
         if self._refusal_logged:
             log.info("MQTT broker {label} accepted {user} again", label=self.label,
@@ -662,9 +633,7 @@ class MqttService(SourceService):
                       "(not authorised?); plugs on it keep their values",
                       label=self.label, topic=topic, user=self.user_text)
         self.connected = True
-        waiters, self._ready_waiters = self._ready_waiters, []
-        for waiter in waiters:
-            waiter.callback(connection)
+        self.readiness.ready(connection)
 
     def _refused(self, failure):
         error = failure.value
@@ -684,16 +653,16 @@ class MqttService(SourceService):
                      label=self.label, user=self.user_text, reason=what)
 
     def _connection_lost(self, connection, reason):
+        was_ready = self.readiness.ended(connection)
         if connection is self.connection:
             self.connection = None
             self.subscribed = []
-            was_connected, self.connected = self.connected, False
-            if self.running and was_connected:
+            self.connected = False
+            if self.running and was_ready:
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
                          reason=_why(reason))
         elif not connection.mqtt_connected:
-            self._streak += 1
             if self.running and not connection.reported:
                 self.complaints.problem(
                     "connection", "The connection to MQTT broker {label} ended before the "
@@ -704,9 +673,7 @@ class MqttService(SourceService):
         connection = self.connection
         if connection is not None:
             connection.disconnect()
-        waiters, self._ready_waiters = self._ready_waiters, []
-        for waiter in waiters:
-            waiter.errback(Failure(defer.CancelledError("the MQTT source stopped")))
+        self.readiness.cancel_waiters("the MQTT source stopped")
         return super().stopService()
 
     # -- messages --
@@ -754,7 +721,7 @@ class MqttService(SourceService):
             self.complaints.resolved(
                 (topic, route.plug.id), "MQTT {topic}: the {role} of plug {plug} is readable again",
                 topic=topic, role=route.role, plug=route.plug.id)
-        if debug_enabled():
+        if self.debug:
             log.debug("MQTT {topic}{retained}: {role} {value!r} -> plug {plug} {watts} W",
                       topic=topic, retained=" (retained)" if retain else "", role=route.role,
                       value=value, plug=route.plug.id, watts=watts)

@@ -8,55 +8,13 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET
 
 from senselink import config
-from senselink.service import SenseLinkService, build_plugs
-from senselink.sources.http import HttpPollService, safe_url
+from senselink.plugbuilder import build_plugs
+from senselink.service import makeService
+from senselink.sources.http import HttpPollService
 from tests.support import wait_until
-from tests.httpserver import serve
-
-
-class Meter(Resource):
-    """A scriptable power meter: replies C{self.reply} or holds requests open."""
-
-    isLeaf = True
-
-    def __init__(self):
-        super().__init__()
-        self.reply = (200, b"0")
-        self.hold = False
-        self.stall_body = False
-        self.requests = []
-        self.held = []
-
-    def render_GET(self, request):
-        self.requests.append({"path": request.path, "uri": request.uri,
-                              "headers": dict(request.requestHeaders.getAllRawHeaders())})
-        if self.stall_body:
-            # Headers and the start of the body, then nothing.
-            self.held.append(request)
-            request.notifyFinish().addErrback(lambda _: None)
-            request.setHeader(b"Content-Length", b"100")
-            request.write(b'{"power": ')
-            return NOT_DONE_YET
-        if self.hold:
-            self.held.append(request)
-            request.notifyFinish().addErrback(lambda _: None)
-            return NOT_DONE_YET
-        code, body = self.reply
-        request.setResponseCode(code)
-        return body
-
-    def release(self):
-        held, self.held = self.held, []
-        code, body = self.reply
-        for request in held:
-            if not request._disconnected:
-                request.setResponseCode(code)
-                request.write(body)
-                request.finish()
+from tests.httpserver import Meter, self_signed_pem, serve
 
 
 def set_json(meter, document, code=200):
@@ -124,7 +82,7 @@ class HttpSourceTestCase(unittest.TestCase):
 
     def until(self, predicate, limit=5.0):
         """Wait (on the real reactor) until C{predicate()} is true, at most C{limit} seconds."""
-        return wait_until(predicate, attempts=int(limit / 0.01), step=0.01)
+        return wait_until(predicate, timeout=limit)
 
 
 class ValueTests(HttpSourceTestCase):
@@ -213,11 +171,6 @@ class ValueTests(HttpSourceTestCase):
         self.assertIn("HTTP 500", text)
         for secret in ("s3cret-meter-token", "pw-in-url", "query-secret"):
             self.assertNotIn(secret, text)
-
-    def test_safe_url(self):
-        self.assertEqual(safe_url("https://a:b@example.net:8443/x/y?k=v#f"),
-                         "https://example.net:8443/x/y")
-        self.assertEqual(safe_url("http://[::1]:80/"), "http://[::1]:80/")
 
 
 class FailureTests(HttpSourceTestCase):
@@ -499,9 +452,9 @@ class ServiceTreeTests(unittest.TestCase):
         cfg = config.load_text(f"sources:\n- http:\n    url: http://127.0.0.1:{port}/\n"
                                "    plugs:\n    - meter:\n        power_keypath: power\n"
                                "        mac: 53:75:31:00:00:01\n", "c.yml")
-        service = SenseLinkService(cfg, port=0, interface="127.0.0.1")
+        service = makeService(cfg, port=0, interface="127.0.0.1")
         [poller] = service.sources
-        self.assertIs(poller.parent, service)
+        self.assertIs(poller.parent.parent, service)
         service.startService()
         try:
             if poller.current_poll is not None:
@@ -513,37 +466,6 @@ class ServiceTreeTests(unittest.TestCase):
         finally:
             yield service.stopService()
         self.assertFalse(poller.current_poll)
-
-
-def self_signed_pem(directory):
-    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "senselink test meter")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    ca_path = os.path.join(directory, "ca.pem")
-    with open(ca_path, "wb") as f:
-        f.write(cert_pem)
-    return ca_path, cert_pem, key_pem
 
 
 class TLSTests(HttpSourceTestCase):
@@ -611,12 +533,12 @@ class CertificateConfigTests(unittest.TestCase):
                 "    plugs:\n    - a: {}\n")
         with self.assertRaises(config.ConfigError) as caught:
             config.load_text(text, "c.yml")
-        self.assertIn("c.yml:4: sources[0].http.ca_file: expected a PEM file with at least one "
-                      "certificate", str(caught.exception))
+        self.assertIn(f"c.yml:4: sources[0].http.ca_file: ca_file {empty!r} holds no PEM "
+                      f"certificate", str(caught.exception))
         missing = os.path.join(directory, "missing.pem")
         with self.assertRaises(config.ConfigError) as caught:
             config.load_text(text.replace(empty, missing), "c.yml")
-        self.assertIn("expected a readable PEM file", str(caught.exception))
+        self.assertIn(f"cannot read ca_file {missing!r}: No such file", str(caught.exception))
         ca_path, _, _ = self_signed_pem(directory)
         cfg = config.load_text(text.replace(empty, ca_path), "c.yml")
         self.assertEqual(cfg.sources[0].options["ca_file"], ca_path)

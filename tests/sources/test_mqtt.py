@@ -20,33 +20,18 @@ from twisted.trial.unittest import FailTest, SkipTest, TestCase
 from senselink import config as config_module
 from senselink.config import ConfigError
 from senselink.plugs import Plug
-from senselink.service import SenseLinkService, build_plugs
+from senselink.plugbuilder import build_plugs
+from senselink.service import makeService
 from senselink.sources import default_kinds
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
 from tests import mosquitto
+from tests.processes import ROOT
+from tests.support import wait_until
 from tests.mosquitto import Broker, make_certificates, require_mosquitto, started_broker
 
 WAIT = 10.0   # seconds: bound for every wait on the broker
 MARKER = "test/marker"   # topic of a plug every broker test has, see BrokerTestCase.flush
-
-
-def wait_until(predicate, what, timeout=WAIT):
-    """A Deferred firing once C{predicate()} is true; fails after C{timeout} seconds."""
-    done = defer.Deferred()
-    deadline = reactor.seconds() + timeout
-
-    def check():
-        if predicate():
-            loop.stop()
-            done.callback(None)
-        elif reactor.seconds() > deadline:
-            loop.stop()
-            done.errback(FailTest(f"timed out after {timeout} s waiting for {what}"))
-
-    loop = task.LoopingCall(check)
-    loop.start(0.01)
-    return done
 
 
 def config_text(port, plugs, source=""):
@@ -210,7 +195,8 @@ class ConfigTests(TestCase):
             tls:
               ca_file: /nonexistent/ca.pem
         """))
-        self.assertIn("tls: tls ca_file '/nonexistent/ca.pem' is not a readable file", text)
+        self.assertIn("tls: cannot read ca_file '/nonexistent/ca.pem': No such file or directory",
+                      text)
 
     def test_tls_not_pem(self):
         with tempfile.NamedTemporaryFile(suffix=".pem") as junk:
@@ -225,7 +211,7 @@ class ConfigTests(TestCase):
                   cert_file: {junk.name}
                   key_file: {junk.name}
             """))
-        self.assertIn(f"tls: tls ca_file {junk.name!r} is not a PEM certificate", text)
+        self.assertIn(f"tls: ca_file {junk.name!r} holds no PEM certificate", text)
 
     def test_topic_matches(self):
         self.assertTrue(topic_matches("a/b", "a/b"))
@@ -729,7 +715,7 @@ class ServiceTreeTests(BrokerTestCase):
                 mac: 53:75:31:00:00:01
         """) + "- static:\n    plugs:\n    - base:\n        max_watts: 3\n"
                "        mac: 53:75:31:00:00:02\n")
-        daemon = SenseLinkService(config, port=0, interface="127.0.0.1", reactor=reactor)
+        daemon = makeService(config, port=0, interface="127.0.0.1", reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)
         (source,) = daemon.sources
@@ -928,7 +914,7 @@ class HelperTests(TestCase):
 class ReadmeTests(TestCase):
 
     def test_examples_load(self):
-        readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        readme = os.path.join(ROOT,
                               "README.md")
         with open(readme, encoding="utf-8") as f:
             text = f.read()
@@ -958,7 +944,7 @@ class TopicRoutingTests(TestCase):
 
     def test_exact_and_wildcard_topics(self):
         from twisted.internet.task import Clock
-        from senselink.service import build_plugs
+        from senselink.plugbuilder import build_plugs
         from tests.support import config_from_text
         config = config_from_text("""
 sources:

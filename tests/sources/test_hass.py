@@ -1,20 +1,31 @@
 """The Home Assistant source against a real Autobahn websocket server speaking HA's protocol."""
 
+import base64
+import hashlib
 import json
 import os
+import struct
 import textwrap
 
 import txaio
 from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial import unittest
+from zope.interface import implementer
 
-from senselink import log as senselink_log
 from senselink.config import ConfigError, load_text
-from senselink.service import build_plugs
-from senselink.sources.hass import HassService, apply_entities_event, normalise_url
+from senselink.plugbuilder import build_plugs
+from senselink.sources.hass import HassService
+from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
+from senselink.sources.hass.kind import normalise_url
+from senselink.sources.hass.session import HassSession
 
-from tests import test_twistd
+from tests import processes
 from tests.hass_server import FakeHomeAssistant, State, state_diff
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.test-token-do-not-log.c2lnbmF0dXJl"
@@ -80,8 +91,8 @@ class HassTestCase(unittest.TestCase):
             return self.service.stopService()
 
     def ready(self, n=1):
-        return until(lambda: self.service.sessions >= n and self.service.protocol is not None
-                     and self.service.protocol.ready, what="the subscription")
+        return until(lambda: self.service.sessions >= n and self.service.session is not None
+                     and self.service.session.ready, what="the subscription")
 
     def watts(self, plug_id):
         return self.plugs[plug_id].watts
@@ -93,9 +104,9 @@ class HassTestCase(unittest.TestCase):
     @defer.inlineCallbacks
     def roundtrip(self):
         """Wait until everything the server sent so far has been processed (a ping round)."""
-        protocol = self.service.protocol
+        session = self.service.session
         got = []
-        protocol.command({"type": "ping"}, got.append)
+        session.command({"type": "ping"}, got.append)
         yield until(lambda: got, what="a pong")
 
 
@@ -264,7 +275,7 @@ class SubscribeEntitiesTests(HassTestCase):
         self.home.set_state("light.desk_lamp", "on", {"friendly_name": "Desk"})
         yield self.roundtrip()
         self.assertEqual(self.watts("Lamp"), 42.0)
-        self.assertNotIn("brightness", self.service.protocol.cache["light.desk_lamp"]["attributes"])
+        self.assertNotIn("brightness", self.service.session.cache["light.desk_lamp"]["attributes"])
 
     @defer.inlineCallbacks
     def test_timeout_duration(self):
@@ -330,7 +341,7 @@ class SubscribeEntitiesTests(HassTestCase):
         yield self.settle("Later", 7.0)
         self.home.remove_state("sensor.plug_rest")
         yield self.roundtrip()
-        self.assertNotIn("sensor.plug_rest", self.service.protocol.cache)
+        self.assertNotIn("sensor.plug_rest", self.service.session.cache)
         self.assertEqual(self.watts("Rest"), 12.5)
         self.assertEqual(len([t for t in logs.texts() if "sensor.plug_rest is gone" in t]), 1)
         self.home.set_state("sensor.plug_rest", "13")
@@ -346,7 +357,7 @@ class SubscribeEntitiesTests(HassTestCase):
         yield self.ready()
         for _ in range(3):
             self.clock.advance(5)
-            yield until(lambda: self.service.protocol._ping_call is not None, what="a pong")
+            yield until(lambda: self.service.session._ping_call is not None, what="a pong")
         ids = [c["id"] for c in self.home.commands]
         self.assertEqual(ids, sorted(set(ids)))
         self.assertEqual([c["type"] for c in self.home.commands],
@@ -408,8 +419,6 @@ class SubscribeEntitiesTests(HassTestCase):
     @defer.inlineCallbacks
     def test_bad_token_backs_off_slowly_and_never_logs_the_token(self):
         logs = LogCapture(self)
-        senselink_log.set_level("DEBUG")
-        self.addCleanup(senselink_log.set_level, "INFO")
         txaio.set_global_log_level("debug")
         self.addCleanup(txaio.set_global_log_level, "info")
         self.home.token = "another-token"
@@ -504,13 +513,13 @@ class FallbackTests(HassTestCase):
         self.home.set_state("light.desk_lamp", "on", {"brightness": 51})
         self.home.set_state("sensor.other", "6")
         yield self.settle("Lamp", 10.0)
-        self.assertNotIn("sensor.other", self.service.protocol.cache)
+        self.assertNotIn("sensor.other", self.service.session.cache)
         self.home.set_state("sensor.heater_power", "1500.5")
         yield self.settle("Heater", 1500.5)
         self.home.remove_state("sensor.heater_power")
         yield self.roundtrip()
         self.assertEqual(self.watts("Heater"), 1500.5)
-        self.assertNotIn("sensor.heater_power", self.service.protocol.cache)
+        self.assertNotIn("sensor.heater_power", self.service.session.cache)
 
     @defer.inlineCallbacks
     def test_20_megabyte_get_states_reply(self):
@@ -527,10 +536,10 @@ class FallbackTests(HassTestCase):
 - Heater:
     entity_id: sensor.heater_power
 """)
-        yield until(lambda: self.service.protocol is not None and self.service.protocol.ready,
+        yield until(lambda: self.service.session is not None and self.service.session.ready,
                     timeout=60, what="the 20 MB get_states reply")
         self.assertEqual(self.watts("Heater"), 321.0)
-        self.assertEqual(list(self.service.protocol.cache), ["sensor.heater_power"])
+        self.assertEqual(list(self.service.session.cache), ["sensor.heater_power"])
         self.home.set_state("sensor.heater_power", "322")
         yield self.settle("Heater", 322.0)
 
@@ -615,6 +624,425 @@ class CacheTests(unittest.TestCase):
         self.assertEqual(cache["light.x"]["attributes"], {"brightness": 4})
         self.assertEqual(cache["light.x"]["last_updated"], 2.0)
         self.assertEqual(cache["light.x"]["context"], {"id": "B", "parent_id": "P", "user_id": "U"})
+
+    def test_state_changed(self):
+        cache = {"sensor.gone": {"state": "5"}}
+        wanted = {"sensor.plug_rest", "sensor.gone"}
+        new_state = {"entity_id": "sensor.plug_rest", "state": "12.5", "attributes": {}}
+
+        def event(eid, new, event_type="state_changed"):
+            return {"event_type": event_type, "data": {"entity_id": eid, "new_state": new}}
+        self.assertEqual(apply_state_changed(cache, event("sensor.plug_rest", new_state), wanted),
+                         "sensor.plug_rest")
+        self.assertIs(cache["sensor.plug_rest"], new_state)
+        self.assertIsNone(apply_state_changed(cache, event("sensor.other", new_state), wanted))
+        self.assertIsNone(apply_state_changed(cache, event("sensor.gone", None, "call_service"),
+                                              wanted))
+        self.assertIsNone(apply_state_changed(cache, {"event_type": "state_changed"}, wanted))
+        self.assertEqual(apply_state_changed(cache, event("sensor.gone", None), wanted),
+                         "sensor.gone")
+        self.assertEqual(sorted(cache), ["sensor.plug_rest"])
+
+
+# ------------------------------------------------ in memory: no sockets, time on a task.Clock
+
+
+_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class MemoryTransport(StringTransport):
+    """A connection in memory; the protocol hears of its end on the next clock turn, as with TCP."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.aborted = False
+        self.ending = None
+
+    def loseConnection(self):
+        super().loseConnection()
+        self.end(ConnectionDone("closed by the client"))
+
+    def abortConnection(self):
+        self.aborted = True
+        self.disconnecting = True
+        self.end(ConnectionAborted("aborted by the client"))
+
+    def unregisterProducer(self):
+        self.producer = None      # as TCP transports: no error without a producer
+
+    def end(self, reason):
+        if self.ending is None:
+            self.ending = self.clock.callLater(0, self.protocol.connectionLost, Failure(reason))
+
+
+class MemoryConnection:
+    """The server end of one in-memory websocket connection: it speaks frames as Home Assistant."""
+
+    def __init__(self, protocol, transport):
+        self.protocol = protocol
+        self.transport = transport
+
+    def handshake(self):
+        request = self.transport.value().decode("ascii")
+        self.transport.clear()
+        (key,) = [line.split(":", 1)[1].strip() for line in request.split("\r\n")
+                  if line.lower().startswith("sec-websocket-key:")]
+        accept = base64.b64encode(hashlib.sha1((key + _WEBSOCKET_GUID).encode()).digest())
+        self.protocol.dataReceived(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept
+                                   + b"\r\n\r\n")
+
+    def send(self, message, opcode=1):
+        """One server frame: C{message} as JSON, or bytes as they are."""
+        data = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+        size = len(data)
+        if size < 126:
+            head = struct.pack("!BB", 0x80 | opcode, size)
+        elif size < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+        self.protocol.dataReceived(head + data)
+
+    def received(self):
+        """What the client sent since the last call: dicts, and C{("close", code)} per close frame."""
+        data, out = self.transport.value(), []
+        self.transport.clear()
+        while data:
+            opcode, size, start = data[0] & 0x0F, data[1] & 0x7F, 2
+            if size == 126:
+                (size,), start = struct.unpack("!H", data[2:4]), 4
+            elif size == 127:
+                (size,), start = struct.unpack("!Q", data[2:10]), 10
+            mask, start = data[start:start + 4], start + 4
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data[start:start + size]))
+            data = data[start + size:]
+            if opcode == 8:
+                out.append(("close", struct.unpack("!H", payload[:2])[0] if payload else None))
+            else:
+                out.append(json.loads(payload))
+        return out
+
+    def drop(self):
+        """The server ends the TCP connection without a close frame (a Home Assistant restart)."""
+        self.transport.end(ConnectionLost("dropped by the server"))
+
+
+@implementer(IStreamClientEndpoint)
+class MemoryEndpoint:
+    """Connects in memory; each connection is a L{MemoryConnection} in C{connections}."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.connections = []
+
+    def connect(self, factory):
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 8123))
+        transport = MemoryTransport(self.clock)
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        self.connections.append(MemoryConnection(protocol, transport))
+        return defer.succeed(protocol)
+
+
+AUTH_OK = {"type": "auth_ok", "ha_version": "2024.1.6"}
+AUTH_REQUIRED = {"type": "auth_required", "ha_version": "2024.1.6"}
+HEATER = "- Heater:\n    entity_id: sensor.heater_power\n"
+
+
+class InMemoryTests(unittest.TestCase):
+    """HassService, its ClientService, HassClientProtocol and HassSession over memory transports."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.endpoint = MemoryEndpoint(self.clock)
+        self.logs = LogCapture(self)
+
+    def start(self, plugs=HEATER + DIMMER, source_extra="", **kwargs):
+        config = load_text(config_text("ws://hass.local:8123", plugs, source_extra), "test.yml")
+        self.plugs = build_plugs(config, self.clock)
+        self.service = HassService(config.sources[0], self.plugs, self.clock, reactor=self.clock,
+                                   random=lambda: 0.5, endpoint=self.endpoint, **kwargs)
+        self.service.startService()
+        self.addCleanup(self.stop)
+        return self.connection()
+
+    def stop(self):
+        if self.service.running:
+            stopped = self.service.stopService()
+            self.clock.advance(0)
+            return stopped
+
+    def connection(self):
+        """The newest connection, after the websocket handshake."""
+        connection = self.endpoint.connections[-1]
+        connection.handshake()
+        return connection
+
+    def login(self, connection):
+        connection.send(AUTH_REQUIRED)
+        connection.send(AUTH_OK)
+        return connection.received()
+
+    def ready(self, connection, states=None):
+        """Log in and answer the subscription with C{states} (entity id -> compressed state)."""
+        self.login(connection)
+        connection.send({"id": 1, "type": "result", "success": True, "result": None})
+        connection.send({"id": 1, "type": "event", "event": {"a": states or {}}})
+        return connection.received()
+
+    def texts(self, part):
+        return [t for t in self.logs.texts() if part in t]
+
+    def retry_delay(self):
+        (retry,) = self.clock.getDelayedCalls()
+        return retry.getTime() - self.clock.seconds()
+
+    def test_auth_and_subscribe_entities(self):
+        connection = self.start()
+        self.assertEqual(connection.received(), [])         # Home Assistant speaks first
+        connection.send(AUTH_REQUIRED)
+        self.assertEqual(connection.received(), [{"type": "auth", "access_token": TOKEN}])
+        connection.send(AUTH_OK)
+        self.assertEqual(connection.received(), [
+            {"id": 1, "type": "subscribe_entities",
+             "entity_ids": ["light.desk_lamp", "sensor.heater_power"]}])
+        self.assertTrue(self.service.connected)
+        self.assertFalse(self.service.session.ready)
+        ready = self.service.when_ready()
+        self.assertNoResult(ready)
+        # Result and first event coalesced in one frame, as HA sends them when asked to.
+        connection.send([{"id": 1, "type": "result", "success": True, "result": None},
+                         {"id": 1, "type": "event", "event": {"a": {
+                             "sensor.heater_power": {"s": "0.0", "a": {}, "c": "01", "lc": 1.0},
+                             "light.desk_lamp": {"s": "on", "a": {"brightness": 255}, "c": "02",
+                                                 "lc": 1.0}}}}])
+        self.assertIs(self.successResultOf(ready), self.service.session)
+        self.assertEqual((self.plugs["Heater"].watts, self.plugs["Lamp"].watts), (0.0, 42.0))
+        connection.send({"type": "event", "id": 1, "event": {"c": {
+            "sensor.heater_power": {"+": {"s": "1500.5", "lc": 2.0, "c": "03"}}}}})
+        self.assertEqual(self.plugs["Heater"].watts, 1500.5)
+        self.assertEqual(self.service.last_update, self.clock.seconds())
+        self.assertEqual(self.texts("Connected to Home Assistant 2024.1.6 at "
+                                    "ws://hass.local:8123/api/websocket"), [
+            "Connected to Home Assistant 2024.1.6 at ws://hass.local:8123/api/websocket"])
+
+    def test_auth_invalid(self):
+        connection = self.start()
+        connection.send(AUTH_REQUIRED)
+        connection.send({"type": "auth_invalid", "message": "Invalid access token or password"})
+        self.assertEqual(connection.received()[-1], ("close", None))   # the client's close frame
+        self.assertEqual(len(self.texts("rejected the access token")), 1)
+        connection.send(struct.pack("!H", 1000), opcode=8)             # the server's close 1000
+        connection.drop()
+        self.clock.advance(0)
+        self.assertFalse(self.service.connected)
+        self.assertEqual(self.service.readiness.unready, 1)
+        # Refused tokens wait the slow end of the range, every time.
+        self.assertEqual(self.retry_delay(), 0.875 * self.service.max_delay)
+        self.clock.advance(self.retry_delay())
+        connection = self.connection()
+        connection.send(AUTH_REQUIRED)
+        connection.send({"type": "auth_invalid", "message": "Invalid access token or password"})
+        self.assertEqual(len(self.texts("rejected the access token")), 1)
+        # A server that does not close after auth_invalid is dropped after ping_timeout.
+        self.clock.advance(self.service.ping_timeout)
+        self.assertTrue(connection.transport.aborted)
+        self.assertEqual(len(self.texts("No close after auth_invalid from Home Assistant")), 1)
+        self.clock.advance(0)
+        self.assertEqual(self.retry_delay(), 0.875 * self.service.max_delay)
+        self.assertNotIn(TOKEN, "\n".join(self.logs.texts()))
+
+    def test_silent_server(self):
+        connection = self.start(ping_timeout=10)
+        self.clock.advance(9)
+        connection.send(b"partial", opcode=1)    # bytes keep the connection alive...
+        self.clock.advance(9)
+        self.assertFalse(connection.transport.aborted)
+        self.clock.advance(1)                    # ...for ping_timeout after the last ones
+        self.assertTrue(connection.transport.aborted)
+        self.assertEqual(len(self.texts("No auth_required from Home Assistant at "
+                                        "ws://hass.local:8123/api/websocket within 10 s")), 1)
+        self.clock.advance(0)
+        self.assertEqual(self.service.readiness.unready, 1)
+        # ClientService's attempt 1 plus one session that never became ready: 2 s, jittered.
+        self.assertEqual(self.retry_delay(), 0.875 * 2.0)
+        self.assertEqual(self.endpoint.connections[-1].received(), [])   # no token sent
+
+    def test_ping_pong(self):
+        connection = self.start(ping_interval=30, ping_timeout=10)
+        self.ready(connection, {"sensor.heater_power": {"s": "7", "a": {}, "c": "01", "lc": 1.0}})
+        self.clock.advance(30)
+        self.assertEqual(connection.received(), [{"id": 2, "type": "ping"}])
+        self.clock.advance(9)
+        connection.send({"id": 2, "type": "pong"})
+        self.clock.advance(29)
+        self.assertEqual(connection.received(), [])
+        self.clock.advance(1)
+        self.assertEqual(connection.received(), [{"id": 3, "type": "ping"}])
+        self.clock.advance(10)                   # no pong
+        self.assertTrue(connection.transport.aborted)
+        self.assertEqual(len(self.texts("No pong from Home Assistant")), 1)
+        self.clock.advance(0)
+        self.assertFalse(self.service.connected)
+        self.assertIsNone(self.service.session)
+        self.assertEqual(len(self.texts("Disconnected from Home Assistant at")), 1)
+        self.assertEqual(self.plugs["Heater"].watts, 7.0)
+        self.assertEqual(self.retry_delay(), 0.875)    # the session had been ready: 1 s
+        self.clock.advance(self.retry_delay())
+        self.ready(self.connection(),
+                   {"sensor.heater_power": {"s": "8", "a": {}, "c": "01", "lc": 1.0}})
+        self.assertEqual(self.plugs["Heater"].watts, 8.0)
+        self.assertEqual(self.service.sessions, 2)
+
+    def test_state_changed_fallback(self):
+        connection = self.start()
+        self.login(connection)
+        connection.send({"id": 1, "type": "result", "success": False,
+                         "error": {"code": "unknown_command", "message": "Unknown command."}})
+        self.assertEqual(connection.received(), [
+            {"id": 2, "type": "subscribe_events", "event_type": "state_changed"},
+            {"id": 3, "type": "get_states"}])
+
+        def changed(eid, state):
+            new_state = None if state is None else {"entity_id": eid, "state": state,
+                                                    "attributes": {}}
+            return {"type": "event", "id": 2, "event": {"event_type": "state_changed", "data": {
+                "entity_id": eid, "old_state": None, "new_state": new_state}}}
+        # Events may come before the results; replies are matched by id.
+        connection.send(changed("sensor.heater_power", "5"))
+        connection.send(changed("sensor.other", "9"))
+        connection.send({"id": 2, "type": "result", "success": True, "result": None})
+        self.assertEqual(self.plugs["Heater"].watts, 5.0)
+        self.assertFalse(self.service.session.ready)
+        connection.send({"id": 3, "type": "result", "success": True, "result": [
+            {"entity_id": "sensor.heater_power", "state": "6", "attributes": {}},
+            {"entity_id": "sensor.other", "state": "9", "attributes": {}}]})
+        self.assertTrue(self.service.session.ready)
+        self.assertEqual(self.plugs["Heater"].watts, 6.0)
+        self.assertEqual(sorted(self.service.session.cache), ["sensor.heater_power"])
+        self.assertEqual(len(self.texts("has no entity light.desk_lamp")), 1)
+        connection.send(changed("sensor.heater_power", None))
+        self.assertEqual(self.service.session.cache, {})
+        self.assertEqual(self.plugs["Heater"].watts, 6.0)
+        self.assertEqual(len(self.texts("sensor.heater_power is gone")), 1)
+
+    def test_refused_subscription(self):
+        connection = self.start()
+        self.login(connection)
+        connection.send({"id": 1, "type": "result", "success": False, "error": {
+            "code": "invalid_format", "message": "Entity ID x is an invalid entity ID"}})
+        self.assertTrue(connection.transport.aborted)
+        (line,) = self.texts("refused subscribe_entities")
+        self.assertIn("(id 1): invalid_format: Entity ID x", line)
+
+    def test_what_is_not_a_message(self):
+        connection = self.start()
+        self.ready(connection)
+        connection.send(b"this is not json")
+        connection.send([1, {"type": "event", "id": 1, "event": {"a": {
+            "sensor.heater_power": {"s": "3", "a": {}, "c": "01", "lc": 1.0}}}}])
+        connection.send(json.dumps({"type": "event", "id": 1, "event": {"c": {
+            "sensor.heater_power": {"+": {"s": "4"}}}}}).encode(), opcode=2)   # binary
+        connection.send({"type": "event", "id": 99, "event": {"a": {}}})  # no such subscription
+        connection.send({"id": 7, "type": "result", "success": False,
+                         "error": {"code": "id_reuse", "message": "Identifier values have to "
+                                   "increase."}})
+        self.assertEqual(self.plugs["Heater"].watts, 4.0)
+        self.assertEqual(len(self.texts("sent a message that is not JSON")), 1)
+        self.assertEqual(len(self.texts("sent int instead of a message")), 1)
+        self.assertEqual(len(self.texts("refused command (id 7): id_reuse")), 1)
+        self.assertFalse(connection.transport.aborted)
+
+    def test_oversized_message(self):
+        connection = self.start(source_extra=f"auth_token: {TOKEN}\nmax_message_size: 100")
+        self.login(connection)
+        connection.send({"id": 1, "type": "result", "success": True, "result": "x" * 200})
+        self.clock.advance(0)
+        self.assertEqual(len(self.texts("larger than max_message_size (100 bytes)")), 1)
+        self.assertEqual(self.service.readiness.unready, 1)
+        self.clock.advance(self.retry_delay())
+        connection = self.connection()
+        self.login(connection)
+        connection.send({"id": 1, "type": "result", "success": True, "result": "x" * 200})
+        self.clock.advance(0)
+        self.assertEqual(len(self.texts("larger than max_message_size")), 1)   # once
+
+    def test_unreadable_token_file(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(TOKEN)
+        connection = self.start(source_extra=f"auth_token_file: {path}")
+        os.remove(path)
+        connection.send(AUTH_REQUIRED)
+        self.assertEqual(connection.received(), [])
+        self.assertTrue(connection.transport.aborted)
+        self.assertEqual(len(self.texts("Cannot read the Home Assistant access token")), 1)
+
+    def test_when_ready_and_stop(self):
+        connection = self.start(HEATER + "    timeout_duration: 60\n")
+        self.ready(connection)
+        self.assertIs(self.successResultOf(self.service.when_ready()), self.service.session)
+        connection.drop()
+        self.clock.advance(0)
+        waiting = self.service.when_ready()
+        self.clock.advance(self.retry_delay())
+        connection = self.connection()
+        self.login(connection)
+        stopped = self.service.stopService()      # authenticated, not yet subscribed
+        self.failureResultOf(waiting, defer.CancelledError)
+        self.assertEqual(connection.received(), [("close", 1000)])   # a polite goodbye
+        self.clock.advance(0)
+        self.successResultOf(stopped)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class SessionTests(unittest.TestCase):
+    """HassSession alone: messages in, messages out through a link, no connection at all."""
+
+    class Link:
+        def __init__(self):
+            self.sent, self.closed, self.aborted = [], [], 0
+
+        def send_json(self, message):
+            self.sent.append(message)
+
+        def close(self, code=None):
+            self.closed.append(code)
+
+        def abort(self):
+            self.aborted += 1
+
+    def test_conversation(self):
+        clock = task.Clock()
+        config = load_text(config_text("ws://hass:8123", HEATER), "test.yml")
+        plugs = build_plugs(config, clock)
+        service = HassService(config.sources[0], plugs, clock, reactor=clock, ping_interval=5,
+                              ping_timeout=2)
+        link = self.Link()
+        session = HassSession(service, link, clock)
+        session.start()
+        session.dispatch(AUTH_REQUIRED)
+        session.dispatch(AUTH_OK)
+        session.receive('{"id": 1, "type": "result", "success": true, "result": null}')
+        session.dispatch({"id": 1, "type": "event", "event": {"a": {
+            "sensor.heater_power": {"s": "12", "a": {}, "c": "01", "lc": 1.0}}}})
+        self.assertEqual(link.sent, [
+            {"type": "auth", "access_token": TOKEN},
+            {"id": 1, "type": "subscribe_entities", "entity_ids": ["sensor.heater_power"]}])
+        self.assertTrue(session.ready)
+        self.assertEqual(plugs["Heater"].watts, 12.0)
+        clock.advance(5)
+        self.assertEqual(link.sent[-1], {"id": 2, "type": "ping"})
+        clock.advance(1)
+        session.alive()                 # bytes of a long message are arriving
+        clock.advance(1.5)
+        self.assertEqual(link.aborted, 0)
+        clock.advance(0.5)
+        self.assertEqual(link.aborted, 1)
+        session.stop()
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class ConfigTests(unittest.TestCase):
@@ -738,8 +1166,8 @@ class ProtocolDetailTests(HassTestCase):
         self.assertEqual(self.watts("Heater"), 2.0)
         self.home.before_command = None
         # A reused id and a command without one get Home Assistant's errors.
-        self.service.protocol.send_json({"id": 1, "type": "ping"})
-        self.service.protocol.send_json({"type": "ping"})
+        self.service.session.send_json({"id": 1, "type": "ping"})
+        self.service.session.send_json({"type": "ping"})
         yield self.roundtrip()
         errors = [t for t in logs.texts() if "refused" in t]
         self.assertEqual(len(errors), 2, errors)
@@ -804,6 +1232,7 @@ class TLSTests(HassTestCase):
         self.ca_file = self.mktemp()
         with open(self.ca_file, "wb") as f:
             f.write(cert)
+        self.cert = cert
         self.home = FakeHomeAssistant(TOKEN)
         self.home.listen(tls=ssl.PrivateCertificate.loadPEM(key + cert).options())
         self.addCleanup(self._stop_home)
@@ -821,6 +1250,17 @@ class TLSTests(HassTestCase):
         self.assertTrue(self.service.label.startswith("wss://localhost:"))
 
     @defer.inlineCallbacks
+    def test_ca_bundle(self):
+        """Every certificate of a CA file counts, not only the first."""
+        bundle = self.mktemp()
+        with open(bundle, "wb") as f:
+            f.write(_self_signed("other.example")[1] + self.cert)
+        self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url,
+                   source_extra=f"auth_token: {TOKEN}\nca_file: {bundle}")
+        yield self.ready()
+        self.assertEqual(self.watts("Heater"), 77.0)
+
+    @defer.inlineCallbacks
     def test_verify_tls_off(self):
         self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url,
                    source_extra=f"auth_token: {TOKEN}\nverify_tls: false")
@@ -831,7 +1271,7 @@ class TLSTests(HassTestCase):
     def test_unknown_certificate_is_refused(self):
         logs = LogCapture(self)
         self.start("- Heater:\n    entity_id: sensor.heater_power\n", url=self.url)
-        yield until(lambda: self.service._failures == 1, what="the failed session")
+        yield until(lambda: self.service.readiness.unready == 1, what="the failed session")
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # the retry
         self.assertEqual(self.home.auth_messages, [])     # the token never left
         self.assertEqual(self.service.sessions, 0)
@@ -843,11 +1283,11 @@ class TLSTests(HassTestCase):
 
 
 class DaemonTests(unittest.TestCase):
-    """A hass source inside the whole daemon (SenseLinkService), on the real reactor."""
+    """A hass source inside the whole daemon, on the real reactor."""
 
     @defer.inlineCallbacks
     def test_daemon_follows_home_assistant(self):
-        from senselink.service import SenseLinkService
+        from senselink.service import makeService
 
         home = FakeHomeAssistant(TOKEN)
         home.listen()
@@ -857,7 +1297,7 @@ class DaemonTests(unittest.TestCase):
         # that trial's warning observer mistakes for a Python warning)
         config = load_text(config_text(home.url, DIMMER + "    mac: 53:75:31:F6:4B:01\n"),
                            "daemon.yml")
-        daemon = SenseLinkService(config, port=0, interface="127.0.0.1", reactor=reactor)
+        daemon = makeService(config, port=0, interface="127.0.0.1", reactor=reactor)
         daemon.startService()
         self.addCleanup(daemon.stopService)
         (source,) = daemon.sources
@@ -876,14 +1316,14 @@ class ReadmeTests(unittest.TestCase):
     """The README's Home Assistant examples are valid configs that do what the text says."""
 
     def blocks(self):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+        path = os.path.join(processes.ROOT, "README.md")
         with open(path, encoding="utf-8") as f:
             text = f.read()
         section = text.split("## Home Assistant source", 1)[1].split("\n## ", 1)[0]
         return [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
 
     def test_example_file(self):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        path = os.path.join(processes.ROOT,
                             "examples", "hass.yml")
         self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "abc"})
         from senselink.config import load
@@ -916,7 +1356,7 @@ class ReadmeTests(unittest.TestCase):
         self.assertEqual(b.feed.entity(state="off", attribute=None), 0.5)
 
 
-class TwistdTests(test_twistd.Case):
+class TwistdTests(processes.Case):
     """The daemon as users run it, following the fake Home Assistant over the network."""
 
     @defer.inlineCallbacks
@@ -937,8 +1377,8 @@ class TwistdTests(test_twistd.Case):
 """))
         os.chmod(path, 0o600)
         port = free_port()
-        daemon = test_twistd.DaemonProcess(self, [
-            test_twistd.twistd(), "-n", "--pidfile=", "senselink", "-c", path, "-p", str(port),
+        daemon = processes.DaemonProcess(self, [
+            processes.twistd(), "-n", "--pidfile=", "senselink", "-c", path, "-p", str(port),
             "--interface", "127.0.0.1", "--log-level", "DEBUG"])
         yield until(lambda: any(c["type"] == "subscribe_entities" for c in home.commands),
                     timeout=30, what="the daemon's subscription")

@@ -8,13 +8,15 @@ running our config before it is signalled).
 import os
 import re
 import signal
+import socket
 import sys
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.deploy_support import (PORT_LINES, WAIT, ask_udp, by_alias, child_env, spawn,
-                                  stopped_cleanly, twistd_executable)
+from tests.support import wait_until
+from tests.deploy_support import (PORT_LINES, ask_udp, by_alias, child_env, spawn, stopped_cleanly,
+                                  twistd_executable)
 
 CONFIG = """\
 sources:
@@ -48,19 +50,6 @@ def write_config(path, alias="Lamp", extra="", state_file=None):
         text += f"state_file: {state_file}\n"
     with open(path, "w") as f:
         f.write(text)
-
-
-@defer.inlineCallbacks
-def wait_until(predicate, timeout=WAIT, interval=0.05):
-    """Poll C{predicate} until it returns something true; fails after C{timeout} seconds."""
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"still not true after {timeout} s: {predicate}")
-        yield task.deferLater(reactor, interval, lambda: None)
 
 
 def read(path):
@@ -143,12 +132,30 @@ class DaemonModeTests(unittest.TestCase):
         self.assertFalse(os.path.exists(self.pidfile))
 
     @defer.inlineCallbacks
+    def test_port_in_use_is_one_line_and_no_traceback(self):
+        write_config(self.config)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            port = busy.getsockname()[1]
+            argv = [self.twistd, "--pidfile", self.pidfile, "--logfile", self.logfile,
+                    "senselink", "-c", self.config, "-p", str(port), "--interface", "127.0.0.1"]
+            launcher = spawn(argv, child_env(), path=self.dir)
+            code = yield launcher.ended
+        self.assertNotEqual(code, 0)
+        self.assertEqual(launcher.output.strip(),
+                         f"senselink: cannot listen on UDP 127.0.0.1:{port}: Address already in use")
+        self.assertNotIn("Traceback", read(self.logfile))
+        self.assertFalse(os.path.exists(self.pidfile))
+
+    @defer.inlineCallbacks
     def test_state_saved_on_sigterm(self):
         """SIGTERM saves the energy state file."""
         state = os.path.join(self.dir, "energy.state.json")
         write_config(self.config, state_file=state)
         port = yield self.start_daemon()
         yield ask_udp(port, 2)
+        yield wait_until(lambda: os.path.exists(state))    # written at start
+        os.unlink(state)
         yield self.stop_daemon()
         self.assertTrue(os.path.exists(state), read(self.logfile))
         self.assertGreater(os.path.getsize(state), 0)

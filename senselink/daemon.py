@@ -1,0 +1,372 @@
+"""The running daemon and its public API.
+
+L{Daemon} is the top of the service tree (a C{MultiService}) and the one
+object through which reload, the web interface and embedding programs touch
+the running daemon:
+
+- read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
+  reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
+  L{Daemon.meter} (energy counters), L{Daemon.target};
+- change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
+  L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
+  L{Daemon.apply_settings} (the top-level sections: guard, device, web,
+  state file).
+
+Data flows one way: sources set plug values, plugs tell their observers
+(the Sense reply cache and the energy meter), the responder answers from
+the cache. The Kasa listeners, the reloader and timers are children that
+L{senselink.service} adds.
+"""
+
+import ipaddress
+import os
+
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+
+from senselink.energy.counters import EnergyMeter
+from senselink.energy.service import DEFAULT_STATE_FILE, EnergyService
+from senselink.errors import StartupError, listen_error
+from senselink.guard import Guard
+from senselink.log import Logger
+from senselink.plugbuilder import build_plugs
+from senselink.power import PowerModel, UnreadableValue, number
+from senselink.replies import SenseReplyCache
+from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
+from senselink.strip import make_strip
+
+log = Logger()
+
+# Seconds to wait for replaced sources to stop before starting their successors.
+STOP_TIMEOUT = 30
+
+# What each listening child is, for people (by service name).
+LISTENERS = {"udp": "on UDP {where}", "tcp": "on TCP {where}",
+             "web": "for the web interface on {where}"}
+
+
+def _is_ip(value) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def describe_source(source) -> str:
+    """C{hass source #2 (plug_a, plug_b)}: a source config, for log lines."""
+    ids = ", ".join(plug.id for plug in source.plugs) or "no plugs"
+    return f"{source.kind} source #{source.index + 1} ({ids})"
+
+
+class Daemon(MultiService):
+    """The whole daemon: plugs, their observers, the responder, sources, web, state file."""
+
+    name = "senselink"
+
+    def __init__(self, config, *, reactor, kinds, respond=True, foreground=True, resolve=None,
+                 debug=False):
+        super().__init__()
+        self.debug = debug           # build the DEBUG lines of hot paths
+        self.config = config
+        self.reactor = reactor
+        self.kinds = kinds
+        self.foreground = foreground
+        self._resolve = resolve        # host name -> Deferred(address); default reactor.resolve
+        self._target = None          # the configured target (host name or address), or None
+        self.plugs = build_plugs(config, reactor, kinds)
+        self.meter = EnergyMeter(reactor)
+        self.meter.watch(self.plugs)
+        self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
+        self.responder = Responder(self.replies, respond=respond, debug=debug)
+        self.udp_protocol = KasaDatagramProtocol(self.responder)
+        self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
+        self.energy = None           # the state file's EnergyService
+        self.web = None              # the web interface's listening service, or None
+        self._web_options = None
+        self._sources = []           # (SourceConfig, service) in config order
+        self.sources_parent = MultiService()
+        self.sources_parent.setName("sources")
+        self.sources_parent.setServiceParent(self)
+        self.apply_settings(config, starting=True)
+        for source in config.sources:
+            service = kinds[source.kind].make_service(source, self.plugs, reactor)
+            if service is not None:
+                service.debug = debug
+                service.setServiceParent(self.sources_parent)
+                self._sources.append((source, service))
+
+    # -- reading --
+
+    @property
+    def counters(self):
+        """What the responder saw and did (L{senselink.responder.Counters})."""
+        return self.responder.counters
+
+    @property
+    def sources(self):
+        """The running source services, in config order."""
+        return [service for _, service in self._sources]
+
+    def running_sources(self):
+        """C{[(SourceConfig, service), ...]} of the running sources, in config order."""
+        return list(self._sources)
+
+    @property
+    def udp_port(self) -> int:
+        """The UDP port answering Kasa requests (once started)."""
+        return self.udp_protocol.transport.getHost().port
+
+    @property
+    def tcp_port(self) -> int:
+        """The TCP port answering Kasa requests (once started)."""
+        # TCPServer keeps its listening port as _port; Twisted offers no public accessor.
+        return self.getServiceNamed("tcp")._port.getHost().port
+
+    @property
+    def reloader(self):
+        return self.getServiceNamed("reload")
+
+    @property
+    def target(self):
+        return self._target
+
+    @property
+    def strip(self):
+        """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
+        return self.responder.device
+
+    # -- lifecycle --
+
+    def privilegedStartService(self):
+        # MultiService's loops, with a port that cannot be bound turned into
+        # one line naming the listener.
+        Service.privilegedStartService(self)
+        for child in self:
+            self._start_child(child.privilegedStartService, child)
+
+    def startService(self):
+        Service.startService(self)
+        for child in self:
+            self._start_child(child.startService, child)
+        for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
+            log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
+                     interface=self.udp_protocol.transport.getHost().host, port=port)
+        for warning in self.config.warnings:
+            log.warn("{problem}", problem=warning)
+        reported = self.plugs.reported
+        log.info("SenseLink started from {path}: {n} {plugs}, {r} reported to Sense{quiet}",
+                 path=self.config.path, n=len(self.plugs),
+                 plugs="plug" if len(self.plugs) == 1 else "plugs", r=len(reported),
+                 quiet="" if self.responder.respond else " (quiet mode: not answering)")
+        strip = self.strip
+        if strip is not None:
+            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} sockets",
+                     alias=strip.alias, mac=strip.mac, n=len(reported))
+        else:
+            log.info("kasa_clients is false: only the Sense request is answered")
+        for plug in self.plugs:
+            where = "reported" if plug.reported else f"in aggregate {plug.aggregate.id}"
+            log.info("Plug {plug} ({alias}, {mac}, {kind}): {watts} W, {where}",
+                     plug=plug.id, alias=plug.alias, mac=plug.mac, kind=plug.kind,
+                     watts=plug.watts, where=where)
+        self.set_target(self.config.target)
+
+    def _start_child(self, start, child):
+        try:
+            start()
+        except CannotListenError as e:
+            self._fail(listen_error(LISTENERS.get(child.name, child.name + " {where}"), e))
+        except StartupError as e:
+            self._fail(e)
+
+    def stopService(self):
+        counters = self.counters
+        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
+                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
+        return super().stopService()
+
+    def _fail(self, error):
+        if self.foreground:
+            # One line on stderr (twistd -n shows it in its log) and exit code 1.
+            raise SystemExit(f"senselink: {error}")
+        # Daemon mode: twistd reports the exception to the waiting parent process.
+        log.critical("{error}", error=str(error))
+        raise error
+
+    # -- mutable plugs --
+
+    def _mutable(self, plug_id):
+        plug = self.plugs[plug_id]
+        if plug.kind != "mutable":
+            raise TypeError(f"plug {plug_id!r} is a {plug.kind} plug, not mutable")
+        return plug
+
+    def set_power(self, plug_id, watts, on=None):
+        """Set a C{mutable} plug's power in watts (a finite number >= 0).
+
+        Raises KeyError for an unknown plug, TypeError for a plug that is not
+        mutable, ValueError for a bad value.
+        """
+        plug = self._mutable(plug_id)
+        try:
+            value = number(watts)
+        except UnreadableValue as e:
+            raise ValueError(str(e)) from None
+        if value < 0:
+            raise ValueError(f"power must not be negative, got {value!r}")
+        plug.set_power(value, on)
+        log.info("Mutable plug {plug} set to {watts} W", plug=plug_id, watts=value)
+
+    def switch(self, plug_id, on: bool):
+        """Switch a C{mutable} plug on or off with the power its current settings give.
+
+        On: C{max_watts} when set, else its configured C{power}; off: C{off_usage}
+        (default C{min_watts}).
+        """
+        self._mutable(plug_id)
+        options = self.config.plugs[plug_id].options
+        model = PowerModel.from_options(options)
+        if on:
+            watts = model.max_watts if model.max_watts > 0 else float(options.get("power") or 0.0)
+        else:
+            watts = model.off_usage
+        self.set_power(plug_id, watts, bool(on))
+
+    # -- replacing parts (reload) --
+
+    def replace_plugs(self, config, plugs):
+        """Run C{plugs} (built from C{config}) from now on: replies, energy and strip follow."""
+        self.config = config
+        self.plugs = plugs
+        self.meter.watch(plugs)
+        self.replies.replace(plugs)
+
+    def replace_sources(self, keep, start):
+        """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
+        then start C{start} (pairs of new services). Fires with the pairs stopped.
+
+        Replaced sources stop first (two connections with one client id would
+        push each other out); their successors start once they have stopped,
+        or after L{STOP_TIMEOUT} seconds.
+        """
+        kept = {id(service) for _, service in keep}
+        stopping = [pair for pair in self._sources if id(pair[1]) not in kept]
+        self._sources = list(keep)
+        stops = [defer.maybeDeferred(service.disownServiceParent) for _, service in stopping]
+        waiting = defer.DeferredList(stops, consumeErrors=True)
+        if stops:
+            waiting.addTimeout(STOP_TIMEOUT, self.reactor)
+
+        def stopped(results):
+            for ok, value in results:
+                if not ok:
+                    log.failure("A replaced source failed to stop", value)
+
+        def late(failure):
+            failure.trap(defer.TimeoutError)
+            log.warn("Replaced sources did not stop within {timeout} s; starting the new "
+                     "ones anyway", timeout=STOP_TIMEOUT)
+
+        def start_new(_):
+            for source, service in start:
+                service.debug = self.debug
+                try:
+                    service.setServiceParent(self.sources_parent)
+                except Exception:
+                    log.failure("Cannot start the {source}", source=describe_source(source))
+                    continue
+                self._sources.append((source, service))
+            return stopping
+
+        return waiting.addCallbacks(stopped, late).addCallback(start_new)
+
+    def set_target(self, target):
+        """Send Sense replies to C{target} (a host name or IP address), or to the requester.
+
+        While a host name resolves, nothing is sent anywhere; a name that does
+        not resolve keeps it so (never the requester instead of the target).
+        """
+        self._target = target or None
+        protocol = self.udp_protocol
+        if not target:
+            protocol.target = None
+            return
+        if _is_ip(target):
+            protocol.target = target
+            log.info("Replies go to target {address}", address=target)
+            return
+        protocol.target = UNRESOLVED
+        resolve = self._resolve or self.reactor.resolve
+        resolve(target).addCallbacks(self._resolved, self._unresolved,
+                                           callbackArgs=(target,), errbackArgs=(target,))
+
+    def _resolved(self, address, target):
+        if target != self._target:
+            return          # another target was set meanwhile
+        log.info("Replies go to target {target} ({address})", target=target, address=address)
+        self.udp_protocol.target = address
+
+    def _unresolved(self, failure, target):
+        if target != self._target:
+            return
+        log.error("Cannot resolve target {target}: {reason}; Sense requests are not answered",
+                  target=target, reason=failure.getErrorMessage())
+
+    def apply_settings(self, config, starting=False):
+        """Apply the top-level sections of C{config}: who is answered (C{allow_from},
+        C{rate_limit}), what Kasa clients see (C{device}, C{kasa_clients}), the
+        web interface and the state file."""
+        options = config.options
+        self.responder.set_guard(Guard.from_config(config, self.reactor))
+        device = None
+        if options.get("kasa_clients", True):
+            device = make_strip(config, self, self.reactor)
+        self.responder.device = device
+        path = os.path.abspath(options.get("state_file") or DEFAULT_STATE_FILE)
+        if self.energy is None or self.energy.path != path:
+            self._set_state_file(path, load=starting)
+        web = options.get("web")
+        if starting or web != self._web_options:
+            self._set_web(web)
+        self._web_options = web
+
+    def _set_state_file(self, path, load):
+        old = self.energy
+        if old is not None:
+            old.disownServiceParent()            # saves to the old file
+        self.energy = EnergyService(self.meter, path, self.reactor, load=load)
+        self.energy.setServiceParent(self)
+        if old is not None:
+            log.info("Energy counters are kept in {path} from now on (was {old})",
+                     path=path, old=old.path)
+
+    def _set_web(self, options):
+        """Listen with the web interface as C{options} (a WebOptions, or None) say.
+
+        Only a changed C{listen} rebinds; a new token applies at once (the
+        interface reads it from the running config at each request).
+        """
+        old = self.web
+        old_listen = self._web_options.listen if self._web_options is not None else None
+        new_listen = options.listen if options is not None else None
+        if old_listen == new_listen and (old is not None or options is None):
+            return False
+        if old is not None:
+            self.web = None
+            old.disownServiceParent()
+        if options is None:
+            log.info("Web interface off")
+            return True
+        from senselink import web as _web     # loaded only when configured
+        service = _web.make_service(self, options)
+        service.setName("web")
+        self.web = service
+        try:
+            service.setServiceParent(self)
+        except CannotListenError as e:
+            log.error("{error}", error=str(listen_error(LISTENERS["web"], e)))
+            self.web = None
+            service.disownServiceParent()
+        return True

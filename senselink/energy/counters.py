@@ -1,0 +1,251 @@
+"""Energy counters: each plug integrates its watts over time into kWh.
+
+A L{PlugEnergy} keeps a plug's C{total} (what C{emeter.get_realtime}
+reports, in the Sense reply too) and its energy per local day and per local
+month (C{get_daystat}/C{get_monthstat}). Power is piecewise constant between
+changes, so integrating exactly needs one step per change: the counters are
+observers of their plug (see L{senselink.plugs.Plug.changed}), and readers
+add the energy of the interval still open. Intervals crossing local midnight
+are split between the days.
+"""
+
+from datetime import date, datetime, time as dtime, timedelta
+
+from senselink.energy.statefile import STATE_VERSION, StateFileError, check_plug_state
+from senselink.log import Logger
+
+log = Logger()
+
+KEEP_DAYS = 400              # days of per-day energy kept
+MAX_SPLITS = 1000            # bound on day boundaries handled in one integration step
+
+
+def _local(seconds, tz):
+    if tz is not None:
+        return datetime.fromtimestamp(seconds, tz)
+    return datetime.fromtimestamp(seconds)
+
+
+def _next_midnight(moment: datetime) -> float:
+    following = datetime.combine(moment.date() + timedelta(days=1), dtime(0), moment.tzinfo)
+    return following.timestamp()
+
+
+class PlugEnergy:
+    """The energy counters of one plug, fed by the plug's changes."""
+
+    __slots__ = ("clock", "tz", "total_wh", "days", "months", "_watts", "_since",
+                 "_on", "on_since", "_today")
+
+    def __init__(self, plug, clock, tz=None):
+        self.clock = clock
+        self.tz = tz
+        self._today = None
+        self.total_wh = 0.0
+        self.days = {}       # "YYYY-MM-DD" -> Wh
+        self.months = {}     # "YYYY-MM" -> Wh
+        now = clock.seconds()
+        self._since = now
+        self._watts = plug.watts
+        self._on = plug.on
+        self.on_since = now if self._on else None
+
+    # -- integration --
+
+    def advance(self, now=None):
+        """Book the energy of the open interval up to C{now} (default: the clock's now)."""
+        if now is None:
+            now = self.clock.seconds()
+        start = self._since
+        watts = self._watts
+        if now > start and watts > 0.0:
+            # (start, end, date, "YYYY-MM-DD", "YYYY-MM") of the local day booked last
+            today = self._today
+            if (today is not None and today[0] <= start and now <= today[1]
+                    and today[3] in self.days):
+                # Every change of every plug, nearly: no date arithmetic.
+                wh = watts * (now - start) / 3600.0
+                self.total_wh += wh
+                self.days[today[3]] += wh
+                months = self.months
+                months[today[4]] = months.get(today[4], 0.0) + wh
+            else:
+                self._add(start, now, watts)
+        # A clock that went backwards restarts the interval without booking anything.
+        self._since = now
+
+    def changed(self, plug, now=None):
+        """Observer of the plug: its power or state changed, close the interval at the old value.
+
+        @param now: the clock's time, when the caller has just read it.
+        """
+        if now is None:
+            now = self.clock.seconds()
+        self.advance(now)
+        self._watts = plug.watts
+        on = plug.on
+        if on and not self._on:
+            self.on_since = now
+        elif not on:
+            self.on_since = None
+        self._on = on
+
+    def _add(self, start, end, watts):
+        """Book C{watts} from C{start} to C{end}, split at local midnights; remember the day."""
+        moment = _local(end, self.tz)
+        day = moment.date()
+        key = day.isoformat()
+        self._today = (datetime.combine(day, dtime(0), moment.tzinfo).timestamp(),
+                       _next_midnight(moment), day, key, key[:7])
+        t = start
+        for _ in range(MAX_SPLITS):
+            moment = _local(t, self.tz)
+            boundary = _next_midnight(moment)
+            stop = end if boundary >= end else boundary
+            self._book(moment.date(), watts * (stop - t) / 3600.0)
+            t = stop
+            if t >= end:
+                return
+        # A gap of more than MAX_SPLITS days: book the rest on the last day.
+        self._book(_local(end, self.tz).date(), watts * (end - t) / 3600.0)
+
+    def _book(self, day: date, wh: float):
+        """Add C{wh} to the total, to C{day} and to its month."""
+        if wh <= 0.0:
+            return
+        self.total_wh += wh
+        key = day.isoformat()
+        days = self.days
+        if key not in days:
+            days[key] = 0.0
+            self._prune(day)
+        days[key] += wh
+        month = key[:7]
+        self.months[month] = self.months.get(month, 0.0) + wh
+
+    def _prune(self, today: date):
+        cutoff = (today - timedelta(days=KEEP_DAYS)).isoformat()
+        for key in [k for k in self.days if k < cutoff]:
+            del self.days[key]
+
+    # -- reading --
+
+    def pending_wh(self, now=None) -> float:
+        if now is None:
+            now = self.clock.seconds()
+        return self._watts * max(0.0, now - self._since) / 3600.0
+
+    @property
+    def total_kwh(self) -> float:
+        """Energy since the counters began, including the open interval, in kWh."""
+        return (self.total_wh + self.pending_wh()) / 1000.0
+
+    def on_time(self, now=None) -> int:
+        """Seconds since the plug was last seen switching on (0 while off)."""
+        if self.on_since is None:
+            return 0
+        if now is None:
+            now = self.clock.seconds()
+        return max(0, int(now - self.on_since))
+
+    def day_energy(self, year, month):
+        """C{[(day, kWh), ...]} for that month, in day order (call L{advance} first)."""
+        prefix = f"{year:04d}-{month:02d}-"
+        return sorted((int(key[8:]), wh / 1000.0) for key, wh in self.days.items()
+                      if key.startswith(prefix))
+
+    def month_energy(self, year):
+        """C{[(month, kWh), ...]} for that year, in month order (call L{advance} first)."""
+        prefix = f"{year:04d}-"
+        return sorted((int(key[5:]), wh / 1000.0) for key, wh in self.months.items()
+                      if key.startswith(prefix))
+
+    # -- persistence --
+
+    def snapshot(self) -> dict:
+        return {"total_wh": self.total_wh, "days": dict(self.days), "months": dict(self.months)}
+
+    def restore(self, saved: dict):
+        """Add saved counters (validated by L{check_plug_state}) to these."""
+        self.total_wh += saved["total_wh"]
+        for key, wh in saved["days"].items():
+            self.days[key] = self.days.get(key, 0.0) + wh
+        for key, wh in saved["months"].items():
+            self.months[key] = self.months.get(key, 0.0) + wh
+
+
+class EnergyMeter:
+    """The counters of every plug, by plug id; an observer of the plugs it watches.
+
+    Counters outlive their plugs: a plug that a reload rebuilt under the same
+    id (or removed and added again) goes on counting where it stopped.
+    """
+
+    def __init__(self, clock, tz=None):
+        self.clock = clock
+        self.tz = tz
+        self.counters = {}
+        self.plugs = ()
+        self._observers = {}     # plug -> the observer it was given
+
+    def watch(self, plugs):
+        """Count C{plugs} (a L{senselink.plugs.PlugSet}) from now on, instead of the previous set."""
+        for plug, observer in self._observers.items():
+            if observer in plug.observers:
+                plug.observers.remove(observer)
+        self._observers = {}
+        now = self.clock.seconds()
+        for plug in plugs:
+            counter = self.counters.get(plug.id)
+            if counter is None:
+                counter = self.counters[plug.id] = PlugEnergy(plug, self.clock, self.tz)
+            else:
+                counter.changed(plug, now)    # the same plug, or one rebuilt under its id
+            plug.observers.append(counter.changed)
+            self._observers[plug] = counter.changed
+        self.plugs = plugs
+
+    def __getitem__(self, plug_id) -> PlugEnergy:
+        return self.counters[plug_id]
+
+    def get(self, plug_id):
+        return self.counters.get(plug_id)
+
+    def total_kwh(self, plug) -> float:
+        """Energy counted so far for C{plug}, in kWh (0 for a plug without counters)."""
+        counter = self.counters.get(plug.id)
+        return counter.total_kwh if counter is not None else 0.0
+
+    def advance_all(self):
+        now = self.clock.seconds()
+        for counter in self.counters.values():
+            counter.advance(now)
+
+    def snapshot(self) -> dict:
+        self.advance_all()
+        return {"version": STATE_VERSION, "saved": self.clock.seconds(),
+                "plugs": {plug_id: c.snapshot() for plug_id, c in self.counters.items()}}
+
+    def restore(self, state: dict):
+        """Load counters from a parsed state file; returns the ids restored.
+
+        Raises L{StateFileError} when the document is not a state file.
+        Entries of unknown plugs are ignored, unusable entries logged and skipped.
+        """
+        if not isinstance(state, dict) or not isinstance(state.get("plugs"), dict):
+            raise StateFileError("not a SenseLink state file (no 'plugs' mapping)")
+        if state.get("version") != STATE_VERSION:
+            raise StateFileError(f"unknown state file version {state.get('version')!r}")
+        restored = []
+        for plug_id, saved in state["plugs"].items():
+            counter = self.counters.get(plug_id)
+            if counter is None:
+                continue
+            problem = check_plug_state(saved)
+            if problem:
+                log.warn("Energy counters of plug {plug} in the state file are unusable "
+                         "({problem}); starting them at zero", plug=plug_id, problem=problem)
+                continue
+            counter.restore(saved)
+            restored.append(plug_id)
+        return restored

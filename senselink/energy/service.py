@@ -1,0 +1,88 @@
+"""The state file's service: loads the counters on start, saves them periodically and on stop.
+
+A missing state file starts the counters at zero; a corrupt one is logged,
+kept aside as C{<state_file>.corrupt}, and the counters start at zero.
+Neither stops the daemon. Saving happens at start (so a location that
+cannot be written shows up at once), every C{save_interval} seconds, and on
+stop; a failure is logged once until a save succeeds again.
+"""
+
+import os
+
+from twisted.application.internet import TimerService
+from twisted.application.service import MultiService
+
+from senselink.config.sections import DEFAULT_STATE_FILE
+from senselink.energy.statefile import StateFileError, read_state, write_state
+from senselink.log import Logger
+
+log = Logger()
+
+SAVE_INTERVAL = 300.0        # seconds between state file writes
+
+
+class EnergyService(MultiService):
+    """Keeps an L{senselink.energy.counters.EnergyMeter} in its state file."""
+
+    name = "energy"
+
+    def __init__(self, meter, path, clock, *, save_interval=SAVE_INTERVAL, load=True):
+        super().__init__()
+        self.load_at_start = load    # False: a new file for counters already running
+        self.meter = meter
+        self.path = os.path.abspath(path)
+        self.save_interval = save_interval
+        self.saves = 0
+        self._failing = False    # the last save failed (logged once until one succeeds)
+        timer = TimerService(save_interval, self.save)
+        timer.clock = clock
+        timer.setServiceParent(self)
+
+    def startService(self):
+        if self.load_at_start:
+            self.load()
+        super().startService()     # the timer saves at once, then every save_interval
+
+    def stopService(self):
+        d = super().stopService()
+        self.save()
+        return d
+
+    def load(self):
+        try:
+            state = read_state(self.path)
+            if state is None:
+                log.info("No energy state file at {path}; counters start at zero", path=self.path)
+                return
+            restored = self.meter.restore(state)
+        except StateFileError as e:
+            aside = self.path + ".corrupt"
+            try:
+                os.replace(self.path, aside)
+                kept = f"; kept as {aside}"
+            except OSError:
+                kept = ""
+            log.warn("Energy state file {path} is unusable ({reason}){kept}; counters start "
+                     "at zero", path=self.path, reason=str(e), kept=kept)
+            return
+        log.info("Energy counters restored from {path} for {n} of {total} plugs",
+                 path=self.path, n=len(restored), total=len(self.meter.counters))
+
+    def save(self):
+        """Write the counters now; a failure is logged, never raised."""
+        try:
+            write_state(self.path, self.meter.snapshot())
+        except (OSError, TypeError, ValueError) as e:
+            if not self._failing:
+                self._failing = True
+                log.error("Cannot write energy state file {path}: {reason} (the counters keep "
+                          "counting; retried every {interval:.0f} s)", path=self.path,
+                          reason=getattr(e, "strerror", None) or str(e),
+                          interval=self.save_interval)
+            return False
+        self.saves += 1
+        if self._failing:
+            self._failing = False
+            log.info("Energy state file {path} written again", path=self.path)
+        log.debug("Energy counters saved to {path}", path=self.path)
+        return True

@@ -1,0 +1,266 @@
+"""The C{hass} source service: one websocket connection that feeds the source's plugs."""
+
+import random
+from urllib.parse import urlsplit
+
+from twisted.application.internet import ClientService
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+
+from senselink.keypath import lookup, split
+from senselink.log import Logger
+from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
+from senselink.sources.hass.protocol import HassClientFactory
+from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
+from senselink.urls import safe_url
+
+log = Logger(namespace="senselink.sources.hass")
+
+
+def read_token_file(path: str) -> str:
+    """The token in C{path}, stripped; OSError or ValueError (empty) otherwise."""
+    with open(path, encoding="utf-8") as f:
+        token = f.read().strip()
+    if not token:
+        raise ValueError("the file is empty")
+    return token
+
+
+class _Binding:
+    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_path")
+
+    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_path):
+        self.plug = plug
+        self.feed = feed
+        self.entity_id = entity_id
+        self.state_path = state_path
+        self.attribute_path = attribute_path
+        self.power_path = power_path
+
+
+def _attribute_path(options):
+    if options.get("attribute") is not None:
+        return ("attributes", options["attribute"])
+    if options.get("attribute_keypath") is not None:
+        return split(options["attribute_keypath"])
+    return None
+
+
+class HassService(SourceService):
+    """Keeps one websocket connection to Home Assistant and feeds the source's plugs."""
+
+    kind = "hass"
+    initial_delay = 1.0
+    max_delay = 60.0
+    factor = 2.0
+    jitter = 0.25            # delays are drawn from [(1 - jitter) * d, d]
+    ping_interval = 30.0
+    ping_timeout = 10.0
+
+    def __init__(self, source, plugs, clock, *, reactor=None, random=random.random,
+                 ping_interval=None, ping_timeout=None, endpoint=None):
+        """
+        @param clock: time for timeouts, keepalive and reconnection delays.
+        @param reactor: the network (default: the global reactor).
+        @param random: draws the jitter of reconnection delays, in [0, 1).
+        @param endpoint: a client endpoint to use instead of the configured one.
+        """
+        super().__init__(clock)
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.random = random
+        if ping_interval is not None:
+            self.ping_interval = ping_interval
+        if ping_timeout is not None:
+            self.ping_timeout = ping_timeout
+        options = source.options
+        self.url = options["url"]
+        parts = urlsplit(self.url)
+        self.label = safe_url(self.url)
+        self._token = options.get("auth_token")
+        self._token_file = options.get("auth_token_file")
+        self.max_message_size = options.get("max_message_size") or 0
+        self.complaints = Complaints(log)
+        self.bindings = {}
+        for pc in source.plugs:
+            o = pc.options
+            attribute_path = _attribute_path(o)
+            power_path = split(o["power_keypath"]) if o.get("power_keypath") else None
+            feed = Feed(plugs[pc.id], PowerModel.from_options(o), clock,
+                        timeout=o.get("timeout_duration"), uses_power=power_path is not None,
+                        uses_attribute=attribute_path is not None)
+            self.feeds.append(feed)
+            binding = _Binding(plugs[pc.id], feed, o["entity_id"],
+                               split(o.get("state_keypath") or "state"), attribute_path, power_path)
+            self.bindings.setdefault(o["entity_id"], []).append(binding)
+        self.entity_ids = sorted(self.bindings)
+        self.session = None         # the HassSession of the authenticated connection
+        self.sessions = 0           # authenticated sessions so far
+        self.readiness = Readiness(self.retry_delay)
+        self._rejected = False      # the last auth attempt was refused
+        self._too_big = False       # a message over max_message_size was logged
+        self.factory = HassClientFactory(self, self.url, reactor)
+        if endpoint is None:
+            endpoint = self._endpoint(parts, options)
+        endpoint = ReportingEndpoint(endpoint, self.connect_failed,
+                                     f"Home Assistant endpoint {self.label}")
+        self.client = ClientService(endpoint, self.factory, retryPolicy=self.readiness.retry_delay,
+                                    clock=clock)
+        self.client.setServiceParent(self)
+
+    def _endpoint(self, parts, options):
+        secure = parts.scheme == "wss"
+        host = parts.hostname
+        port = parts.port or (443 if secure else 80)
+        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self.ping_timeout)
+        if not secure:
+            return endpoint
+        if not options.get("verify_tls", True):
+            creator = UnverifiedTLS(host)
+        else:
+            ca_file = options.get("ca_file")
+            creator = client_tls(host, trust=load_ca_file(ca_file) if ca_file else None)
+        return wrapClientTLS(creator, endpoint)
+
+    @property
+    def protocol(self):
+        """L{session}, under the name callers used when the protocol held the session."""
+        return self.session
+
+    def when_ready(self):
+        """A Deferred that fires with the session once the current or next one has subscribed."""
+        return self.readiness.when_ready()
+
+    def stopService(self):
+        session = self.session
+        if session is not None:
+            session.close(1000)    # a polite goodbye before the connection is closed
+        self.readiness.cancel_waiters("the Home Assistant source stopped")
+        return super().stopService()
+
+    def connect_failed(self, failure):
+        self.complaints.problem("connect", "Cannot connect to Home Assistant at {url}: {reason}",
+                                url=self.label, reason=failure.getErrorMessage())
+
+    # -- token, never logged --
+
+    def token(self) -> str:
+        if self._token_file is not None:
+            return read_token_file(self._token_file)
+        return self._token.strip()
+
+    # -- reconnecting --
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before the next connection attempt after C{attempts} failed ones in a row.
+
+        Exponential, jittered, capped; after Home Assistant refused the token,
+        only the slow end of the range. Sessions that ended before they were
+        ready count as failed attempts (L{Readiness}).
+        """
+        if self._rejected:
+            base = self.max_delay
+        else:
+            attempts = max(attempts, 1)
+            base = min(self.max_delay, self.initial_delay * self.factor ** min(attempts - 1, 32))
+        delay = base * (1.0 - self.jitter * self.random())
+        log.info("Reconnecting to Home Assistant at {url} in {delay:.1f} s",
+                 url=self.label, delay=delay)
+        return delay
+
+    # -- session events (called by the session and its connection) --
+
+    def authenticated(self, session, version):
+        self.complaints.resolved("connect")
+        self.session = session
+        self.connected = True
+        self.sessions += 1
+        if self._rejected:
+            self._rejected = False
+        log.info("Connected to Home Assistant {version} at {url}", version=version, url=self.label)
+
+    def auth_rejected(self, message):
+        if not self._rejected:
+            self._rejected = True
+            log.error("Home Assistant at {url} rejected the access token ({reason}); "
+                      "retrying every minute or so. Check auth_token / auth_token_file.",
+                      url=self.label, reason=message.get("message"))
+        else:
+            log.debug("Home Assistant at {url} still rejects the access token", url=self.label)
+
+    def session_ready(self, session):
+        self.readiness.ready(session)
+        self._too_big = False
+
+    def session_closed(self, session, was_clean, code, reason):
+        if self.session is session:
+            self.session = None
+        was_connected = self.connected
+        self.connected = False
+        self.readiness.ended(session)
+        if code == 1009:
+            if not self._too_big:
+                self._too_big = True
+                log.error("Home Assistant at {url} sent a message larger than max_message_size "
+                          "({limit} bytes); raise it or remove it (no limit)",
+                          url=self.label, limit=self.max_message_size)
+        elif not was_connected and self.running and not self._rejected:
+            self.complaints.problem(
+                "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
+                "before authentication ({reason})", url=self.label, reason=reason)
+        elif was_connected and self.running:
+            log.warn("Disconnected from Home Assistant at {url} ({reason}); plugs keep their "
+                     "last values", url=self.label,
+                     reason=reason or ("closed" if was_clean else "connection lost"))
+
+    # -- values --
+
+    def entity_changed(self, eid, state):
+        """A state object arrived for C{eid} (None: the entity is gone).
+
+        Problems are logged once per entity (naming every plug that follows
+        it) until all its plugs read a good value again.
+        """
+        self.touch()
+        bindings = self.bindings.get(eid, ())
+        if state is None:
+            self.complaints.problem(
+                eid, "Home Assistant entity {entity} is gone; {plugs} keep their last values",
+                entity=eid, plugs=_plug_list(bindings))
+            return
+        failed, done = [], []
+        for b in bindings:
+            kwargs = {"state": lookup(state, b.state_path)}
+            if b.attribute_path is not None:
+                kwargs["attribute"] = lookup(state, b.attribute_path)
+            if b.power_path is not None:
+                kwargs["power"] = lookup(state, b.power_path)
+            try:
+                watts = b.feed.entity(**kwargs)
+            except UnreadableValue as e:
+                failed.append(f"{b.plug.id}: {e}, keeping {b.plug.watts} W")
+                continue
+            done.append(f"{b.plug.id} {watts} W")
+            log.debug("Plug {plug} from {entity}: {watts} W", plug=b.plug.id, entity=eid,
+                      watts=watts)
+        if failed:
+            self.complaints.problem(
+                eid, "Cannot read Home Assistant entity {entity} (state {state!r}): {problems}",
+                entity=eid, state=state.get("state") if isinstance(state, dict) else None,
+                problems="; ".join(failed))
+        else:
+            self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "
+                                          "{plugs}", entity=eid, plugs=", ".join(done))
+
+    def check_missing(self, cache):
+        for eid, bindings in self.bindings.items():
+            if eid not in cache:
+                self.complaints.problem(
+                    eid, "Home Assistant at {url} has no entity {entity}; {plugs} keep their "
+                    "last values until it appears", url=self.label, entity=eid,
+                    plugs=_plug_list(bindings))
+
+
+def _plug_list(bindings):
+    return ", ".join(f"{b.plug.id} ({b.plug.watts} W)" for b in bindings) or "no plugs"

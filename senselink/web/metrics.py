@@ -1,0 +1,89 @@
+"""Prometheus metrics of the web interface: C{GET /metrics}.
+
+L{SenseLinkCollector} reads live values at each scrape from C{web}, the
+L{senselink.web.interface.WebInterface}: its C{plugs}, C{sources},
+C{counters} (the responder's) and C{now()}.
+"""
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from twisted.web.resource import Resource
+
+# Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
+IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
+                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"}
+
+
+class Metrics(Resource):
+    """C{/metrics}: the Prometheus text format, from a registry of its own."""
+
+    isLeaf = True
+
+    def __init__(self, web):
+        super().__init__()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SenseLinkCollector(web))
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode("ascii"))
+        request.setHeader(b"Cache-Control", b"no-store")
+        return generate_latest(self.registry)
+
+
+class SenseLinkCollector:
+    """Reads live values from the running service at each scrape."""
+
+    def __init__(self, web):
+        self.web = web
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        web = self.web
+        now = web.now()
+        watts = GaugeMetricFamily("senselink_plug_watts", "Power each plug reports, in watts",
+                                  labels=["plug", "alias", "kind"])
+        on = GaugeMetricFamily("senselink_plug_on", "Whether each plug reports on (1) or off (0)",
+                               labels=["plug", "alias", "kind"])
+        reported = GaugeMetricFamily("senselink_plug_reported",
+                                     "Whether Sense sees the plug itself (1) or not (0)",
+                                     labels=["plug", "alias", "kind"])
+        for plug in web.plugs:
+            labels = [plug.id, plug.alias, plug.kind]
+            watts.add_metric(labels, plug.watts)
+            on.add_metric(labels, 1.0 if plug.on else 0.0)
+            reported.add_metric(labels, 1.0 if plug.reported else 0.0)
+        yield watts
+        yield on
+        yield reported
+        counters = web.counters
+        requests = CounterMetricFamily("senselink_requests", "Kasa requests received, by kind",
+                                       labels=["kind"])
+        for kind in sorted({"sense"} | set(counters.requests)):
+            requests.add_metric([kind], counters.requests.get(kind, 0))
+        yield requests
+        replies = CounterMetricFamily("senselink_replies", "Kasa replies sent, by request kind",
+                                      labels=["kind"])
+        for kind in sorted({"sense"} | set(counters.replies)):
+            replies.add_metric([kind], counters.replies.get(kind, 0))
+        yield replies
+        ignored = CounterMetricFamily("senselink_requests_ignored",
+                                      "Kasa requests not answered, by reason", labels=["reason"])
+        for reason in sorted(IGNORED_REASONS | set(counters.ignored)):
+            ignored.add_metric([reason], counters.ignored.get(reason, 0))
+        yield ignored
+        connected = GaugeMetricFamily("senselink_source_connected",
+                                      "Whether each source's connection is up (1) or not (0)",
+                                      labels=["source", "kind", "label"])
+        age = GaugeMetricFamily("senselink_source_last_update_age_seconds",
+                                "Seconds since each source last delivered a value",
+                                labels=["source", "kind", "label"])
+        for index, source in enumerate(web.sources):
+            labels = [str(index), source.kind, source.label or ""]
+            connected.add_metric(labels, 1.0 if source.connected else 0.0)
+            if source.last_update is not None:
+                age.add_metric(labels, max(0.0, now - source.last_update))
+        yield connected
+        yield age

@@ -1,0 +1,112 @@
+"""The state file and its service: round trip, periodic saves, corrupt and unwritable files."""
+
+import json
+import os
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from senselink import energy
+from senselink.energy import EnergyService
+from tests.energy.helpers import at, capture_log, setup_plugs, texts
+
+
+class StateFileTests(unittest.TestCase):
+    def setUp(self):
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+        self.path = os.path.join(self.dir, "state.json")
+        self.clock = task.Clock()
+        self.clock.advance(at(2026, 11, 26, 8, 0))
+
+    def start(self):
+        plugs, meter = setup_plugs(self.clock)
+        service = EnergyService(meter, self.path, self.clock)
+        service.startService()
+        return plugs, meter, service
+
+    def test_round_trip(self):
+        events = capture_log(self)
+        plugs, meter, service = self.start()
+        self.assertTrue(any("No energy state file" in t for t in texts(events)))
+        plugs["tv"].set_power(60.0)
+        self.clock.advance(1800)
+        service.stopService()
+        self.assertEqual(service.saves, 3)    # at start, one periodic (the clock jumped 30 min), on stop
+        with open(self.path) as f:
+            saved = json.load(f)
+        self.assertEqual(saved["version"], energy.STATE_VERSION)
+        self.assertAlmostEqual(saved["plugs"]["heater"]["total_wh"], 60.0)
+        self.assertEqual(saved["plugs"]["heater"]["days"], {"2026-11-26": 60.0})
+        self.assertEqual(sorted(os.listdir(self.dir)), ["state.json"])   # no temporary files
+
+        plugs2, meter2, service2 = self.start()
+        self.addCleanup(service2.stopService)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["heater"]), 0.06)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["media"]), 0.03)
+        self.assertEqual(meter2["heater"].day_energy(2026, 11), [(26, 0.06)])
+        self.clock.advance(1800)
+        self.assertAlmostEqual(meter2.total_kwh(plugs2["heater"]), 0.12)
+
+    def test_saved_every_few_minutes(self):
+        plugs, meter, service = self.start()
+        self.addCleanup(service.stopService)
+        self.assertEqual(service.saves, 1)     # at start
+        self.clock.advance(energy.SAVE_INTERVAL - 1)
+        self.assertEqual(service.saves, 1)
+        self.clock.advance(1)
+        self.assertEqual(service.saves, 2)
+        with open(self.path) as f:
+            self.assertAlmostEqual(json.load(f)["plugs"]["heater"]["total_wh"],
+                                   120.0 * energy.SAVE_INTERVAL / 3600)
+
+    def test_corrupt_file_is_logged_kept_aside_and_counters_start_fresh(self):
+        for garbage in (b"{not json", b"\xff\xfe", b"[1, 2]", b'{"version": 99, "plugs": {}}',
+                        b'{"version": 1}'):
+            with open(self.path, "wb") as f:
+                f.write(garbage)
+            events = capture_log(self)
+            plugs, meter, service = self.start()
+            self.assertEqual(meter.total_kwh(plugs["heater"]), 0.0)
+            self.assertTrue(any("unusable" in t and "start at zero" in t
+                                for t in texts(events)), garbage)
+            with open(self.path + ".corrupt", "rb") as f:
+                self.assertEqual(f.read(), garbage)
+            self.clock.advance(60)
+            service.stopService()           # a fresh, valid file replaces it
+            with open(self.path) as f:
+                self.assertAlmostEqual(json.load(f)["plugs"]["heater"]["total_wh"], 2.0)
+            os.unlink(self.path)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_unusable_plug_entry_is_skipped(self):
+        state = {"version": 1, "saved": 0, "plugs": {
+            "heater": {"total_wh": -5, "days": {}, "months": {}},
+            "lamp": {"total_wh": 7.0, "days": {"2026-11-26": 7.0}, "months": {"2026-11": 7.0}},
+            "tv": {"total_wh": 1.0, "days": {"yesterday": 1.0}, "months": {}},
+            "gone": {"total_wh": 1.0, "days": {}, "months": {}},
+        }}
+        with open(self.path, "w") as f:
+            json.dump(state, f)
+        events = capture_log(self)
+        plugs, meter, service = self.start()
+        self.addCleanup(service.stopService)
+        self.assertEqual(meter.total_kwh(plugs["heater"]), 0.0)
+        self.assertEqual(meter.total_kwh(plugs["tv"]), 0.0)
+        self.assertAlmostEqual(meter.total_kwh(plugs["lamp"]), 0.007)
+        self.assertEqual(len([t for t in texts(events) if "are unusable" in t]), 2)
+
+    def test_unwritable_state_file_is_logged_not_raised(self):
+        self.path = os.path.join(self.dir, "missing-dir", "state.json")
+        events = capture_log(self)
+        plugs, meter, service = self.start()
+        for _ in range(3):
+            self.clock.advance(energy.SAVE_INTERVAL)
+        self.assertEqual(service.saves, 0)
+        failures = [t for t in texts(events) if "Cannot write energy state file" in t]
+        self.assertEqual(len(failures), 1)              # once, not every few minutes
+        os.makedirs(os.path.dirname(self.path))
+        self.clock.advance(energy.SAVE_INTERVAL)
+        self.assertEqual(service.saves, 1)
+        self.assertTrue(any("written again" in t for t in texts(events)))
+        service.stopService()
