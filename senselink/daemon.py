@@ -18,6 +18,7 @@ the cache. The Kasa listeners, the reloader and timers are children that
 L{senselink.service} adds.
 """
 
+from types import MappingProxyType
 import ipaddress
 import os
 
@@ -42,8 +43,8 @@ log = Logger()
 STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
-LISTENERS = {"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}"}
+LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
+             "web": "for the web interface on {where}"})
 
 
 def _is_ip(value) -> bool:

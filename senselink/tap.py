@@ -13,7 +13,7 @@ from senselink import service as _service
 from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
-FALSE_WORDS = {"0", "false", "no", "off"}
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def _port(value):

@@ -181,3 +181,31 @@ class ModuleRulesTests(unittest.TestCase):
                 if isinstance(node, ast.Call) and called_name(node) in ("import_module",
                                                                         "__import__"):
                     self.fail(f"{module}:{node.lineno}: {called_name(node)}() at module level")
+
+    def test_no_module_level_mutable_state(self):
+        """No module keeps state that changes: module-level containers are immutable
+        (tuples, frozensets, MappingProxyType) and no function rebinds a global."""
+        mutable = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+        factories = {"list", "dict", "set", "defaultdict", "OrderedDict", "deque", "Counter",
+                     "bytearray"}
+        for module, path in sorted(module_files().items()):
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read(), path)
+            for node in tree.body:
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    value = node.value
+                    if isinstance(value, mutable) or (isinstance(value, ast.Call)
+                                                      and called_name(value) in factories):
+                        self.fail(f"{module}:{node.lineno}: a mutable container at module level")
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Global):
+                    self.fail(f"{module}:{node.lineno}: global {', '.join(node.names)}")
+
+    def test_plugs_know_nothing_of_the_wire_or_energy(self):
+        graph = import_graph()
+        self.assertEqual(graph["senselink.plugs"], set())
+
+    def test_only_the_twistd_glue_imports_the_service_tree(self):
+        graph = import_graph()
+        importers = {module for module, imports in graph.items() if "senselink.service" in imports}
+        self.assertEqual(importers, {"senselink.tap"})

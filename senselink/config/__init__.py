@@ -26,11 +26,10 @@ from senselink.config.where import ConfigError, _Where
 from senselink.config.yamlmarks import _List, _Loader, _Map, _PureLoader
 from senselink.sources.kind import ISourceKind, SourceKind
 
-__all__ = [
+__all__ = (
     "Config", "ConfigError", "DEFAULT_PATH", "Field", "ISourceKind", "Invalid",
     "MAX_REPORTED_PLUGS", "MODEL_FIELDS", "PLUG_FIELDS", "POWER_FIELDS", "PlugConfig", "SourceConfig", "SourceKind",
     "TOP_LEVEL", "WebOptions", "_List", "_Loader", "_Map", "_PureLoader", "_Where", "_describe",
     "_redact", "boolean", "check_fields", "device_id", "host", "id_list", "integer", "is_ip",
     "load", "load_text", "mac", "number", "parse", "power_curve", "state_value", "string",
-    "string_map", "substitute_env",
-]
+    "string_map", "substitute_env")

@@ -7,6 +7,7 @@ containers. libyaml parses when PyYAML has it; the pure-Python parser is
 kept for its clearer error messages.
 """
 
+from types import MappingProxyType
 from collections import namedtuple
 
 import yaml
@@ -97,7 +98,7 @@ def _construct_list(loader, node):
         result.lines.append(item.start_mark.line + 1)
 
 
-_MARKED = {"tag:yaml.org,2002:map": _construct_map, "tag:yaml.org,2002:seq": _construct_list}
+_MARKED = MappingProxyType({"tag:yaml.org,2002:map": _construct_map, "tag:yaml.org,2002:seq": _construct_list})
 
 
 class _Marks:

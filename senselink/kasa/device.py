@@ -17,6 +17,7 @@ C{set_dev_alias}, C{reboot}, C{erase_emeter_stat}, ...) get an error reply and
 change nothing.
 """
 
+from types import MappingProxyType
 from datetime import datetime, timezone
 
 from senselink.kasa import messages
@@ -25,21 +26,21 @@ HS300_MODEL = "HS300(US)"
 HS300_SW_VER = "1.0.21 Build 210524 Rel.161309"
 HS300_HW_VER = "1.0"
 
-MODULE_NOT_SUPPORTED = {"err_code": -1, "err_msg": "module not support"}
-MEMBER_NOT_SUPPORTED = {"err_code": -2, "err_msg": "member not support"}
+MODULE_NOT_SUPPORTED = MappingProxyType({"err_code": -1, "err_msg": "module not support"})
+MEMBER_NOT_SUPPORTED = MappingProxyType({"err_code": -2, "err_msg": "member not support"})
 INVALID_ARGUMENT = -3
 READ_ONLY_MESSAGE = "not allowed: SenseLink plugs are read-only"
 
 # The time zone index a Kasa device reports in time.get_timezone, for the host's
 # current UTC offset (minutes). Zones without daylight saving time where the
 # firmware's list has one, so the index and the reported local time agree.
-_TZ_INDEX = {
+_TZ_INDEX = MappingProxyType({
     -720: 0, -660: 1, -600: 2, -540: 3, -480: 5, -420: 7, -360: 12, -300: 17,
     -270: 20, -240: 22, -210: 27, -180: 30, -120: 34, -60: 36, 0: 38, 60: 45,
     120: 53, 180: 60, 210: 64, 240: 65, 270: 71, 300: 72, 330: 75, 345: 77,
     360: 79, 390: 81, 420: 82, 480: 86, 540: 90, 570: 94, 600: 95, 660: 102,
     720: 105, 780: 107, 840: 109,
-}
+})
 UTC_INDEX = 38
 
 

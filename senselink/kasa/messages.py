@@ -3,6 +3,7 @@
 Nothing here does I/O; the responder hands in bytes and sends out bytes.
 """
 
+from types import MappingProxyType
 import json
 
 from senselink.kasa.cipher import decrypt, encrypt, rekey
@@ -214,7 +215,7 @@ class SenseReplyEncoder:
         return b"".join((self._head, middle, rekey(self._tails[1 if on else 0], middle[-1])))
 
 
-_FIXED = {3: ("%.3f", 1e12), 6: ("%.6f", 1e9)}
+_FIXED = MappingProxyType({3: ("%.3f", 1e12), 6: ("%.6f", 1e9)})
 
 
 def _rounded(value, digits) -> str:

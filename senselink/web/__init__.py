@@ -27,4 +27,4 @@ C{switch}); nothing in this package imports the daemon or the service tree.
 
 from senselink.web.listener import make_service
 
-__all__ = ["make_service"]
+__all__ = ("make_service",)

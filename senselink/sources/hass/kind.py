@@ -1,5 +1,6 @@
 """The C{hass} source kind: its config keys, their converters and the cross-key checks."""
 
+from types import MappingProxyType
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,7 +13,7 @@ from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
 API_PATH = "/api/websocket"
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+_SCHEMES = MappingProxyType({"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"})
 # Home Assistant's own entity id rule (homeassistant.core.valid_entity_id).
 _ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 
