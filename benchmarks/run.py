@@ -143,8 +143,8 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def twistd_command(*args):
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+def twistd_command(*args, python=None):
+    return [python or sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", *args]
 
 
@@ -155,10 +155,14 @@ def twisted_env():
     return env
 
 
-def server_commands(paths, port):
-    """name -> (argv, env) for each server."""
+def server_commands(paths, port, names=None):
+    """name -> (argv, env) for each server (C{names}: only these, when given)."""
     tenv = twisted_env()
     baseline = ["kasabaseline", "-r", paths["replies"], "-p", str(port), "--interface", "127.0.0.1"]
+    if names is not None and "twisted-write-bare" in names:
+        import rss
+        return {"twisted-write-bare": (twistd_command(
+            *baseline, "--mode", "write", python=rss.environment_python("twisted-only")), tenv)}
     return {
         "original": ([peer_python("original"), os.path.join(HERE, "peers", "original_senselink.py"),
                       paths["yaml"], str(port)], None),
@@ -173,7 +177,10 @@ def server_commands(paths, port):
 
 
 SERVERS = ["original", "sense_energy", "twisted-write", "twisted-sendto", "senselink-twisted"]
-EXPERIMENTS = []   # servers outside the default run (none at present)
+# Servers outside the default run: twisted-write-bare is twisted-write run by a
+# virtualenv with nothing but Twisted (rss.py's "twisted-only": no pyOpenSSL, so
+# its reactor does not load OpenSSL), the environment of the memory issue's baseline.
+EXPERIMENTS = ["twisted-write-bare"]
 
 
 # -- one server run ---------------------------------------------------------
@@ -453,7 +460,7 @@ def main(argv=None):
             for n in ns:
                 for name in order:
                     port = free_port()
-                    argv_, env = server_commands(inputs[n], port)[name]
+                    argv_, env = server_commands(inputs[n], port, [name])[name]
                     result = bench_kasa_server(name, argv_, env, inputs[n], port, phases, workdir)
                     runs.setdefault((name, n), []).append(result)
                     print(f"rep {rep + 1}/{reps} N={n} {name}: "
