@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from senselink.config.fields import (Field, Invalid, _clip, _describe, _shown, boolean, device_id,
                                      mac, number, string)
+from senselink.extras import missing
 from senselink.plugs import DERIVED_MAC_PREFIX, derive_device_id
 
 # ---------------------------------------------------------------- allow_from, rate_limit
@@ -145,6 +146,8 @@ WEB_KEYS = MappingProxyType({
 
 def endpoint_string(value, raw=None):
     value = string(value).strip()
+    if value.split(":", 1)[0].lower() in ("ssl", "tls") and missing("tls"):
+        raise Invalid(missing("tls"))
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
     try:

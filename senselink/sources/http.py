@@ -27,6 +27,7 @@ from twisted.web.iweb import IPolicyForHTTPS
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
                               string_map)
+from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
@@ -45,6 +46,9 @@ def http_url(value, raw=None):
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
+    needed = missing("http") or (parts.scheme == "https" and missing("tls"))
+    if needed:
+        raise Invalid(needed)
     return value
 
 

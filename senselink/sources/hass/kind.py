@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
 )
+from senselink.extras import missing
 from senselink.keypath import split
 from senselink.sources.hass.service import HassService, read_token_file
 from senselink.sources.tls import ca_file_path
@@ -35,6 +36,8 @@ def normalise_url(text: str) -> str:
         parts.port
     except ValueError:
         raise Invalid(f"the port in {shown!r} is not a port number") from None
+    if scheme == "wss" and missing("tls"):
+        raise Invalid(missing("tls"))
     path = parts.path.rstrip("/")
     if not path.endswith(API_PATH):
         if path.endswith("/api"):
