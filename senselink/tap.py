@@ -96,14 +96,16 @@ def check_ports(port, interface):
                                    f"{e.strerror or e}") from None
 
 
-def makeService(options):
+def makeService(options, kinds=None):
     """Load and validate the config, then build the service tree.
+
+    C{kinds}: the source kinds (default: the built-in ones).
 
     A bad config ends the program with one line per problem (file:line: key:
     what was expected) and exit code 1, before anything listens.
     """
     try:
-        config = _config.load(options["config"])
+        config = _config.load(options["config"], kinds)
     except _config.ConfigError as e:
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
@@ -118,7 +120,7 @@ def makeService(options):
             raise SystemExit(f"senselink: {e}") from None
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
-                                  debug=options.level is _log.LEVELS["DEBUG"])
+                                  kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"])
     if parent is None:
         return daemon
     observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)

@@ -14,11 +14,6 @@ class PlugConfig:
     # The context of the plug's settings (a _Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
 
-    @property
-    def _where(self):
-        """The old name of L{where}, still read by some source kinds' checks."""
-        return self.where
-
     def __getitem__(self, key):
         return self.options[key]
 
@@ -36,11 +31,6 @@ class SourceConfig:
     index: int
     # The context of the source's settings (a _Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
-
-    @property
-    def _where(self):
-        """The old name of L{where}."""
-        return self.where
 
     def get(self, key, default=None):
         value = self.options.get(key)

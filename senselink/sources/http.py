@@ -103,11 +103,11 @@ class HttpKind(SourceKind):
         for plug in source.plugs:
             o = plug.options
             if o.get("power_keypath") and o.get("attribute_keypath"):
-                plug._where.error("power_keypath and attribute_keypath exclude each other; "
+                plug.where.error("power_keypath and attribute_keypath exclude each other; "
                                   "use one of them")
             if o.get("attribute_keypath") and o.get("attribute_max") is None \
                     and not o.get("power_curve"):
-                plug._where.error("attribute_keypath needs attribute_max (or a power_curve) "
+                plug.where.error("attribute_keypath needs attribute_max (or a power_curve) "
                                   "to scale the attribute to watts")
 
     def initial(self, plug):

@@ -214,7 +214,7 @@ class MqttKind(SourceKind):
         if options.get("password") is not None and options.get("username") is None:
             where.child("password").error("a password needs a username (MQTT sends none without)")
         for plug in source.plugs:
-            here = getattr(plug, "_where", where)
+            here = plug.where or where
             topics = [role for role in ROLES if plug.get(f"{role}_topic") is not None]
             if not topics:
                 here.error("an mqtt plug needs power_topic, state_topic or attribute_topic")

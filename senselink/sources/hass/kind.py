@@ -116,7 +116,7 @@ class HassKind(SourceKind):
                 where.at(options, "auth_token_file").error(
                     f"cannot read the access token from {token_file!r}: {reason}")
         for plug in source.plugs:
-            here = plug._where
+            here = plug.where
             o = plug.options
             if o.get("attribute") is not None and o.get("attribute_keypath") is not None:
                 here.error("give either attribute or attribute_keypath, not both")
