@@ -32,7 +32,7 @@ from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
-from senselink.power import PowerModel, UnreadableValue, number
+from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
 from senselink.strip import make_strip
@@ -217,6 +217,10 @@ class Daemon(MultiService):
             raise ValueError(str(e)) from None
         if value < 0:
             raise ValueError(f"power must not be negative, got {value!r}")
+        ceiling = self.config.options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
+        if value > ceiling:
+            raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
+                             f"got {value:g}")
         plug.set_power(value, on)
         log.info("Mutable plug {plug} set to {watts} W", plug=plug_id, watts=value)
 

@@ -18,6 +18,8 @@ from senselink.keypath import MISSING
 
 log = Logger()
 
+DEFAULT_MAX_PLUG_WATTS = 100_000.0   # as the config's max_plug_watts
+
 
 class UnreadableValue(ValueError):
     """A raw value that cannot be turned into watts (e.g. "unavailable")."""
@@ -70,18 +72,20 @@ class PowerModel:
     __slots__ = (
         "min_watts", "max_watts", "off_usage", "on_fraction",
         "on_state_value", "off_state_value",
-        "attribute_min", "attribute_max", "power_curve", "_curve_x",
+        "attribute_min", "attribute_max", "power_curve", "_curve_x", "max_plug_watts",
     )
 
     def __init__(self, *, min_watts=0.0, max_watts=0.0, off_usage=None, on_fraction=1.0,
                  on_state_value=None, off_state_value="off",
-                 attribute_min=0.0, attribute_max=None, power_curve=None):
+                 attribute_min=0.0, attribute_max=None, power_curve=None,
+                 max_plug_watts=DEFAULT_MAX_PLUG_WATTS):
         self.min_watts = float(min_watts)
         self.max_watts = float(max_watts)
         self.off_usage = self.min_watts if off_usage is None else float(off_usage)
         self.on_fraction = float(on_fraction)
         self.on_state_value = on_state_value
         self.off_state_value = off_state_value
+        self.max_plug_watts = float(max_plug_watts)   # readings above are refused
         self.attribute_min = float(attribute_min)
         self.attribute_max = None if attribute_max is None else float(attribute_max)
         if power_curve:
@@ -222,6 +226,9 @@ class Feed:
     # -- staleness --
 
     def _set(self, watts, on):
+        if watts > self.model.max_plug_watts:
+            raise UnreadableValue(f"{watts:g} W is above max_plug_watts "
+                                  f"({self.model.max_plug_watts:g} W)")
         self.plug.set_power(watts, on)
         if self.timeout:
             self._touch()

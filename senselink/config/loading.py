@@ -17,6 +17,7 @@ from senselink import sources as _sources
 from senselink.config.fields import Field, Invalid, _clip, _describe, _redact, _shown
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL
+from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, _Where
 from senselink.config.yamlmarks import TooLarge, _Map, read_yaml
 from senselink.plugs import derive_device_id, derive_mac
@@ -91,6 +92,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
         top.error(f"expected a mapping with a 'sources' list, got {_describe(document)}")
         raise ConfigError(problems)
     options = check_fields(document, TOP_LEVEL, top, "top-level")
+    ceiling = options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
     sources_doc = document.get("sources")
     sources, plugs = [], {}
     if "sources" in document and not isinstance(sources_doc, list):
@@ -130,6 +132,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
                 p_here.error("expected the plug's settings under its id, got nothing")
                 continue
             plug_options = check_fields(plug_body, plug_fields, p_here, f"{kind.name} plug")
+            _check_watts(plug_options, plug_body, p_here, ceiling)
             plug = PlugConfig(plug_id, kind.name, plug_options,
                               getattr(plug_body, "line", p_here.line), source, where=p_here)
             if plug_id in plugs:
@@ -151,6 +154,25 @@ def parse(document, path="<config>", kinds=None) -> Config:
         warnings.append(f"{path}: {len(reported)} plugs are reported to Sense; "
                         f"Sense shows about {MAX_REPORTED_PLUGS} at most")
     return config
+
+
+# Plug keys in watts: none may be above max_plug_watts.
+WATT_KEYS = ("min_watts", "max_watts", "off_usage", "power")
+
+
+def _check_watts(options, body, where, ceiling):
+    """Watts in a plug's settings above C{ceiling} are problems; the power model
+    gets the ceiling as C{max_plug_watts} (readings above it are refused)."""
+    for key in WATT_KEYS:
+        value = options.get(key)
+        if isinstance(value, (int, float)) and value > ceiling:
+            where.at(body, key).error(f"{value:g} W is above max_plug_watts ({ceiling:g} W)")
+    for _, watts in options.get("power_curve") or ():
+        if watts > ceiling:
+            where.at(body, "power_curve").error(
+                f"{watts:g} W is above max_plug_watts ({ceiling:g} W)")
+            break
+    options["max_plug_watts"] = ceiling
 
 
 def _check_identity(plugs, warnings):

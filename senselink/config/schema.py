@@ -48,4 +48,5 @@ TOP_LEVEL = MappingProxyType({
     "device": sections.DEVICE,
     "kasa_clients": sections.KASA_CLIENTS,
     "state_file": sections.STATE_FILE,
+    "max_plug_watts": sections.MAX_PLUG_WATTS,
 })

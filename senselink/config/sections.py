@@ -198,6 +198,14 @@ WEB = Field(web_section, doc="Web interface: JSON API, metrics, status page", se
 
 DEFAULT_STATE_FILE = "senselink-state.json"
 
+# ---------------------------------------------------------------- watts
+
+DEFAULT_MAX_PLUG_WATTS = 100_000.0
+
+MAX_PLUG_WATTS = Field(number(above=0, maximum=1e9), default=DEFAULT_MAX_PLUG_WATTS,
+                       doc="The most watts one plug may report; a reading above is "
+                           "refused like an unreadable value, a config value above is an error")
+
 STATE_FILE = Field(string, default=DEFAULT_STATE_FILE,
                    doc="File keeping the plugs' energy counters across restarts "
                        "(relative paths are in the working directory)")

@@ -191,7 +191,7 @@ class StripDevice:
             "led_off": 0,
             "children": [
                 {"id": cid, "state": 1 if child.on else 0, "alias": child.alias,
-                 "on_time": int(child.on_time) if child.on else 0,
+                 "on_time": int(messages.reading(child.on_time)) if child.on else 0,
                  "next_action": {"type": -1}}
                 for cid, child in zip(ids, children)
             ],
@@ -271,7 +271,7 @@ class StripDevice:
             year, month = when
             days = _sum_lists(self.source.day_energy(i, year, month) for i in slots)
             return _ok({"day_list": [{"year": year, "month": month, "day": day,
-                                      "energy_wh": int(round(kwh * 1000))}
+                                      "energy_wh": int(round(messages.reading(kwh) * 1000))}
                                      for day, kwh in days]})
         when = _year_month(args, False)
         if when is None:
@@ -279,7 +279,7 @@ class StripDevice:
         year = when[0]
         months = _sum_lists(self.source.month_energy(i, year) for i in slots)
         return _ok({"month_list": [{"year": year, "month": month,
-                                    "energy_wh": int(round(kwh * 1000))}
+                                    "energy_wh": int(round(messages.reading(kwh) * 1000))}
                                    for month, kwh in months]})
 
     @staticmethod
@@ -289,11 +289,12 @@ class StripDevice:
         Without a child id it is the whole strip: power, current and energy
         summed, voltage averaged.
         """
-        power = sum(child.watts for child in children)
-        current = sum(child.watts / child.voltage for child in children if child.voltage)
-        voltage = (sum(child.voltage for child in children) / len(children)) if children \
-            else 120.0
-        total = sum(child.total_kwh for child in children)
+        power = messages.reading(sum(messages.reading(c.watts) for c in children))
+        current = messages.reading(sum(messages.reading(c.watts) / c.voltage
+                                       for c in children if messages.reading(c.voltage)))
+        voltage = (messages.reading(sum(messages.reading(c.voltage) for c in children)
+                                    / len(children))) if children else 120.0
+        total = messages.reading(sum(messages.reading(c.total_kwh) for c in children))
         return {
             "voltage_mv": int(round(voltage * 1000)),
             "current_ma": int(round(current * 1000)),
