@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from senselink.excerpt import MAX_SHOWN, clip as _clip
+
 
 class Invalid(ValueError):
     """Raised by field types; the message says what was expected."""
@@ -42,19 +44,8 @@ def substitute_env(text: str) -> str:
     return _ENV.sub(replace, text)
 
 
-# No message shows more of a value than this many characters (values can be huge).
-MAX_SHOWN = 200
-
-
-def _clip(text):
-    """C{text}, or its start, an ellipsis and its full size when it is longer than MAX_SHOWN."""
-    if len(text) <= MAX_SHOWN:
-        return text
-    return f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
-
-
 def _shown(value):
-    """The repr of C{value} for a message, clipped."""
+    """The repr of C{value} for a message, clipped (whole, so that L{_redact} finds it)."""
     return _clip(repr(value))
 
 
@@ -112,6 +103,8 @@ def number(minimum=None, maximum=None, above=None):
         value = _maybe_env(value)
         if isinstance(value, str):
             try:
+                if not value.isascii() or "_" in value:    # float() reads "1_000", "١٢٣"
+                    raise ValueError
                 value = float(value)
             except ValueError:
                 raise Invalid(f"expected a number, got {_describe(value)}") from None
@@ -144,6 +137,18 @@ def string(value, raw=None):
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
         raise Invalid(f"expected text, got {_describe(value)}")
     return substitute_env(str(value))
+
+
+def alias(value, raw=None):
+    """A plug's name as Sense and the Kasa app show it: text without control characters."""
+    value = string(value)
+    bad = [c for c in value if ord(c) < 32 or 127 <= ord(c) < 160]
+    if bad:
+        raise Invalid(f"expected a name without control characters, got {_shown(value)} "
+                      f"(it holds {bad[0]!r})")
+    if not value.strip():
+        raise Invalid("expected a non-empty name")
+    return value
 
 
 def boolean(value, raw=None):

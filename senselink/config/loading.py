@@ -175,9 +175,17 @@ def _check_watts(options, body, where, ceiling):
     options["max_plug_watts"] = ceiling
 
 
+# The Kasa app's limit on a device name; Sense shows longer ones cut.
+MAX_ALIAS = 31
+
+
 def _check_identity(plugs, warnings):
     macs = {}
     for plug in plugs.values():
+        name = plug.options.get("alias") or plug.id
+        if len(name) > MAX_ALIAS:
+            warnings.append(f"plug {_shown(plug.id)}: its name {_shown(name)} has {len(name)} "
+                            f"characters; the Kasa app allows {MAX_ALIAS}, and Sense may cut it")
         if plug.options.get("mac") is None:
             plug.options["mac"] = derive_mac(plug.id)
             plug.mac_derived = True

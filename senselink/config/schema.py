@@ -7,11 +7,11 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 from types import MappingProxyType
 
 from senselink.config import sections
-from senselink.config.fields import Field, device_id, host, integer, mac, number, power_curve, \
-    state_value, string
+from senselink.config.fields import Field, alias, device_id, host, integer, mac, number, \
+    power_curve, state_value
 
 PLUG_FIELDS = MappingProxyType({
-    "alias": Field(string, doc="Name Sense shows (default: the plug id)"),
+    "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
     "mac": Field(mac, doc="MAC address (default: derived from the plug id, stable)"),
     "device_id": Field(device_id, doc="40 hex digits (default: derived from the MAC)"),
     "skip_rate": Field(integer(minimum=0), default=0,
