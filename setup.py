@@ -26,7 +26,6 @@ setup(
         "autobahn>=23.1",
         "treq>=23.11",
         "PyYAML>=6.0",
-        "twisted-mqtt>=0.3.9",
         "prometheus_client>=0.17",
     ],
     extras_require={
