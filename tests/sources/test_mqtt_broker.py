@@ -600,3 +600,134 @@ class TLSTests(BrokerTestCase):
         self.assertEqual(len(warnings), 1, warnings)
         self.assertIn(f"127.0.0.1:{broker.port}", warnings[0])
         self.assertIn("certificate verify failed", warnings[0])
+
+
+class RefusalTests(BrokerTestCase):
+
+    @defer.inlineCallbacks
+    def test_acl_refuses_one_topic(self):
+        events = capture_log(self)
+        yield self.start("""
+            - allowed:
+                power_topic: home/allowed
+            - secret:
+                power_topic: home/secret
+            - also_secret:
+                state_topic: home/secret
+                max_watts: 5
+        """, """
+            username: senselink
+            password: pw
+        """, users={"publisher": "pub", "senselink": "pw"},
+            acl={"publisher": [("publishClientSend", "#", True)],
+                 "senselink": [("subscribePattern", "home/allowed", True),
+                               ("subscribePattern", MARKER, True),
+                               ("subscribePattern", "home/secret", False)]})
+        self.assertEqual(self.service.subscribed, ["home/allowed", MARKER])
+        yield self.publish_and_wait("home/allowed", "17", "allowed", 17.0)
+        yield self.broker.publish("home/secret", "99")
+        yield self.flush()
+        self.assertEqual((self.watts("secret"), self.watts("also_secret")), (0.0, 0.0))
+        errors = ours(events, LogLevel.error)
+        self.assertEqual(len(errors), 1, errors)
+        self.assertIn(f"MQTT broker 127.0.0.1:{self.broker.port} refused the subscription to "
+                      f"home/secret for user 'senselink'", errors[0])
+        self.assertIn("plugs on it keep their values: secret, also_secret", errors[0])
+
+    @defer.inlineCallbacks
+    def test_non_ascii_password(self):
+        password = "p\u00e4ssw\u00f6rd \u2603"
+        events = capture_log(self)
+        yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, f"""
+            username: "m\u00e9"
+            password: "{password}"
+        """, users={"m\u00e9": password})
+        yield self.publish_and_wait("home/lamp", "7", "lamp", 7.0)
+        self.assertFalse(any(password in repr(e) for e in events))
+
+
+class HostilePayloadTests(BrokerTestCase):
+
+    @defer.inlineCallbacks
+    def test_retained_deep_json(self):
+        """The issue's retained deep JSON: the connection stays, the other plugs update."""
+        events = capture_log(self)
+        broker = yield started_broker(self)
+        deep = b"[" * 100000 + b"]" * 100000 + b"\n"       # over the 64 KiB limit
+        deep_small = b"[" * 30000 + b"]" * 30000            # under it: the depth check
+        yield broker.publish("tele/washer/SENSOR", deep, retain=True)
+        yield broker.publish("tele/dryer/SENSOR", deep_small, retain=True)
+        yield self.start("""
+            - washer:
+                power_topic: tele/washer/SENSOR
+                power_topic_keypath: ENERGY/Power
+            - dryer:
+                power_topic: tele/dryer/SENSOR
+                power_topic_keypath: ENERGY/Power
+            - fridge:
+                power_topic: home/fridge
+        """, broker=broker)
+        yield self.publish_and_wait("home/fridge", "80", "fridge", 80.0)
+        yield self.publish_and_wait("home/fridge", "81", "fridge", 81.0)
+        self.assertEqual((self.watts("washer"), self.watts("dryer")), (0.0, 0.0))
+        self.assertTrue(self.service.connected)
+        self.assertEqual(broker.connections(self.service.client_id), 1)
+        warnings = ours(events, LogLevel.warn)
+        self.assertEqual(len(warnings), 2, warnings)
+        self.assertIn("(200001 bytes) for the power of plug washer: the payload is over "
+                      "max_payload_size (65536 bytes)", warnings[0])
+        self.assertIn("(60000 bytes) for the power of plug dryer: the JSON is nested deeper "
+                      "than 64 levels", warnings[1])
+        self.assertTrue(all(len(w) < 600 for w in warnings), warnings)
+
+    @defer.inlineCallbacks
+    def test_ten_megabytes(self):
+        events = capture_log(self)
+        yield self.start("""
+            - meter:
+                power_topic: home/meter
+        """)
+        yield self.publish_and_wait("home/meter", "5", "meter", 5.0)
+        yield self.broker.publish("home/meter", b"9" * (10 * 1024 * 1024))
+        yield self.flush()
+        self.assertEqual(self.watts("meter"), 5.0)
+        lines = ours(events)
+        about = [line for line in lines if "10485760" in line]
+        self.assertEqual(len(about), 1, lines)
+        self.assertIn("cannot use b'9999", about[0])
+        self.assertLess(len(about[0]), 400)
+        self.assertTrue(all(len(line) < 600 for line in lines))
+        self.assertEqual(self.broker.connections(self.service.client_id), 1)
+
+
+class FrozenBrokerTests(BrokerTestCase):
+
+    @defer.inlineCallbacks
+    def test_frozen_then_resumed(self):
+        events = capture_log(self)
+        clock = task.Clock()
+        service = yield self.start("""
+            - lamp:
+                power_topic: home/lamp
+        """, "keepalive: 10", clock=clock)
+        yield self.publish_and_wait("home/lamp", "1", "lamp", 1.0)
+        self.broker.freeze()
+        clock.advance(10)                    # PINGREQ, not answered
+        clock.advance(4.9)
+        self.assertTrue(service.connected)
+        clock.advance(0.1)                   # 1.5 keepalives after the last answer
+        yield wait_until(lambda: not service.connected, "the frozen broker noticed")
+        warnings = ours(events, LogLevel.warn)
+        self.assertTrue(any("did not answer a PINGREQ within 5 s; reconnecting" in w
+                            for w in warnings), warnings)
+        self.assertEqual(self.watts("lamp"), 1.0)
+        self.broker.thaw()
+        yield wait_until(lambda: scheduled_retries(clock), "a scheduled retry")
+        ready = service.when_ready()
+        clock.advance(MAX_RETRY_DELAY)
+        yield ready.addTimeout(WAIT, reactor)
+        yield self.publish_and_wait("home/lamp", "2", "lamp", 2.0)
+        self.assertEqual(self.broker.connections(service.client_id), 2)
