@@ -7,6 +7,7 @@ to install it, unless the environment variable CI is set: then a missing
 broker fails the run.
 """
 
+import glob
 import os
 import shutil
 import signal
@@ -35,7 +36,10 @@ def _find(name):
 MOSQUITTO = _find("mosquitto")
 MOSQUITTO_PUB = _find("mosquitto_pub")
 MOSQUITTO_PASSWD = _find("mosquitto_passwd")
-DYNAMIC_SECURITY = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"   # Debian's path
+# mosquitto's dynamic security plugin, shipped with Debian's mosquitto package
+DYNAMIC_SECURITY = next(iter(sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")
+                                    + glob.glob("/usr/lib/mosquitto_dynamic_security.so"))),
+                        "mosquitto_dynamic_security.so")
 
 
 def under_ci():
