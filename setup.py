@@ -28,7 +28,6 @@ setup(
         "Twisted>=23.8",
         "autobahn>=23.1",
         "PyYAML>=6.0",
-        "twisted-mqtt>=0.3.9",
         "prometheus_client>=0.17",
     ],
     extras_require={
