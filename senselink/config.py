@@ -421,7 +421,7 @@ TOP_LEVEL = {
     "target": Field(host, doc="Send replies to this host (at the requester's port)"),
     "state_file": Field(string, default="senselink-state.json",
                         doc="File keeping the plugs' energy counters across restarts "
-                            "(relative paths are in the working directory)"),
+                            "(relative paths are in the state directory)"),
 }
 
 

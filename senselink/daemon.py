@@ -26,7 +26,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
-from senselink.energy.service import DEFAULT_STATE_FILE, EnergyService
+from senselink.energy.service import EnergyService, state_file_path
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
 from senselink.log import Logger
@@ -324,7 +324,7 @@ class Daemon(MultiService):
         if options.get("kasa_clients", True):
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        path = os.path.abspath(options.get("state_file") or DEFAULT_STATE_FILE)
+        path = os.path.abspath(state_file_path(options.get("state_file")))
         if self.energy is None or self.energy.path != path:
             self._set_state_file(path, load=starting)
         web = options.get("web")
