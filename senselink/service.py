@@ -2,8 +2,9 @@
 
 Under the L{senselink.daemon.Daemon} (which runs the sources, the web
 interface and the state file itself): the Kasa listeners on UDP and TCP
-(Twisted's C{UDPServer}/C{TCPServer}), the reloader (SIGHUP), and a timer
-that lets the Sense replies' energy totals follow the counters. twistd (or
+(Twisted's C{UDPServer}/C{TCPServer}), the reloader (SIGHUP), a timer
+that lets the Sense replies' energy totals follow the counters, and under
+systemd the notifier (READY, STATUS, RELOADING, STOPPING, watchdog). twistd (or
 any Twisted program embedding us) owns start, stop and logging.
 """
 
@@ -13,6 +14,7 @@ from twisted.application.internet import TCPServer, TimerService, UDPServer
 
 from senselink.daemon import Daemon
 from senselink.reload import Reloader
+from senselink.systemd import SystemdNotify
 
 DEFAULT_PORT = 9999
 DEFAULT_INTERFACE = "0.0.0.0"
@@ -24,10 +26,12 @@ REFRESH_INTERVAL = 60.0
 
 def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respond=True,
                 reactor=None, foreground=True, kinds=None, resolve=None,
-                debug=False) -> Daemon:
+                debug=False, environ=None) -> Daemon:
     """Build the service tree from a L{senselink.config.Config} or a config file path.
 
     C{debug}: build the DEBUG lines of hot paths (per request, per message).
+    C{environ} (default C{os.environ}): under systemd, C{NOTIFY_SOCKET} and
+    C{WATCHDOG_USEC} add the L{senselink.systemd.SystemdNotify} child, last.
 
     TCPServer rather than a TCP endpoint: importing twisted.internet.endpoints
     loads pyOpenSSL and cryptography, which costs start-up time and several MB
@@ -56,6 +60,9 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
     totals.clock = reactor
     totals.setName("totals")
     totals.setServiceParent(daemon)
+    notify = SystemdNotify.from_environment(daemon, reloader, environ)
+    if notify is not None:
+        notify.setServiceParent(daemon)
     return daemon
 
 

@@ -271,11 +271,13 @@ class SystemdUnitTests(unittest.TestCase):
                           "/etc/senselink/config.yml"])
         self.assertTrue(unit["ExecStart"][0].startswith("/opt/senselink/bin/twistd "))
         expected = {
+            "Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30",
             "Restart": "on-failure", "User": "senselink", "NoNewPrivileges": "yes",
             "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
             "StateDirectory": "senselink", "WorkingDirectory": "/var/lib/senselink",
             "ExecReload": "/bin/kill -HUP $MAINPID", "AmbientCapabilities": "",
             "CapabilityBoundingSet": "",
+            "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
         }
         self.assertEqual({k: unit.get(k, [None])[0] for k in expected}, expected)
 
