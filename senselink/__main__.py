@@ -15,6 +15,7 @@ from senselink import config as _config
 
 USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
+                          [--web-port PORT] [--ingress-port PORT]
        python -m senselink check [-c CONFIG]
        python -m senselink generate
        python -m senselink probe [--target HOST] [--port P] [--timeout S] [--count N]

@@ -43,7 +43,9 @@ STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
 LISTENERS = {"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}"}
+             "web": "for the web interface on {where}",
+             "web-port": "for the web interface (--web-port) on {where}",
+             "ingress": "for the web interface (--ingress-port) on {where}"}
 
 
 def _is_ip(value) -> bool:

@@ -22,7 +22,8 @@ def _port(value):
 
 
 class Options(usage.Options):
-    synopsis = "[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]"
+    synopsis = ("[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL] [--web-port PORT] "
+                "[--ingress-port PORT]")
     longdesc = ("Serve virtual TP-Link Kasa HS110 plugs to a Sense Home Energy Monitor. "
                 "Environment: CONFIG_LOCATION (config path), LOGLEVEL, SENSE_RESPONSE=false "
                 "(same as --quiet).")
@@ -32,6 +33,10 @@ class Options(usage.Options):
         ["port", "p", DEFAULT_PORT, "UDP and TCP port to answer on", _port],
         ["interface", None, DEFAULT_INTERFACE, "Address to listen on (default: all IPv4)"],
         ["log-level", "l", None, "DEBUG, INFO, WARNING or ERROR (default: $LOGLEVEL, else INFO)"],
+        ["web-port", None, None, "Also serve the web interface on this TCP port of --interface",
+         _port],
+        ["ingress-port", None, None, "Serve the web interface on this TCP port of --interface "
+         "to Home Assistant's ingress proxy (172.30.32.2) only", _port],
     ]
     optFlags = [
         ["quiet", "q", "Receive and log requests but never answer"],
@@ -91,7 +96,9 @@ def makeService(options):
     foreground = bool(parent["nodaemon"]) if parent is not None else True
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
-                                  debug=options.level is _log.LEVELS["DEBUG"])
+                                  debug=options.level is _log.LEVELS["DEBUG"],
+                                  web_port=options["web-port"],
+                                  ingress_port=options["ingress-port"])
     if parent is None:
         return daemon
     observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)
