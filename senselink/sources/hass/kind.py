@@ -1,5 +1,6 @@
 """The C{hass} source kind: its config keys, their converters and the cross-key checks."""
 
+import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -7,7 +8,7 @@ from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
 )
 from senselink.keypath import split
-from senselink.sources.hass.service import HassService, read_token_file
+from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
@@ -43,7 +44,10 @@ def normalise_url(text: str) -> str:
 
 
 def hass_url(value, raw=None):
-    return normalise_url(string(value))
+    text = string(value)
+    if text.strip().lower() == SUPERVISOR:
+        return SUPERVISOR
+    return normalise_url(text)
 
 
 def entity_id(value, raw=None):
@@ -72,8 +76,9 @@ class HassKind(SourceKind):
     name = "hass"
     doc = "Home Assistant entities over the websocket API"
     source_fields = {
-        "url": Field(hass_url, required=True,
-                     doc="Home Assistant URL, e.g. ws://homeassistant.local:8123"),
+        "url": Field(hass_url, doc="Home Assistant URL, e.g. ws://homeassistant.local:8123; "
+                                   "supervisor (the default inside a Home Assistant app): "
+                                   "through the Supervisor with $SUPERVISOR_TOKEN"),
         "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
         "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
         "max_message_size": Field(integer(minimum=0), default=0,
@@ -96,10 +101,22 @@ class HassKind(SourceKind):
         options = source.options
         has_token = options.get("auth_token") is not None
         token_file = options.get("auth_token_file")
+        url = options.get("url")
+        supervisor = (url or SUPERVISOR) == SUPERVISOR
+        in_app = bool(os.environ.get("SUPERVISOR_TOKEN", "").strip())
+        if "url" not in options:
+            pass                     # an invalid url, reported already
+        elif url is None and not in_app:
+            where.error(f"missing required key 'url' ({self.source_fields['url'].doc})")
+        elif supervisor and not in_app and not has_token and token_file is None:
+            where.at(options, "url").error(
+                "supervisor needs $SUPERVISOR_TOKEN, which the Supervisor sets in Home Assistant "
+                "apps with homeassistant_api: true, and it is not set here; outside the app give "
+                "Home Assistant's URL and auth_token")
         if has_token and token_file is not None:
             where.at(options, "auth_token_file").error(
                 "give either auth_token or auth_token_file, not both")
-        elif not has_token and token_file is None:
+        elif not has_token and token_file is None and not supervisor:
             where.error("missing the access token: set auth_token (or ${ENV_VAR}) "
                         "or auth_token_file")
         elif has_token and not options["auth_token"].strip():
