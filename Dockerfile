@@ -17,10 +17,11 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# Install the package from the build context, then build Twisted's plugin
-# cache as root: the daemon's user cannot write to site-packages.
+# Install the package with every optional feature (TLS, http sources) from the
+# build context, then build Twisted's plugin cache as root: the daemon's user
+# cannot write to site-packages.
 COPY . /src
-ARG SENSELINK_SOURCE=/src
+ARG SENSELINK_SOURCE="/src[all]"
 RUN pip install --no-cache-dir "${SENSELINK_SOURCE}" \
     && rm -rf /src \
     && python -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"

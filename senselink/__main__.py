@@ -5,6 +5,7 @@ original SenseLink's command line); it takes the same options as
 ``twistd senselink``.
 """
 
+from types import MappingProxyType
 import secrets
 import sys
 
@@ -104,7 +105,7 @@ def probe(argv) -> int:
     return _probe.main(argv)
 
 
-COMMANDS = {"check": check, "generate": generate, "probe": probe}
+COMMANDS = MappingProxyType({"check": check, "generate": generate, "probe": probe})
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ the cache. The Kasa listeners, the reloader and timers are children that
 L{senselink.service} adds.
 """
 
+from types import MappingProxyType
 import ipaddress
 import os
 
@@ -31,7 +32,7 @@ from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
-from senselink.power import PowerModel, UnreadableValue, number
+from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
 from senselink.strip import make_strip
@@ -42,10 +43,10 @@ log = Logger()
 STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
-LISTENERS = {"udp": "on UDP {where}", "tcp": "on TCP {where}",
+LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
              "web": "for the web interface on {where}",
              "web-port": "for the web interface (--web-port) on {where}",
-             "ingress": "for the web interface (--ingress-port) on {where}"}
+             "ingress": "for the web interface (--ingress-port) on {where}"})
 
 
 def _is_ip(value) -> bool:
@@ -218,6 +219,10 @@ class Daemon(MultiService):
             raise ValueError(str(e)) from None
         if value < 0:
             raise ValueError(f"power must not be negative, got {value!r}")
+        ceiling = self.config.options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
+        if value > ceiling:
+            raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
+                             f"got {value:g}")
         plug.set_power(value, on)
         log.info("Mutable plug {plug} set to {watts} W", plug=plug_id, watts=value)
 

@@ -11,15 +11,16 @@ C{debug} flag that the daemon sets from the same level, so a line that is
 off costs nothing.
 """
 
+from types import MappingProxyType
 import sys
 
 from twisted.logger import (FilteringLogObserver, Logger, LogLevel, LogLevelFilterPredicate,
                             textFileLogObserver)
 
-__all__ = ["Logger", "LEVELS", "parse_level", "filtered", "twistd_observer"]
+__all__ = ("Logger", "LEVELS", "parse_level", "filtered", "twistd_observer")
 
-LEVELS = {"DEBUG": LogLevel.debug, "INFO": LogLevel.info, "WARNING": LogLevel.warn,
-          "WARN": LogLevel.warn, "ERROR": LogLevel.error, "CRITICAL": LogLevel.critical}
+LEVELS = MappingProxyType({"DEBUG": LogLevel.debug, "INFO": LogLevel.info, "WARNING": LogLevel.warn,
+          "WARN": LogLevel.warn, "ERROR": LogLevel.error, "CRITICAL": LogLevel.critical})
 
 
 def parse_level(name) -> LogLevel:

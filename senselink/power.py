@@ -12,11 +12,14 @@ C{off_usage} when no update arrived for C{timeout_duration} seconds.
 import math
 from bisect import bisect_right
 
+from senselink.excerpt import excerpt
 from senselink.log import Logger
 
 from senselink.keypath import MISSING
 
 log = Logger()
+
+DEFAULT_MAX_PLUG_WATTS = 100_000.0   # as the config's max_plug_watts
 
 
 class UnreadableValue(ValueError):
@@ -28,15 +31,19 @@ def number(value) -> float:
     kind = value.__class__
     if kind is str or kind is float or kind is bytes or kind is int:
         # The common types first, without isinstance (a message's hot path).
-        # float() strips the same whitespace as str.strip() and bytes.strip().
+        # float() strips the same whitespace as str.strip() and bytes.strip(),
+        # and also reads "1_000" and other scripts' digits ("١٢٣"): not ours.
+        if (kind is str and (not value.isascii() or "_" in value)) or (
+                kind is bytes and b"_" in value):
+            raise UnreadableValue(f"{excerpt(value)} is not a plain decimal number")
         try:
             result = float(value)
         except ValueError:
-            raise UnreadableValue(f"{value!r} is not a number") from None
+            raise UnreadableValue(f"{excerpt(value)} is not a number") from None
         except OverflowError:     # an int beyond the float range
             raise UnreadableValue("the number is too large") from None
         if result - result != 0.0:      # inf - inf and nan - nan are nan
-            raise UnreadableValue(f"{value!r} is not a finite number")
+            raise UnreadableValue(f"{excerpt(value)} is not a finite number")
         return result
     if isinstance(value, bool) or value is None:
         raise UnreadableValue(f"{value!r} is not a number")
@@ -55,6 +62,33 @@ def state_text(value) -> str:
     return str(value)
 
 
+TRUE_WORDS = frozenset(("true", "on", "yes"))
+FALSE_WORDS = frozenset(("false", "off", "no"))
+
+
+def means(state, word) -> bool:
+    """Whether a raw C{state} is the configured state C{word} (C{on_state_value}, ...).
+
+    Text compares exactly. A JSON boolean means a truth word of its truth
+    (true, on, yes / false, off, no, any case). The JSON numbers 1 and 0 mean
+    the words true and false (JSON's own spelling, any case); other numbers
+    compare as their text ("3" means 3).
+    """
+    if word is None:
+        return False
+    kind = state.__class__
+    if kind is str:
+        return state == word
+    if kind is bool:
+        lower = word.lower()
+        return lower in (TRUE_WORDS if state else FALSE_WORDS)
+    if (kind is int or kind is float) and (state == 1 or state == 0):
+        lower = word.lower()
+        if lower == "true" or lower == "false":
+            return (state == 1) == (lower == "true")
+    return state_text(state) == word
+
+
 def sane_watts(watts: float) -> float:
     """Clamp to a finite, non-negative number of watts."""
     if not watts > 0.0:  # also catches NaN
@@ -70,18 +104,20 @@ class PowerModel:
     __slots__ = (
         "min_watts", "max_watts", "off_usage", "on_fraction",
         "on_state_value", "off_state_value",
-        "attribute_min", "attribute_max", "power_curve", "_curve_x",
+        "attribute_min", "attribute_max", "power_curve", "_curve_x", "max_plug_watts",
     )
 
     def __init__(self, *, min_watts=0.0, max_watts=0.0, off_usage=None, on_fraction=1.0,
                  on_state_value=None, off_state_value="off",
-                 attribute_min=0.0, attribute_max=None, power_curve=None):
+                 attribute_min=0.0, attribute_max=None, power_curve=None,
+                 max_plug_watts=DEFAULT_MAX_PLUG_WATTS):
         self.min_watts = float(min_watts)
         self.max_watts = float(max_watts)
         self.off_usage = self.min_watts if off_usage is None else float(off_usage)
         self.on_fraction = float(on_fraction)
         self.on_state_value = on_state_value
         self.off_state_value = off_state_value
+        self.max_plug_watts = float(max_plug_watts)   # readings above are refused
         self.attribute_min = float(attribute_min)
         self.attribute_max = None if attribute_max is None else float(attribute_max)
         if power_curve:
@@ -106,10 +142,10 @@ class PowerModel:
         return sane_watts(self.min_watts + self.on_fraction * (self.max_watts - self.min_watts))
 
     def is_off(self, state) -> bool:
-        return self.off_state_value is not None and state_text(state) == self.off_state_value
+        return means(state, self.off_state_value)
 
     def is_on(self, state) -> bool:
-        return self.on_state_value is not None and state_text(state) == self.on_state_value
+        return means(state, self.on_state_value)
 
     def direct(self, value) -> float:
         """A power reading in watts (negative readings count as 0)."""
@@ -176,7 +212,7 @@ class Feed:
             watts = model.direct(value)
             self._off = False
             return self._set(watts, watts > model.off_usage)
-        raise UnreadableValue(f"state {value!r} is neither {model.on_state_value!r} "
+        raise UnreadableValue(f"state {excerpt(value)} is neither {model.on_state_value!r} "
                               f"nor {model.off_state_value!r}")
 
     def power(self, value):
@@ -215,13 +251,16 @@ class Feed:
             self._off = False
             return self._set(model.max_watts, True)
         if self.uses_attribute:
-            raise UnreadableValue(f"attribute missing and state {state!r} is not "
+            raise UnreadableValue(f"attribute missing and state {excerpt(state)} is not "
                                   f"{model.on_state_value!r}")
         return self.state(state)
 
     # -- staleness --
 
     def _set(self, watts, on):
+        if watts > self.model.max_plug_watts:
+            raise UnreadableValue(f"{watts:g} W is above max_plug_watts "
+                                  f"({self.model.max_plug_watts:g} W)")
         self.plug.set_power(watts, on)
         if self.timeout:
             self._touch()

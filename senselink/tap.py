@@ -1,6 +1,7 @@
 """twistd glue: command-line options and C{makeService} for C{twistd senselink}."""
 
 import os
+import socket
 
 from twisted.application.service import MultiService
 from twisted.logger import ILogObserver
@@ -9,9 +10,10 @@ from twisted.python import usage
 from senselink import config as _config
 from senselink import log as _log
 from senselink import service as _service
+from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
-FALSE_WORDS = {"0", "false", "no", "off"}
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def _port(value):
@@ -82,21 +84,48 @@ class TwistdRoot(MultiService):
         super().setServiceParent(parent)
 
 
-def makeService(options):
+def check_ports(port, interface):
+    """Raise L{StartupError} when UDP or TCP C{port} cannot be bound on C{interface} now.
+
+    The sockets are bound the way Twisted's ports bind them and closed again.
+    """
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    for kind, what in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((interface, port))
+            except OSError as e:
+                raise StartupError(f"cannot listen on {what} {interface}:{port}: "
+                                   f"{e.strerror or e}") from None
+
+
+def makeService(options, kinds=None):
     """Load and validate the config, then build the service tree.
+
+    C{kinds}: the source kinds (default: the built-in ones).
 
     A bad config ends the program with one line per problem (file:line: key:
     what was expected) and exit code 1, before anything listens.
     """
     try:
-        config = _config.load(options["config"])
+        config = _config.load(options["config"], kinds)
     except _config.ConfigError as e:
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
+    if not foreground:
+        # twistd binds after detaching, where an error can only reach the
+        # launching terminal as a repr and a traceback in the log file: try
+        # the ports while a one-line error can still be printed.
+        try:
+            check_ports(options["port"], options["interface"])
+        except StartupError as e:
+            raise SystemExit(f"senselink: {e}") from None
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
-                                  debug=options.level is _log.LEVELS["DEBUG"],
+                                  kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"],
                                   web_port=options["web-port"],
                                   ingress_port=options["ingress-port"])
     if parent is None:

@@ -17,7 +17,7 @@ from twisted.protocols.basic import LineReceiver
 from senselink.config import MODEL_FIELDS, Field, SourceKind, integer
 from senselink.kasa import cipher, messages
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources import KINDS
+from senselink.sources import default_kinds
 from senselink.sources.base import SourceService
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,7 +128,7 @@ class LineKind(SourceKind):
 def kinds_with_line():
     kind = LineKind()
     kind.made = []
-    return {**KINDS, "line": kind}
+    return default_kinds({"line": kind})
 
 
 # ---------------------------------------------------------------- logs

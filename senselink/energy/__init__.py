@@ -7,6 +7,6 @@ from senselink.energy.service import (DEFAULT_STATE_FILE, SAVE_INTERVAL, EnergyS
 from senselink.energy.statefile import (STATE_VERSION, StateFileError, check_plug_state,
                                         read_state, write_state)
 
-__all__ = ["DEFAULT_STATE_FILE", "EnergyMeter", "EnergyService", "KEEP_DAYS", "PlugEnergy",
+__all__ = ("DEFAULT_STATE_FILE", "EnergyMeter", "EnergyService", "KEEP_DAYS", "PlugEnergy",
            "SAVE_INTERVAL", "STATE_VERSION", "StateFileError", "check_plug_state", "read_state",
-           "state_directory", "state_file_path", "write_state"]
+           "state_directory", "state_file_path", "write_state")

@@ -18,12 +18,12 @@ import os
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 
+from senselink.config.sections import DEFAULT_STATE_FILE
 from senselink.energy.statefile import StateFileError, read_state, write_state
 from senselink.log import Logger
 
 log = Logger()
 
-DEFAULT_STATE_FILE = "senselink-state.json"
 SAVE_INTERVAL = 300.0        # seconds between state file writes
 
 # Where a relative state file lives, first set wins: ours (the Docker image and

@@ -62,7 +62,9 @@ def read_state(path):
 def write_state(path, state: dict):
     """Write C{state} atomically: a temporary file in the same directory, fsync, rename."""
     directory = os.path.dirname(os.path.abspath(path))
-    data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    # allow_nan=False: a non-finite count fails the save (logged), never reaches the file.
+    data = json.dumps(state, separators=(",", ":"), sort_keys=True,
+                      allow_nan=False).encode("utf-8")
     fd, temporary = tempfile.mkstemp(prefix=".senselink-state-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

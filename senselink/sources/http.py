@@ -27,6 +27,7 @@ from twisted.web.iweb import IPolicyForHTTPS
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
                               string_map)
+from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
@@ -45,6 +46,9 @@ def http_url(value, raw=None):
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
+    needed = missing("http") or (parts.scheme == "https" and missing("tls"))
+    if needed:
+        raise Invalid(needed)
     return value
 
 
@@ -99,11 +103,11 @@ class HttpKind(SourceKind):
         for plug in source.plugs:
             o = plug.options
             if o.get("power_keypath") and o.get("attribute_keypath"):
-                plug._where.error("power_keypath and attribute_keypath exclude each other; "
+                plug.where.error("power_keypath and attribute_keypath exclude each other; "
                                   "use one of them")
             if o.get("attribute_keypath") and o.get("attribute_max") is None \
                     and not o.get("power_curve"):
-                plug._where.error("attribute_keypath needs attribute_max (or a power_curve) "
+                plug.where.error("attribute_keypath needs attribute_max (or a power_curve) "
                                   "to scale the attribute to watts")
 
     def initial(self, plug):

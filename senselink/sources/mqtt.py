@@ -47,6 +47,7 @@ How twisted-mqtt 0.3.x is used, and workarounds for it and C{ClientService}
    microseconds (see benchmarks/README.md, "Ingest").
 """
 
+from types import MappingProxyType
 import hashlib
 import json
 import random
@@ -80,13 +81,13 @@ ROLES = ("power", "state", "attribute")
 _FROM_BROKER = frozenset((2, 3, 4, 5, 6, 7, 9, 11, 13))
 
 # CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3).
-CONNACK_REASONS = {
+CONNACK_REASONS = MappingProxyType({
     1: "the broker does not accept MQTT 3.1.1",
     2: "the broker rejected the client_id",
     3: "the MQTT service is unavailable",
     4: "bad user name or password",
     5: "not authorised",
-}
+})
 
 
 # ---------------------------------------------------------------- config
@@ -133,7 +134,7 @@ def ascii_password(value, raw=None):
     return value
 
 
-SOURCE_FIELDS = {
+SOURCE_FIELDS = MappingProxyType({
     "host": Field(host, required=True, doc="MQTT broker host name or IP address"),
     "port": Field(integer(minimum=1, maximum=65535),
                   doc=f"Broker port (default {DEFAULT_PORT}, {DEFAULT_TLS_PORT} with tls)"),
@@ -144,9 +145,9 @@ SOURCE_FIELDS = {
                        doc="Seconds between keepalive pings (0: none)"),
     "qos": Field(integer(minimum=0, maximum=1), default=0, doc="Subscription QoS, 0 or 1"),
     "tls": Field(tls_setting, doc="true, or ca_file/cert_file/key_file, for TLS brokers"),
-}
+})
 
-PLUG_FIELDS = {
+PLUG_FIELDS = MappingProxyType({
     **MODEL_FIELDS,
     "on_state_value": Field(state_value, default="on", doc="State payload that means on"),
     "off_state_value": Field(state_value, default="off", doc="State payload that means off"),
@@ -156,7 +157,7 @@ PLUG_FIELDS = {
     "state_topic_keypath": Field(string, doc="Keypath of the state in a JSON payload"),
     "attribute_topic": Field(string, doc="Topic with an attribute such as brightness"),
     "attribute_topic_keypath": Field(string, doc="Keypath of the attribute in a JSON payload"),
-}
+})
 
 
 def _valid_filter(topic):
@@ -213,7 +214,7 @@ class MqttKind(SourceKind):
         if options.get("password") is not None and options.get("username") is None:
             where.child("password").error("a password needs a username (MQTT sends none without)")
         for plug in source.plugs:
-            here = getattr(plug, "_where", where)
+            here = plug.where or where
             topics = [role for role in ROLES if plug.get(f"{role}_topic") is not None]
             if not topics:
                 here.error("an mqtt plug needs power_topic, state_topic or attribute_topic")

@@ -28,4 +28,4 @@ C{switch}); nothing in this package imports the daemon or the service tree.
 
 from senselink.web.listener import make_listener, make_service
 
-__all__ = ["make_listener", "make_service"]
+__all__ = ("make_listener", "make_service")

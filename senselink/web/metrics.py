@@ -11,8 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.web.resource import Resource
 
 # Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
-IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
-                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"}
+IGNORED_REASONS = frozenset({"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
+                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"})
 
 
 class Metrics(Resource):

@@ -22,7 +22,7 @@ from senselink.config import ConfigError
 from senselink.plugs import Plug
 from senselink.plugbuilder import build_plugs
 from senselink.service import makeService
-from senselink.sources import KINDS
+from senselink.sources import default_kinds
 from senselink.sources.mqtt import (MAX_RETRY_DELAY, MqttKind, MqttService, default_client_id,
                                     topic_matches)
 from tests import mosquitto
@@ -87,7 +87,7 @@ class ConfigTests(TestCase):
         return str(caught.exception)
 
     def test_registered(self):
-        self.assertIsInstance(KINDS["mqtt"], MqttKind)
+        self.assertIsInstance(default_kinds()["mqtt"], MqttKind)
 
     def test_defaults(self):
         config = load(config_text(1883, """
@@ -957,7 +957,7 @@ sources:
 """)
         clock = Clock()
         plugs = build_plugs(config, clock)
-        service = KINDS["mqtt"].make_service(config.sources[0], plugs, clock)
+        service = default_kinds()["mqtt"].make_service(config.sources[0], plugs, clock)
         service._message("home/dryer/power", b"100")
         self.assertEqual([plugs[p].watts for p in ("exact", "plus", "hash")], [100, 100, 100])
         service._message("home/washer/power", b"50")

@@ -2,18 +2,20 @@
 
 import os
 import re
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
     MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
 )
+from senselink.extras import missing
 from senselink.keypath import split
 from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
 API_PATH = "/api/websocket"
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+_SCHEMES = MappingProxyType({"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"})
 # Home Assistant's own entity id rule (homeassistant.core.valid_entity_id).
 _ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 
@@ -35,6 +37,8 @@ def normalise_url(text: str) -> str:
         parts.port
     except ValueError:
         raise Invalid(f"the port in {shown!r} is not a port number") from None
+    if scheme == "wss" and missing("tls"):
+        raise Invalid(missing("tls"))
     path = parts.path.rstrip("/")
     if not path.endswith(API_PATH):
         if path.endswith("/api"):
@@ -129,7 +133,7 @@ class HassKind(SourceKind):
                 where.at(options, "auth_token_file").error(
                     f"cannot read the access token from {token_file!r}: {reason}")
         for plug in source.plugs:
-            here = plug._where
+            here = plug.where
             o = plug.options
             if o.get("attribute") is not None and o.get("attribute_keypath") is not None:
                 here.error("give either attribute or attribute_keypath, not both")
