@@ -66,8 +66,20 @@ def check(argv) -> int:
     print(plug_table(config))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from senselink.energy.service import state_file_path
+    from senselink.energy.statefile import check_location
+    state_file = config.options.get("state_file")
+    problem = (check_location(state_file_path(state_file)) if state_file is not False
+               else None)
+    if problem is not None:
+        print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
+        print(f"senselink check: {options['config']} is valid, but the daemon would not start",
+              file=sys.stderr)
+        return 1
     reported = len(config.reported())
-    print(f"\n{options['config']}: valid; {len(config.plugs)} plugs, {reported} reported to Sense")
+    plugs = len(config.plugs)
+    print(f"\n{options['config']}: valid; {plugs} plug{'' if plugs == 1 else 's'}, "
+          f"{reported} reported to Sense")
     return 0
 
 

@@ -27,7 +27,9 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
+from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
 from senselink.energy.service import EnergyService, state_file_path
+from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
 from senselink.log import Logger
@@ -153,9 +155,11 @@ class Daemon(MultiService):
         Service.startService(self)
         for child in self:
             self._start_child(child.startService, child)
-        for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
-            log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
-                     interface=self.udp_protocol.transport.getHost().host, port=port)
+        if "udp" in self.namedServices and "tcp" in self.namedServices:
+            host = self.udp_protocol.transport.getHost().host
+            for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
+                log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
+                         interface=host, port=port)
         for warning in self.config.warnings:
             log.warn("{problem}", problem=warning)
         reported = self.plugs.reported
@@ -331,21 +335,40 @@ class Daemon(MultiService):
         if options.get("kasa_clients", True):
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        path = os.path.abspath(state_file_path(options.get("state_file")))
-        if self.energy is None or self.energy.path != path:
-            self._set_state_file(path, load=starting)
+        self._set_state_file(options, starting)
         web = options.get("web")
         if starting or web != self._web_options:
             self._set_web(web)
         self._web_options = web
 
-    def _set_state_file(self, path, load):
+    def _set_state_file(self, options, starting):
+        """Keep the counters in the configured state file (or in memory only)."""
+        path = options.get("state_file", DEFAULT_STATE_FILE)
+        path = os.path.abspath(state_file_path(path)) if path is not False else None
+        interval = options.get("state_save_interval") or DEFAULT_STATE_SAVE_INTERVAL
         old = self.energy
+        if old is not None and (old.path, old.save_interval) == (path, interval):
+            return
+        if old is None and path is None:
+            if starting:
+                log.info("state_file is false: the energy counters are kept in memory only")
+            return
+        if path is not None and not starting:
+            problem = check_location(path)
+            if problem is not None:
+                log.error("state_file not changed: {problem}; the counters stay where they "
+                          "were", problem=problem)
+                return
         if old is not None:
             old.disownServiceParent()            # saves to the old file
-        self.energy = EnergyService(self.meter, path, self.reactor, load=load)
+            self.energy = None
+        if path is None:
+            log.info("state_file is false: the energy counters are kept in memory only")
+            return
+        self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
+                                    load=starting)
         self.energy.setServiceParent(self)
-        if old is not None:
+        if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",
                      path=path, old=old.path)
 

@@ -10,6 +10,8 @@ from twisted.python import usage
 from senselink import config as _config
 from senselink import log as _log
 from senselink import service as _service
+from senselink.energy.service import state_file_path
+from senselink.energy.statefile import check_location
 from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
@@ -123,6 +125,11 @@ def makeService(options, kinds=None):
             check_ports(options["port"], options["interface"])
         except StartupError as e:
             raise SystemExit(f"senselink: {e}") from None
+        state_file = config.options.get("state_file")
+        problem = (check_location(state_file_path(state_file))
+                   if state_file is not False else None)
+        if problem is not None:
+            raise SystemExit(f"senselink: energy state file unusable: {problem}")
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
                                   kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"],

@@ -222,7 +222,7 @@ class DefaultConfigTests(unittest.TestCase):
         result = subprocess.run([sys.executable, "-m", "senselink", "check", "-c", path],
                                 env=child_env(), capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn(f"{path}: valid; 1 plugs, 1 reported to Sense", result.stdout)
+        self.assertIn(f"{path}: valid; 1 plug, 1 reported to Sense", result.stdout)
 
     def test_the_commented_hass_source_works_inside_the_app(self):
         with open(os.path.join(APP, "senselink.yml"), encoding="utf-8") as f:
@@ -296,8 +296,8 @@ class RunScriptTests(unittest.TestCase):
                       proc.output)
         self.assertEqual(self.supervisor.info_requests, [f"Bearer {TOKEN}".encode()])
         state = os.path.join(self.data, "senselink-state.json")
-        yield proc.wait_for(re.escape(f"Energy counters are kept in {state} (in the state "
-                                      f"directory $SENSELINK_STATE_DIR)"))
+        yield proc.wait_for(re.escape(f"Energy counters are kept in {state}, saved every 60 s "
+                                      f"(in the state directory $SENSELINK_STATE_DIR)"))
         port = int((yield proc.wait_for(r"Answering Kasa requests on UDP [0-9.]+:(\d+)")).group(1))
         self.assertEqual(by_alias((yield ask_udp(port, 1))), {"SenseLink demo": 0})
         # web_port: the status page for the LAN.

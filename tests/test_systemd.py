@@ -241,8 +241,8 @@ class TwistdTests(unittest.TestCase):
         self.addCleanup(proc.stop)
         yield wait_until(lambda: notify.has("READY=1"), "READY=1")
         self.assertIn("SenseLink started from", proc.output)
-        state_line = f"Energy counters are kept in {workdir}/senselink-state.json " \
-                     f"(in the state directory $STATE_DIRECTORY)"
+        state_line = f"Energy counters are kept in {workdir}/senselink-state.json, saved every " \
+                     f"60 s (in the state directory $STATE_DIRECTORY)"
         yield proc.wait_for(re.escape(state_line))
         yield wait_until(lambda: notify.has("WATCHDOG=1"), "a watchdog ping")
         proc.transport.signalProcess("HUP")

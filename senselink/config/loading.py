@@ -10,6 +10,7 @@ and says what was expected. Nothing listens before the config is valid.
 import difflib
 import ipaddress
 import os
+import re
 
 import yaml
 
@@ -29,6 +30,29 @@ MAX_REPORTED_PLUGS = 20
 def _suggest(key, known):
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
     return f" (did you mean {_shown(close[0])}?)" if close else ""
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _secret_part(value, spec):
+    """What an error message about a secret field's C{value} must not show.
+
+    Of a mapping, only the values of its secret keys (a web section's
+    C{token}, not its C{listen}); of text that names environment variables,
+    what they hold (not the C{${NAME}} reference, which names no secret).
+    """
+    if isinstance(value, dict) and spec.secret_keys is not None:
+        return [value[key] for key in spec.secret_keys if key in value]
+    if isinstance(value, str) and "${" in value:
+        names = _ENV_REFERENCE.findall(value)
+        held = [os.environ[name] for name in names if name in os.environ]
+        try:
+            held.append(_ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value))
+        except KeyError:
+            pass
+        return held
+    return value
 
 
 def check_fields(mapping, fields, where: _Where, what: str) -> dict:
@@ -56,7 +80,7 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
         try:
             out[key] = spec.convert(value, raw.get(key))
         except Invalid as e:
-            here.error(_redact(str(e), value) if spec.secret else str(e))
+            here.error(_redact(str(e), _secret_part(value, spec)) if spec.secret else str(e))
             continue
         if spec.secret and isinstance(value, str) and "${" not in value:
             where.secrets.append((here.line, here.name))

@@ -48,5 +48,6 @@ TOP_LEVEL = MappingProxyType({
     "device": sections.DEVICE,
     "kasa_clients": sections.KASA_CLIENTS,
     "state_file": sections.STATE_FILE,
+    "state_save_interval": sections.STATE_SAVE_INTERVAL,
     "max_plug_watts": sections.MAX_PLUG_WATTS,
 })

@@ -206,6 +206,25 @@ MAX_PLUG_WATTS = Field(number(above=0, maximum=1e9), default=DEFAULT_MAX_PLUG_WA
                        doc="The most watts one plug may report; a reading above is "
                            "refused like an unreadable value, a config value above is an error")
 
-STATE_FILE = Field(string, default=DEFAULT_STATE_FILE,
+DEFAULT_STATE_SAVE_INTERVAL = 60.0
+
+
+def state_file(value, raw=None):
+    """A path, or false: the counters are kept in memory only."""
+    if value is False:
+        return False
+    if value is True:
+        raise Invalid("expected a file name, or false to keep the counters in memory only")
+    value = string(value).strip()
+    if not value:
+        raise Invalid("expected a file name, or false to keep the counters in memory only")
+    return value
+
+
+STATE_FILE = Field(state_file, default=DEFAULT_STATE_FILE,
                    doc="File keeping the plugs' energy counters across restarts "
-                       "(relative paths are in the state directory)")
+                       "(relative paths are in the state directory); false: memory only")
+
+STATE_SAVE_INTERVAL = Field(number(above=0), default=DEFAULT_STATE_SAVE_INTERVAL,
+                            doc="Seconds between saves of the state file (what a power cut "
+                                "or SIGKILL can lose at most)")

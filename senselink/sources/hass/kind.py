@@ -103,6 +103,8 @@ class HassKind(SourceKind):
 
     def check(self, source, where):
         options = source.options
+        if "auth_token" not in options or "auth_token_file" not in options:
+            return      # a token key was refused already (the error names it)
         has_token = options.get("auth_token") is not None
         token_file = options.get("auth_token_file")
         url = options.get("url")
