@@ -7,11 +7,15 @@ whole: at most L{MAX_SHOWN} characters of it, then its full size.
 MAX_SHOWN = 200
 
 
-def clip(text: str) -> str:
-    """C{text}, or its start, an ellipsis and its full size when longer than L{MAX_SHOWN}."""
-    if len(text) <= MAX_SHOWN:
+# A message that already quotes an excerpt (our words around it) is cut only past this.
+MAX_MESSAGE = 2 * MAX_SHOWN
+
+
+def clip(text: str, limit=MAX_SHOWN) -> str:
+    """C{text}, or its start, an ellipsis and its full size when longer than C{limit}."""
+    if len(text) <= limit:
         return text
-    return f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 def excerpt(value) -> str:

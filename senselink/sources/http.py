@@ -27,6 +27,7 @@ from twisted.web.iweb import IPolicyForHTTPS
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
                               string_map)
+from senselink.excerpt import MAX_MESSAGE, clip
 from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
@@ -360,7 +361,7 @@ class HttpPollService(SourceService):
             text = body.decode("utf-8")
             document = json.loads(text)
         except (UnicodeDecodeError, ValueError) as e:
-            document = _NotJSON(body, str(e)[:200])
+            document = _NotJSON(body, clip(str(e), MAX_MESSAGE))
         if self.complaints.resolved("poll"):
             log.info("Polling {url} works again", url=self.label)
         not_json = isinstance(document, _NotJSON)
@@ -383,7 +384,7 @@ class HttpPollService(SourceService):
             except UnreadableValue as e:
                 self.complaints.problem(
                     plug_id, "HTTP plug {plug}: cannot use the reply of {url}: {reason}; "
-                    "keeping {watts} W", plug=plug_id, url=self.label, reason=str(e)[:200],
+                    "keeping {watts} W", plug=plug_id, url=self.label, reason=clip(str(e), MAX_MESSAGE),
                     watts=feed.plug.watts)
                 continue
             self.complaints.resolved(plug_id, "HTTP plug {plug} reads {url} again: {watts} W",

@@ -15,6 +15,8 @@ import math
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from senselink.excerpt import excerpt
+
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
 
 
@@ -217,7 +219,7 @@ class PlugResource(Resource):
             raise ApiError(400, 'expected a JSON object like {"power": 42.5} or {"state": "on"}')
         unknown = sorted(k for k in body if k not in ("power", "state"))
         if unknown:
-            raise ApiError(400, f"unknown key {unknown[0]!r}; use power and/or state")
+            raise ApiError(400, f"unknown key {excerpt(unknown[0])}; use power and/or state")
         on = None
         if "state" in body:
             state = body["state"]

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from twisted.application.internet import ClientService
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 
+from senselink.excerpt import excerpt
 from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
@@ -272,8 +273,8 @@ class HassService(SourceService):
                       watts=watts)
         if failed:
             self.complaints.problem(
-                eid, "Cannot read Home Assistant entity {entity} (state {state!r}): {problems}",
-                entity=eid, state=state.get("state") if isinstance(state, dict) else None,
+                eid, "Cannot read Home Assistant entity {entity} (state {state}): {problems}",
+                entity=eid, state=excerpt(state.get("state") if isinstance(state, dict) else None),
                 problems="; ".join(failed))
         else:
             self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "
