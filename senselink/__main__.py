@@ -16,6 +16,7 @@ from senselink import config as _config
 
 USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
+                          [--web-port PORT] [--ingress-port PORT]
        python -m senselink check [-c CONFIG]
        python -m senselink generate
        python -m senselink probe [--target HOST] [--port P] [--timeout S] [--count N]
@@ -65,9 +66,11 @@ def check(argv) -> int:
     print(plug_table(config))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from senselink.energy.service import state_file_path
     from senselink.energy.statefile import check_location
     state_file = config.options.get("state_file")
-    problem = check_location(state_file) if state_file is not False else None
+    problem = (check_location(state_file_path(state_file)) if state_file is not False
+               else None)
     if problem is not None:
         print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
         print(f"senselink check: {options['config']} is valid, but the daemon would not start",

@@ -28,7 +28,7 @@ from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
 from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
-from senselink.energy.service import EnergyService
+from senselink.energy.service import EnergyService, state_file_path
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
@@ -46,7 +46,9 @@ STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
 LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}"})
+             "web": "for the web interface on {where}",
+             "web-port": "for the web interface (--web-port) on {where}",
+             "ingress": "for the web interface (--ingress-port) on {where}"})
 
 
 def _is_ip(value) -> bool:
@@ -342,7 +344,7 @@ class Daemon(MultiService):
     def _set_state_file(self, options, starting):
         """Keep the counters in the configured state file (or in memory only)."""
         path = options.get("state_file", DEFAULT_STATE_FILE)
-        path = os.path.abspath(path) if path is not False else None
+        path = os.path.abspath(state_file_path(path)) if path is not False else None
         interval = options.get("state_save_interval") or DEFAULT_STATE_SAVE_INTERVAL
         old = self.energy
         if old is not None and (old.path, old.save_interval) == (path, interval):

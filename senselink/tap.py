@@ -10,6 +10,7 @@ from twisted.python import usage
 from senselink import config as _config
 from senselink import log as _log
 from senselink import service as _service
+from senselink.energy.service import state_file_path
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
@@ -25,7 +26,8 @@ def _port(value):
 
 
 class Options(usage.Options):
-    synopsis = "[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]"
+    synopsis = ("[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL] [--web-port PORT] "
+                "[--ingress-port PORT]")
     longdesc = ("Serve virtual TP-Link Kasa HS110 plugs to a Sense Home Energy Monitor. "
                 "Environment: CONFIG_LOCATION (config path), LOGLEVEL, SENSE_RESPONSE=false "
                 "(same as --quiet).")
@@ -35,6 +37,10 @@ class Options(usage.Options):
         ["port", "p", DEFAULT_PORT, "UDP and TCP port to answer on", _port],
         ["interface", None, DEFAULT_INTERFACE, "Address to listen on (default: all IPv4)"],
         ["log-level", "l", None, "DEBUG, INFO, WARNING or ERROR (default: $LOGLEVEL, else INFO)"],
+        ["web-port", None, None, "Also serve the web interface on this TCP port of --interface",
+         _port],
+        ["ingress-port", None, None, "Serve the web interface on this TCP port of --interface "
+         "to Home Assistant's ingress proxy (172.30.32.2) only", _port],
     ]
     optFlags = [
         ["quiet", "q", "Receive and log requests but never answer"],
@@ -120,12 +126,15 @@ def makeService(options, kinds=None):
         except StartupError as e:
             raise SystemExit(f"senselink: {e}") from None
         state_file = config.options.get("state_file")
-        problem = check_location(state_file) if state_file is not False else None
+        problem = (check_location(state_file_path(state_file))
+                   if state_file is not False else None)
         if problem is not None:
             raise SystemExit(f"senselink: energy state file unusable: {problem}")
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
-                                  kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"])
+                                  kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"],
+                                  web_port=options["web-port"],
+                                  ingress_port=options["ingress-port"])
     if parent is None:
         return daemon
     observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)

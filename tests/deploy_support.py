@@ -289,3 +289,24 @@ def stopped_cleanly(proc):
     by_signal = getattr(reason, "signal", None) == 15 and getattr(reason, "exitCode", 0) is None
     return ((by_signal or getattr(reason, "exitCode", None) == 0)
             and "Main loop terminated." in proc.output)
+
+
+# ---------------------------------------------------------------- Dockerfiles
+
+
+def dockerfile_instructions(path=os.path.join(ROOT, "Dockerfile")):
+    """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
+    out, pending = [], ""
+    with open(path) as f:
+        for line in f:
+            stripped = line.strip()
+            if not pending and (not stripped or stripped.startswith("#")):
+                continue
+            if stripped.endswith("\\"):
+                pending += stripped[:-1] + " "
+                continue
+            text = pending + stripped
+            pending = ""
+            word, _, rest = text.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out

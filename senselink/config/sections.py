@@ -223,7 +223,7 @@ def state_file(value, raw=None):
 
 STATE_FILE = Field(state_file, default=DEFAULT_STATE_FILE,
                    doc="File keeping the plugs' energy counters across restarts "
-                       "(relative paths are in the working directory); false: memory only")
+                       "(relative paths are in the state directory); false: memory only")
 
 STATE_SAVE_INTERVAL = Field(number(above=0), default=DEFAULT_STATE_SAVE_INTERVAL,
                             doc="Seconds between saves of the state file (what a power cut "

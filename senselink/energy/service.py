@@ -9,6 +9,12 @@ C{<state_file>.corrupt-<UTC time>} and the counters start at zero. Saving
 happens at start, every C{state_save_interval} seconds (so a power cut or
 SIGKILL loses at most that much), and on stop; a failure while running is
 logged once until a save succeeds again.
+
+A relative C{state_file} (the default is one) lives in the platform's state
+directory, L{state_directory}: C{$SENSELINK_STATE_DIR} (the Docker image and
+the Home Assistant app set it), else C{$STATE_DIRECTORY} (systemd's
+C{StateDirectory=}), else the working directory. The start-up log line names
+the full path and where its directory came from.
 """
 
 import os
@@ -24,9 +30,43 @@ from senselink.log import Logger
 
 log = Logger()
 
-__all__ = ("DEFAULT_STATE_FILE", "EnergyService", "SAVE_INTERVAL")
+__all__ = ("DEFAULT_STATE_FILE", "EnergyService", "SAVE_INTERVAL", "STATE_DIRECTORY_VARIABLES",
+           "describe_location", "state_directory", "state_file_path")
 
 SAVE_INTERVAL = DEFAULT_STATE_SAVE_INTERVAL     # seconds between state file writes
+
+# Where a relative state file lives, first set wins: ours (the Docker image and
+# the Home Assistant app), then systemd's (StateDirectory=; a ':'-separated list).
+STATE_DIRECTORY_VARIABLES = ("SENSELINK_STATE_DIR", "STATE_DIRECTORY")
+
+
+def state_directory(environ=None):
+    """C{(directory, variable)}: the platform's state directory and the variable
+    that named it, or the working directory and None."""
+    environ = os.environ if environ is None else environ
+    for variable in STATE_DIRECTORY_VARIABLES:
+        value = (environ.get(variable) or "").split(":")[0].strip()
+        if value:
+            return os.path.abspath(value), variable
+    return os.getcwd(), None
+
+
+def state_file_path(configured=None, environ=None) -> str:
+    """The full path of the state file: C{configured} (default L{DEFAULT_STATE_FILE}),
+    relative to the L{state_directory}."""
+    directory, _ = state_directory(environ)
+    return os.path.join(directory, configured or DEFAULT_STATE_FILE)
+
+
+def describe_location(path, environ=None) -> str:
+    """Why the state file is where it is, for the start-up log line."""
+    directory, variable = state_directory(environ)
+    if not path.startswith(directory.rstrip(os.sep) + os.sep):
+        return "as configured by state_file"
+    if variable is not None:
+        return f"in the state directory ${variable}"
+    return ("in the working directory; set state_file to an absolute path to keep one file "
+            "wherever the daemon starts")
 
 
 class EnergyService(MultiService):
@@ -55,8 +95,9 @@ class EnergyService(MultiService):
                                f"memory only)")
         if self.load_at_start:
             self.load()
-        log.info("Energy counters are kept in {path}, saved every {interval:g} s",
-                 path=self.path, interval=self.save_interval)
+        log.info("Energy counters are kept in {path}, saved every {interval:g} s ({where})",
+                 path=self.path, interval=self.save_interval,
+                 where=describe_location(self.path))
         super().startService()     # the timer saves at once, then every save_interval
 
     def stopService(self):

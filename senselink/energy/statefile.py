@@ -1,8 +1,9 @@
 """The energy state file: validated JSON, written atomically.
 
 The counters survive restarts in a JSON file (C{state_file}, default
-C{senselink-state.json} in the working directory), written atomically
-(temporary file, fsync, rename).
+C{senselink-state.json} in the state directory, see
+L{senselink.energy.service.state_directory}), written atomically (temporary
+file, fsync, rename).
 """
 
 import json

@@ -17,7 +17,8 @@ One module per concern:
   - L{page}: the HTML status page
   - L{interface}: C{WebInterface}, the resource tree over the running daemon,
     and the site
-  - L{listener}: the listening service, C{make_service}
+  - L{listener}: the listening services, C{make_service} (the C{web} section)
+    and C{make_listener} (one more, e.g. for Home Assistant's ingress)
 
 The daemon imports this package only when C{web} is configured: it loads
 C{twisted.web} and C{prometheus_client}. The daemon is duck-typed here (its
@@ -25,6 +26,6 @@ C{plugs}, C{sources}, C{counters}, C{config}, C{reactor}, C{set_power} and
 C{switch}); nothing in this package imports the daemon or the service tree.
 """
 
-from senselink.web.listener import make_service
+from senselink.web.listener import make_listener, make_service
 
-__all__ = ("make_service",)
+__all__ = ("make_listener", "make_service")

@@ -1,7 +1,8 @@
 """The HTML status page of the web interface: C{GET /}.
 
 One self-contained page (inline CSS, no scripts, no external assets) that
-reloads itself every L{REFRESH_SECONDS}. It reads C{web}, the
+reloads itself every L{REFRESH_SECONDS}. Its links are relative, so it works
+under a path prefix (Home Assistant's ingress, a reverse proxy). It reads C{web}, the
 L{senselink.web.interface.WebInterface}: its C{plugs}, C{sources},
 C{counters} and C{now()}.
 """
@@ -101,8 +102,8 @@ def status_page(web) -> bytes:
 {chr(10).join(sources)}
 </tbody>
 </table>
-<p class="meta">SenseLink {e(__version__)} · <a href="/api/plugs">JSON</a> ·
-<a href="/metrics">metrics</a></p>
+<p class="meta">SenseLink {e(__version__)} · <a href="api/plugs">JSON</a> ·
+<a href="metrics">metrics</a></p>
 </body>
 </html>
 """

@@ -1,4 +1,5 @@
-"""The state file and its service: round trip, periodic saves, corrupt and unwritable files."""
+"""The state file and its service: round trip, periodic saves, corrupt and unwritable files,
+and where the file lives by default."""
 
 import json
 import os
@@ -12,8 +13,10 @@ from twisted.trial import unittest
 
 from senselink import energy
 from senselink.energy import EnergyService, statefile
+from senselink.energy.service import STATE_DIRECTORY_VARIABLES
 from senselink.errors import StartupError
 from tests.energy.helpers import at, capture_log, setup_plugs, texts
+from tests.support import start_service
 
 
 class StateFileTests(unittest.TestCase):
@@ -185,3 +188,63 @@ class StateFileTests(unittest.TestCase):
         final = [t for t in texts(events) if "Cannot write energy state file" in t][-1]
         self.assertNotIn("retried", final)
         self.assertIn("the counts since its last save are lost", final)
+
+
+class StateDirectoryTests(unittest.TestCase):
+    """Where a relative state file lives: the platform's state directory, else the working one."""
+
+    def test_order_of_the_variables(self):
+        cwd = os.getcwd()
+        self.assertEqual(energy.state_directory({}), (cwd, None))
+        self.assertEqual(energy.state_directory({"STATE_DIRECTORY": "/var/lib/senselink"}),
+                         ("/var/lib/senselink", "STATE_DIRECTORY"))
+        # systemd lists several directories with ':' when StateDirectory= names several.
+        self.assertEqual(energy.state_directory({"STATE_DIRECTORY": "/var/lib/a:/var/lib/b"}),
+                         ("/var/lib/a", "STATE_DIRECTORY"))
+        both = {"STATE_DIRECTORY": "/var/lib/senselink", "SENSELINK_STATE_DIR": "/data"}
+        self.assertEqual(energy.state_directory(both), ("/data", "SENSELINK_STATE_DIR"))
+        self.assertEqual(energy.state_directory({"SENSELINK_STATE_DIR": ""}), (cwd, None))
+        self.assertEqual(energy.state_directory({"SENSELINK_STATE_DIR": "rel"}),
+                         (os.path.join(cwd, "rel"), "SENSELINK_STATE_DIR"))
+
+    def test_state_file_path(self):
+        env = {"STATE_DIRECTORY": "/var/lib/senselink"}
+        self.assertEqual(energy.state_file_path(None, env),
+                         "/var/lib/senselink/senselink-state.json")
+        self.assertEqual(energy.state_file_path("counters.json", env),
+                         "/var/lib/senselink/counters.json")
+        self.assertEqual(energy.state_file_path("/srv/counters.json", env), "/srv/counters.json")
+        self.assertEqual(energy.state_file_path(None, {}),
+                         os.path.join(os.getcwd(), "senselink-state.json"))
+
+    def start_daemon(self, extra=""):
+        events = capture_log(self)
+        daemon = start_service(self, extra + "sources:\n  - static:\n      plugs:\n"
+                                     "        - Lamp:\n            mac: 53:75:31:F6:4D:01\n"
+                                     "            max_watts: 10\n")
+        return daemon, [t for t in texts(events) if "Energy counters are kept in" in t]
+
+    def test_the_daemon_logs_the_full_path_and_where_it_comes_from(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        self.patch(os, "environ", {**os.environ, "SENSELINK_STATE_DIR": directory})
+        daemon, lines = self.start_daemon()
+        path = os.path.join(directory, "senselink-state.json")
+        self.assertEqual(daemon.energy.path, path)
+        self.assertEqual(lines, [f"Energy counters are kept in {path}, saved every 60 s (in the "
+                                 f"state directory $SENSELINK_STATE_DIR)"])
+        self.assertTrue(os.path.exists(path))       # written at start
+
+    def test_working_directory_is_named_as_such(self):
+        environ = {k: v for k, v in os.environ.items() if k not in STATE_DIRECTORY_VARIABLES}
+        self.patch(os, "environ", environ)
+        daemon, lines = self.start_daemon(f"state_file: {self.mktemp()}\n")
+        [line] = lines
+        self.assertIn(os.getcwd(), line)
+        self.assertIn("in the working directory", line)
+        elsewhere = tempfile.mkdtemp()          # outside the working directory
+        self.addCleanup(shutil.rmtree, elsewhere)
+        absolute = os.path.join(elsewhere, "counters.json")
+        daemon, lines = self.start_daemon(f"state_file: {absolute}\n")
+        self.assertEqual(lines, [f"Energy counters are kept in {absolute}, saved every 60 s "
+                                 f"(as configured by state_file)"])

@@ -1,6 +1,7 @@
 """The HTML status page (C{/}): well-formed, escaped, self-contained, live values."""
 
 from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 from twisted.internet import defer
 
@@ -67,12 +68,15 @@ class StatusPageTests(WebTestCase):
         metas = [attrs for tag, attrs in checker.tags if tag == "meta"]
         self.assertIn({"http-equiv": "refresh", "content": "10"}, metas)
         self.assertTrue(any(m.get("name") == "viewport" for m in metas))
-        # No external assets.
+        # No external assets; links are relative, so the page works under a path prefix
+        # (Home Assistant's ingress serves it at /api/hassio_ingress/<token>/).
         for tag, attrs in checker.tags:
             self.assertNotIn(tag, ("script", "img", "link"))
             for name in ("src", "href"):
                 if name in attrs:
-                    self.assertTrue(attrs[name].startswith("/"), attrs)
+                    self.assertFalse(attrs[name].startswith("/") or ":" in attrs[name], attrs)
+                    self.assertTrue(urljoin("http://ha/ingress/x/", attrs[name])
+                                    .startswith("http://ha/ingress/x/"), attrs)
         self.assertNotIn(TOKEN, page)
         # Requests are not logged at INFO (page reloads and scrapes would flood the log).
         self.assertNotIn('"GET / HTTP/1.1"', self.log_text())

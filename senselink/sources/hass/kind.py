@@ -1,7 +1,8 @@
 """The C{hass} source kind: its config keys, their converters and the cross-key checks."""
 
-from types import MappingProxyType
+import os
 import re
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
@@ -9,7 +10,7 @@ from senselink.config import (
 )
 from senselink.extras import missing
 from senselink.keypath import split
-from senselink.sources.hass.service import HassService, read_token_file
+from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
@@ -47,7 +48,10 @@ def normalise_url(text: str) -> str:
 
 
 def hass_url(value, raw=None):
-    return normalise_url(string(value))
+    text = string(value)
+    if text.strip().lower() == SUPERVISOR:
+        return SUPERVISOR
+    return normalise_url(text)
 
 
 def entity_id(value, raw=None):
@@ -76,8 +80,9 @@ class HassKind(SourceKind):
     name = "hass"
     doc = "Home Assistant entities over the websocket API"
     source_fields = {
-        "url": Field(hass_url, required=True,
-                     doc="Home Assistant URL, e.g. ws://homeassistant.local:8123"),
+        "url": Field(hass_url, doc="Home Assistant URL, e.g. ws://homeassistant.local:8123; "
+                                   "supervisor (the default inside a Home Assistant app): "
+                                   "through the Supervisor with $SUPERVISOR_TOKEN"),
         "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
         "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
         "max_message_size": Field(integer(minimum=0), default=0,
@@ -102,10 +107,22 @@ class HassKind(SourceKind):
             return      # a token key was refused already (the error names it)
         has_token = options.get("auth_token") is not None
         token_file = options.get("auth_token_file")
+        url = options.get("url")
+        supervisor = (url or SUPERVISOR) == SUPERVISOR
+        in_app = bool(os.environ.get("SUPERVISOR_TOKEN", "").strip())
+        if "url" not in options:
+            pass                     # an invalid url, reported already
+        elif url is None and not in_app:
+            where.error(f"missing required key 'url' ({self.source_fields['url'].doc})")
+        elif supervisor and not in_app and not has_token and token_file is None:
+            where.at(options, "url").error(
+                "supervisor needs $SUPERVISOR_TOKEN, which the Supervisor sets in Home Assistant "
+                "apps with homeassistant_api: true, and it is not set here; outside the app give "
+                "Home Assistant's URL and auth_token")
         if has_token and token_file is not None:
             where.at(options, "auth_token_file").error(
                 "give either auth_token or auth_token_file, not both")
-        elif not has_token and token_file is None:
+        elif not has_token and token_file is None and not supervisor:
             where.error("missing the access token: set auth_token (or ${ENV_VAR}) "
                         "or auth_token_file")
         elif has_token and not options["auth_token"].strip():

@@ -1,7 +1,8 @@
 """The C{hass} source service: one websocket connection that feeds the source's plugs."""
 
+import os
 import random
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from twisted.application.internet import ClientService
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -16,6 +17,28 @@ from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
 from senselink.urls import safe_url
 
 log = Logger(namespace="senselink.sources.hass")
+
+# url: supervisor (the default inside a Home Assistant app): Home Assistant through the
+# Supervisor's proxy, authenticated with the $SUPERVISOR_TOKEN it gives the app.
+SUPERVISOR = "supervisor"
+
+
+def supervisor_url(environ=None) -> str:
+    """C{ws://supervisor/core/websocket}, or that path under C{$SUPERVISOR_API} when set."""
+    environ = os.environ if environ is None else environ
+    parts = urlsplit((environ.get("SUPERVISOR_API") or "http://supervisor").strip())
+    scheme = "wss" if parts.scheme.lower() in ("https", "wss") else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/core/websocket", "", ""))
+
+
+def supervisor_token(environ=None) -> str:
+    """C{$SUPERVISOR_TOKEN}, stripped; ValueError when it is not set."""
+    environ = os.environ if environ is None else environ
+    token = (environ.get("SUPERVISOR_TOKEN") or "").strip()
+    if not token:
+        raise ValueError("SUPERVISOR_TOKEN is not set (the Supervisor sets it in apps with "
+                         "homeassistant_api: true)")
+    return token
 
 
 def read_token_file(path: str) -> str:
@@ -76,7 +99,8 @@ class HassService(SourceService):
         if ping_timeout is not None:
             self.ping_timeout = ping_timeout
         options = source.options
-        self.url = options["url"]
+        self.supervisor = (options.get("url") or SUPERVISOR) == SUPERVISOR
+        self.url = supervisor_url() if self.supervisor else options["url"]
         parts = urlsplit(self.url)
         self.label = safe_url(self.url)
         self._token = options.get("auth_token")
@@ -149,6 +173,8 @@ class HassService(SourceService):
     def token(self) -> str:
         if self._token_file is not None:
             return read_token_file(self._token_file)
+        if self._token is None and self.supervisor:
+            return supervisor_token()
         return self._token.strip()
 
     # -- reconnecting --
