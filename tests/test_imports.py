@@ -209,3 +209,10 @@ class ModuleRulesTests(unittest.TestCase):
         graph = import_graph()
         importers = {module for module, imports in graph.items() if "senselink.service" in imports}
         self.assertEqual(importers, {"senselink.tap"})
+
+    def test_modules_are_small(self):
+        """One concern per module: none much over 400 lines."""
+        for module, path in sorted(module_files().items()):
+            with open(path, encoding="utf-8") as f:
+                lines = len(f.readlines())
+            self.assertLessEqual(lines, 440, f"{module}: {lines} lines")
