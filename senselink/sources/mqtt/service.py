@@ -102,9 +102,13 @@ class MqttService(SourceService):
 
         Exponential back-off with jitter, capped at 60 s. Connections that
         closed before their subscription was answered count as failed
-        attempts (L{Readiness}).
+        attempts (L{Readiness}). Each reconnect is logged once, here, with a
+        rounded delay (Twisted's own line for it is filtered).
         """
-        return min(MAX_RETRY_DELAY, self._backoff(attempts))
+        delay = min(MAX_RETRY_DELAY, self._backoff(attempts))
+        log.info("Reconnecting to MQTT broker {label} in {delay:.1f} s", label=self.label,
+                 delay=delay)
+        return delay
 
     def when_ready(self):
         """A Deferred that fires once the current or next connection has subscribed."""
