@@ -173,6 +173,14 @@ def server_commands(paths, port, names=None):
         "twisted-sendto": (twistd_command(*baseline, "--mode", "sendto"), tenv),
         "senselink-twisted": (twistd_command("senselink", "-c", paths["yaml"], "-p", str(port),
                                              "--interface", "127.0.0.1"), tenv),
+        # Another checkout of this project (SENSELINK_BEFORE=its root), e.g. the code
+        # before a change, measured side by side with this one.
+        **({"senselink-before": (
+            twistd_command("senselink", "-c", paths["yaml"], "-p", str(port), "--interface",
+                           "127.0.0.1"),
+            {**tenv, "PYTHONPATH": os.pathsep.join([os.environ["SENSELINK_BEFORE"],
+                                                    tenv["PYTHONPATH"]])})}
+           if os.environ.get("SENSELINK_BEFORE") else {}),
     }
 
 
@@ -180,7 +188,7 @@ SERVERS = ["original", "sense_energy", "twisted-write", "twisted-sendto", "sense
 # Servers outside the default run: twisted-write-bare is twisted-write run by a
 # virtualenv with nothing but Twisted (rss.py's "twisted-only": no pyOpenSSL, so
 # its reactor does not load OpenSSL), the environment of the memory issue's baseline.
-EXPERIMENTS = ["twisted-write-bare"]
+EXPERIMENTS = ["twisted-write-bare", "senselink-before"]
 
 
 # -- one server run ---------------------------------------------------------

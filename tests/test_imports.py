@@ -216,3 +216,11 @@ class ModuleRulesTests(unittest.TestCase):
             with open(path, encoding="utf-8") as f:
                 lines = len(f.readlines())
             self.assertLessEqual(lines, 440, f"{module}: {lines} lines")
+
+    def test_no_test_module_imports_another(self):
+        """Shared test helpers live in modules that are not test modules."""
+        tests = os.path.join(ROOT, "tests")
+        for module, path in sorted(module_files(tests, ROOT).items()):
+            imported = imported_modules(module, path, module_files(tests, ROOT))
+            bad = sorted(m for m in imported if m.rsplit(".", 1)[-1].startswith("test_"))
+            self.assertEqual(bad, [], f"{module} imports test modules")
