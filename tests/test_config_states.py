@@ -1,11 +1,21 @@
-"""Config of named states (state_power) and readings in parts."""
+"""Config of named states (state_power) and readings in parts; the README's examples and
+examples/states.yml through `python -m senselink check`."""
 
+import os
+import re
+import subprocess
+import sys
 import textwrap
 
+from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from senselink import config
 from senselink.config import yamlmarks
+from senselink.plugs import Plug
+from senselink.power import Feed, PowerModel
+from senselink.readings import PowerPaths
+from tests.processes import ROOT
 
 HASS = "sources:\n- hass:\n    url: ws://127.0.0.1:8123\n    auth_token: t\n    plugs:\n"
 MQTT = "sources:\n- mqtt:\n    host: 127.0.0.1\n    plugs:\n"
@@ -257,3 +267,69 @@ class YamlKeyTests(unittest.TestCase):
         document, duplicates = yamlmarks.read_yaml("on: 1\nyes: 2\non: 3\n")
         self.assertEqual(document, {"on": 3, "yes": 2})
         self.assertEqual([(d.key, d.first, d.line) for d in duplicates], [("on", 1, 3)])
+
+
+class CheckCommandTests(unittest.TestCase):
+    """`python -m senselink check` accepts the README's examples and examples/states.yml."""
+
+    def check(self, path):
+        result = subprocess.run([sys.executable, "-m", "senselink", "check", "-c", path],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "HASS_TOKEN": "a-token"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(": valid;", result.stdout)
+        return config.load(path) if os.path.isabs(path) else config.load(os.path.join(ROOT, path))
+
+    def readme_blocks(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        section = text.split("\n## Named states and combined readings\n", 1)[1]
+        section = section.split("\n## ", 1)[0]
+        return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+    def test_readme_examples(self):
+        blocks = self.readme_blocks()
+        self.assertEqual(len(blocks), 4)
+        self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "a-token"})
+        keys, feeds = set(), {}
+        clock = Clock()
+        for block in blocks:
+            path = os.path.abspath(self.mktemp() + ".yml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(block)
+            loaded = self.check(path)
+            for plug in loaded.plugs.values():
+                keys.update(key for key, value in plug.options.items()
+                            if key.startswith(("state_power", "power_keypaths", "current_"))
+                            and value is not None)
+                feeds[plug.id] = Feed(Plug(plug.id, mac=plug["mac"], device_id=plug["device_id"],
+                                           kind=plug.kind, clock=clock),
+                                      PowerModel.from_options(plug.options), clock,
+                                      uses_attribute=plug.get("attribute") is not None)
+        self.assertEqual(keys, {"state_power", "state_power_default", "power_keypaths",
+                                "current_keypath"})
+        # What the text says the examples do.
+        self.assertEqual(feeds["Heat_Pump"].entity(state="heat"), 1800)
+        self.assertEqual(feeds["Heat_Pump_Action"].entity(state="idle"), 4)
+        self.assertEqual(feeds["Washer"].entity(state="spin"), 350)
+        self.assertEqual(feeds["Washer"].entity(state="prewash"), 200)
+        fan = feeds["Bedroom_Fan"]
+        self.assertEqual(fan.entity(state="on", attribute=50), 24.5)
+        self.assertEqual(fan.entity(state="unavailable"), 0)
+        self.assertEqual(fan.entity(state="off", attribute=None), 0.5)
+        self.assertEqual(feeds["Ceiling_Fan"].state(2), 28)
+        self.assertEqual(feeds["Desk_Fan"].state("HIGH"), 31)
+        self.assertEqual(feeds["Desk_Fan"].state("off"), 0)
+        paths = PowerPaths(parts=["ENERGY/Power/0", "ENERGY/Power/1"])
+        self.assertEqual(feeds["Two_Channel_Relay"].power(
+            paths.read({"ENERGY": {"Power": [45, 12]}})), 57)
+        paths = PowerPaths(current="ENERGY/Current", voltage="ENERGY/Voltage")
+        self.assertEqual(feeds["Pool_Pump"].power(
+            paths.read({"ENERGY": {"Current": 4, "Voltage": 231}})), 924)
+
+    def test_example_file(self):
+        self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "a-token"})
+        loaded = self.check("examples/states.yml")
+        self.assertEqual(loaded.plugs["Heater"]["state_power"], {"on": 1500, "off": 0.5})
+        kinds = {plug.kind for plug in loaded.plugs.values() if plug.get("state_power")}
+        self.assertEqual(kinds, {"hass", "mqtt"})
