@@ -14,7 +14,15 @@ from senselink.excerpt import MAX_SHOWN, clip as _clip
 
 
 class Invalid(ValueError):
-    """Raised by field types; the message says what was expected."""
+    """Raised by field types; the message says what was expected.
+
+    C{key}: the key inside a mapping value that is at fault (the error then
+    names its line), or None.
+    """
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,6 +174,65 @@ def state_value(value, raw=None):
     if isinstance(value, bool):
         return "on" if value else "off"
     return substitute_env(str(value)) if isinstance(value, str) else str(raw if raw is not None else value)
+
+
+MAX_STATE_WORDS = 256
+MAX_KEYPATHS = 16
+
+
+def state_word(key) -> str:
+    """A key of C{state_power} as the state text it matches.
+
+    The loader keeps unquoted on/off/yes/no/true/false keys as written;
+    numbers (fan speeds 1, 2, 3) match their text.
+    """
+    if isinstance(key, bool):
+        return "on" if key else "off"
+    if isinstance(key, (int, float)) and math.isfinite(key):
+        return str(key)
+    if not isinstance(key, str):
+        raise Invalid(f"expected a state word as key, got {_describe(key)}; quote it", key=key)
+    if not key:
+        raise Invalid("a state word must not be empty", key=key)
+    return key
+
+
+def state_power(value, raw=None):
+    """C{{state word: watts}}: each value a finite number >= 0."""
+    if not isinstance(value, dict) or not value:
+        raise Invalid(f"expected a mapping of states to watts such as {{heat: 1800, idle: 4}}, "
+                      f"got {_describe(value)}")
+    if len(value) > MAX_STATE_WORDS:
+        raise Invalid(f"expected at most {MAX_STATE_WORDS} states, got {len(value)}")
+    check = number(minimum=0)
+    out = {}
+    for key, watts in value.items():
+        word = state_word(key)
+        if word in out:
+            raise Invalid(f"state {_shown(word)} is given twice", key=key)
+        try:
+            out[word] = float(check(watts))
+        except Invalid as e:
+            raise Invalid(f"watts of state {_shown(word)}: {e}", key=key) from None
+    return out
+
+
+def keypath(value, raw=None):
+    """A '/'-separated keypath with at least one key."""
+    value = string(value)
+    if not any(value.split("/")):
+        raise Invalid(f"expected a '/'-separated keypath like ENERGY/Power, got {_shown(value)}")
+    return value
+
+
+def keypath_list(value, raw=None):
+    """A list of keypaths (power parts, summed)."""
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"expected a list of keypaths like [ENERGY/Power/0, ENERGY/Power/1], "
+                      f"got {_describe(value)}")
+    if len(value) > MAX_KEYPATHS:
+        raise Invalid(f"expected at most {MAX_KEYPATHS} keypaths, got {len(value)}")
+    return [keypath(item) for item in value]
 
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")

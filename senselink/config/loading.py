@@ -17,7 +17,7 @@ import yaml
 from senselink import sources as _sources
 from senselink.config.fields import Field, Invalid, _clip, _describe, _redact, _shown
 from senselink.config.model import Config, PlugConfig, SourceConfig
-from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL
+from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_states
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, _Where
 from senselink.config.yamlmarks import TooLarge, _Map, read_yaml
@@ -80,6 +80,8 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
         try:
             out[key] = spec.convert(value, raw.get(key))
         except Invalid as e:
+            if e.key is not None and isinstance(value, dict) and e.key in value:
+                here = here.at(value, e.key)
             here.error(_redact(str(e), _secret_part(value, spec)) if spec.secret else str(e))
             continue
         if spec.secret and isinstance(value, str) and "${" not in value:
@@ -157,6 +159,8 @@ def parse(document, path="<config>", kinds=None) -> Config:
                 continue
             plug_options = check_fields(plug_body, plug_fields, p_here, f"{kind.name} plug")
             _check_watts(plug_options, plug_body, p_here, ceiling)
+            if "state_power" in plug_fields and isinstance(plug_body, dict):
+                check_states(plug_body, plug_options, p_here)
             plug = PlugConfig(plug_id, kind.name, plug_options,
                               getattr(plug_body, "line", p_here.line), source, where=p_here)
             if plug_id in plugs:
@@ -181,7 +185,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
 
 
 # Plug keys in watts: none may be above max_plug_watts.
-WATT_KEYS = ("min_watts", "max_watts", "off_usage", "power")
+WATT_KEYS = ("min_watts", "max_watts", "off_usage", "power", "state_power_default")
 
 
 def _check_watts(options, body, where, ceiling):
@@ -196,6 +200,10 @@ def _check_watts(options, body, where, ceiling):
             where.at(body, "power_curve").error(
                 f"{watts:g} W is above max_plug_watts ({ceiling:g} W)")
             break
+    for word, watts in (options.get("state_power") or {}).items():
+        if watts > ceiling:
+            where.at(body, "state_power").error(
+                f"{watts:g} W of state {_shown(word)} is above max_plug_watts ({ceiling:g} W)")
     options["max_plug_watts"] = ceiling
 
 

@@ -1,4 +1,5 @@
-"""The config's keys: top-level sections, and the keys every plug accepts.
+"""The config's keys: top-level sections, the keys every plug accepts, and the power
+model's keys with their cross-key rules.
 
 Each source kind adds its own source and plug keys (L{SourceKind.source_fields},
 L{SourceKind.plug_fields}); the keys here are the same for all of them.
@@ -7,8 +8,8 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 from types import MappingProxyType
 
 from senselink.config import sections
-from senselink.config.fields import Field, alias, device_id, host, integer, mac, number, \
-    power_curve, state_value
+from senselink.config.fields import Field, _shown, alias, boolean, device_id, host, integer, \
+    mac, number, power_curve, state_power, state_value
 
 PLUG_FIELDS = MappingProxyType({
     "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
@@ -37,6 +38,12 @@ MODEL_FIELDS = MappingProxyType({
     "on_state_value": Field(state_value, doc="State that means on"),
     "off_state_value": Field(state_value, default="off", doc="State that means off"),
     "timeout_duration": Field(number(above=0), doc="Seconds without update before off_usage"),
+    "state_power": Field(state_power, doc="{state: watts}, e.g. {heat: 1800, idle: 4}"),
+    "state_case_sensitive": Field(boolean, default=True,
+                                  doc="false: state words match ignoring case"),
+    "state_power_default": Field(number(minimum=0),
+                                 doc="Watts of a state not in state_power (default: keep the "
+                                     "last value)"),
 })
 
 TOP_LEVEL = MappingProxyType({
@@ -51,3 +58,58 @@ TOP_LEVEL = MappingProxyType({
     "state_save_interval": sections.STATE_SAVE_INTERVAL,
     "max_plug_watts": sections.MAX_PLUG_WATTS,
 })
+
+
+# Keys, of any kind, that read measured watts: state_power gives watts by state instead.
+MEASURED_POWER_KEYS = ("power_keypath", "power_keypaths", "current_keypath", "power_topic")
+
+
+def check_states(written, options, where):
+    """The cross-key rules of C{state_power}, for a plug with the model keys.
+
+    @param written: the plug's settings as written (which keys it has, and their lines).
+    @param options: the validated settings.
+    @param where: the context of the plug's settings.
+    """
+    words = options.get("state_power")
+    if words is None:
+        if options.get("state_power_default") is not None:
+            where.at(written, "state_power_default").error(
+                "state_power_default needs state_power (the watts of the known states)")
+        return
+    here = where.at(written, "state_power")
+    sensitive = options.get("state_case_sensitive") is not False
+    fold = str if sensitive else str.casefold
+    folded = {}
+    for word in words:
+        other = folded.setdefault(fold(word), word)
+        if other != word:
+            here.error(f"states {_shown(other)} and {_shown(word)} are the same word "
+                       f"with state_case_sensitive: false")
+    for key in ("on_state_value", "off_state_value"):
+        value = options.get(key)
+        if key in written and value is not None and fold(value) in folded:
+            where.at(written, key).error(
+                f"{key} {_shown(value)} is also in state_power (line {here.line}): "
+                f"give that state's watts in one place")
+    for key in MEASURED_POWER_KEYS:
+        if options.get(key) is not None:
+            where.at(written, key).error(
+                f"state_power gives watts by state: it cannot be combined with {key}, "
+                f"which reads measured watts")
+
+
+def check_power_paths(options, where, single="power_keypath"):
+    """One way of reading measured watts: C{single}, C{power_keypaths} or current x voltage.
+
+    @return: the keys of the ways given (empty: none).
+    """
+    given = [key for key in (single, "power_keypaths", "current_keypath")
+             if options.get(key) is not None]
+    if len(given) > 1:
+        where.error(f"{' and '.join(given)} exclude each other: give one way to read the watts")
+    if (options.get("current_keypath") is None) != (options.get("voltage_keypath") is None):
+        where.error("current_keypath and voltage_keypath go together (watts = current x voltage)")
+    if options.get("voltage_keypath") is not None and "current_keypath" not in given:
+        given.append("voltage_keypath")
+    return given

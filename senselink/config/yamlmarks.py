@@ -5,6 +5,10 @@ L{_Map} and L{_List} (a dict and a list that also hold the lines of their
 items, and for mappings the raw text of scalar values) instead of plain
 containers. libyaml parses when PyYAML has it; the pure-Python parser is
 kept for its clearer error messages.
+
+A key that YAML 1.1 reads as a boolean (unquoted on, off, yes, no, true,
+false) is kept as the text written: config keys are names, and in
+C{state_power} such keys are state words.
 """
 
 from types import MappingProxyType
@@ -61,9 +65,10 @@ def _construct_map(loader, node):
     loader.flatten_mapping(node)
     # Keys merged in with "<<: *anchor" come first; keys written here may override them.
     merged = len(node.value) - len(written)
-    construct, lines, raw = loader.construct_object, result.lines, result.raw
+    lines, raw = result.lines, result.raw
+    construct = loader.construct_object
     for index, (key_node, value_node) in enumerate(node.value):
-        key = construct(key_node, deep=True)
+        key = _key(loader, key_node)
         try:
             hash(key)
         except TypeError:
@@ -79,10 +84,18 @@ def _construct_map(loader, node):
             raw[key] = value_node.value
 
 
+def _key(loader, key_node):
+    """A mapping key: as YAML reads it, except booleans, which stay the text written."""
+    key = loader.construct_object(key_node, deep=True)
+    if key.__class__ is bool and isinstance(key_node, yaml.ScalarNode):
+        return key_node.value
+    return key
+
+
 def _note_duplicate(loader, mapping, key, line, before):
     """Note C{key} at C{line} if it was written before in C{mapping} (C{before}: those pairs)."""
     for key_node, _ in before:
-        if loader.construct_object(key_node, deep=True) == key:
+        if _key(loader, key_node) == key:
             loader.duplicates.append(Duplicate(mapping, key, key_node.start_mark.line + 1, line,
                                                mapping[key], mapping.lines[key]))
             return

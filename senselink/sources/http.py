@@ -1,7 +1,8 @@
 """HTTP plugs: one GET per interval per source, values read from the JSON body.
 
 A source polls one URL; each of its plugs reads its values from the body
-with C{power_keypath} / C{state_keypath} / C{attribute_keypath} (keypaths
+with C{power_keypath} (or C{power_keypaths}, summed, or C{current_keypath}
+x C{voltage_keypath}) / C{state_keypath} / C{attribute_keypath} (keypaths
 into the JSON document, as for Home Assistant plugs), or uses the whole
 body as a number of watts when no keypath is given. Polls never overlap: a
 tick that finds the previous request still running is skipped and counted.
@@ -25,13 +26,15 @@ from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnection
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IPolicyForHTTPS
 
-from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
+from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean,
+                              check_power_paths, keypath, keypath_list, number, string,
                               string_map)
 from senselink.excerpt import MAX_MESSAGE, clip
 from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
 from senselink.sources.tls import UnverifiedTLS, ca_file_path, load_ca_file
 from senselink.urls import safe_url
@@ -93,7 +96,10 @@ class HttpKind(SourceKind):
     plug_fields = {
         **MODEL_FIELDS,
         "power_keypath": Field(string, doc="Keypath of a power reading in watts"),
-        "state_keypath": Field(string, doc="Keypath of an on/off state"),
+        "power_keypaths": Field(keypath_list, doc="Keypaths of power readings, summed"),
+        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
+        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        "state_keypath": Field(string, doc="Keypath of a state (on/off, a state_power word)"),
         "attribute_keypath": Field(string, doc="Keypath of an attribute scaled to watts"),
     }
 
@@ -103,9 +109,12 @@ class HttpKind(SourceKind):
             where.at(options, "ca_file").error("ca_file has no effect with verify_tls: false")
         for plug in source.plugs:
             o = plug.options
-            if o.get("power_keypath") and o.get("attribute_keypath"):
-                plug.where.error("power_keypath and attribute_keypath exclude each other; "
+            measured = check_power_paths(o, plug.where)
+            if measured and o.get("attribute_keypath"):
+                plug.where.error(f"{measured[0]} and attribute_keypath exclude each other; "
                                   "use one of them")
+            if o.get("state_power") and not o.get("state_keypath"):
+                plug.where.error("state_power needs state_keypath (where the state is in the body)")
             if o.get("attribute_keypath") and o.get("attribute_max") is None \
                     and not o.get("power_curve"):
                 plug.where.error("attribute_keypath needs attribute_max (or a power_curve) "
@@ -203,17 +212,17 @@ class _Reader:
 
     def __init__(self, plug_config):
         o = plug_config.options
-        self.power = split(o["power_keypath"]) if o.get("power_keypath") else None
+        self.power = PowerPaths.from_options(o)
         self.state = split(o["state_keypath"]) if o.get("state_keypath") else None
         self.attribute = split(o["attribute_keypath"]) if o.get("attribute_keypath") else None
         self.whole = self.power is None and self.state is None and self.attribute is None
         if self.whole:
-            self.power = ()
+            self.power = PowerPaths(single=())
 
     def values(self, document):
         """Keyword arguments for L{Feed.entity}; L{UnreadableValue} for a missing key."""
         out = {}
-        for name in ("state", "attribute", "power"):
+        for name in ("state", "attribute"):
             path = getattr(self, name)
             if path is None:
                 continue
@@ -221,6 +230,11 @@ class _Reader:
             if value is MISSING:
                 raise UnreadableValue(f"no {name}_keypath {'/'.join(path)!r} in the body")
             out[name] = value
+        if self.power is not None:
+            value = out["power"] = self.power.read(document)
+            if value is MISSING:
+                raise UnreadableValue(f"no power_keypath {'/'.join(self.power.single)!r} "
+                                      f"in the body")
         return out
 
 

@@ -1348,7 +1348,7 @@ class ReadmeTests(unittest.TestCase):
                   "attributes": {"energy": {"power": [230.1, 96.5]}}}
         b = bindings["Dehumidifier"]
         self.assertEqual(b.feed.entity(state=lookup(entity, b.state_path),
-                                       power=lookup(entity, b.power_path)), 96.5)
+                                       power=b.power_paths.read(entity)), 96.5)
         b = bindings["Space_Heater"]
         self.assertEqual(b.feed.entity(state="on"), 1500.0)
         self.assertEqual(b.feed.entity(state="off"), 4.0)

@@ -6,7 +6,8 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
-    MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
+    MODEL_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer, keypath_list,
+    string,
 )
 from senselink.extras import missing
 from senselink.keypath import split
@@ -98,7 +99,12 @@ class HassKind(SourceKind):
                                                 "e.g. attributes/data/0/level"),
         "power_keypath": Field(keypath, doc="Keypath of a value in watts, "
                                             "e.g. attributes/current_power_w"),
-        "state_keypath": Field(keypath, default="state", doc="Keypath of the on/off state"),
+        "power_keypaths": Field(keypath_list, doc="Keypaths of values in watts, summed "
+                                                  "(phases, channels)"),
+        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
+        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        "state_keypath": Field(keypath, default="state", doc="Keypath of the state (on/off, a "
+                                                             "state_power word)"),
     }
 
     def check(self, source, where):
@@ -139,9 +145,10 @@ class HassKind(SourceKind):
             o = plug.options
             if o.get("attribute") is not None and o.get("attribute_keypath") is not None:
                 here.error("give either attribute or attribute_keypath, not both")
-            if o.get("power_keypath") is not None and (
+            measured = check_power_paths(o, here)
+            if measured and (
                     o.get("attribute") is not None or o.get("attribute_keypath") is not None):
-                here.error("power_keypath reads watts directly: it cannot be combined with "
+                here.error(f"{measured[0]} reads watts directly: it cannot be combined with "
                            "attribute or attribute_keypath")
             elif ((o.get("attribute") is not None or o.get("attribute_keypath") is not None)
                     and not o.get("power_curve")):

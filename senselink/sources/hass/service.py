@@ -11,6 +11,7 @@ from senselink.excerpt import excerpt
 from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.hass.protocol import HassClientFactory
 from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
@@ -51,15 +52,15 @@ def read_token_file(path: str) -> str:
 
 
 class _Binding:
-    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_path")
+    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_paths")
 
-    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_path):
+    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_paths):
         self.plug = plug
         self.feed = feed
         self.entity_id = entity_id
         self.state_path = state_path
         self.attribute_path = attribute_path
-        self.power_path = power_path
+        self.power_paths = power_paths      # a PowerPaths, or None
 
 
 def _attribute_path(options):
@@ -111,13 +112,13 @@ class HassService(SourceService):
         for pc in source.plugs:
             o = pc.options
             attribute_path = _attribute_path(o)
-            power_path = split(o["power_keypath"]) if o.get("power_keypath") else None
+            power_paths = PowerPaths.from_options(o)
             feed = Feed(plugs[pc.id], PowerModel.from_options(o), clock,
-                        timeout=o.get("timeout_duration"), uses_power=power_path is not None,
+                        timeout=o.get("timeout_duration"), uses_power=power_paths is not None,
                         uses_attribute=attribute_path is not None)
             self.feeds.append(feed)
             binding = _Binding(plugs[pc.id], feed, o["entity_id"],
-                               split(o.get("state_keypath") or "state"), attribute_path, power_path)
+                               split(o.get("state_keypath") or "state"), attribute_path, power_paths)
             self.bindings.setdefault(o["entity_id"], []).append(binding)
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection
@@ -261,8 +262,8 @@ class HassService(SourceService):
             kwargs = {"state": lookup(state, b.state_path)}
             if b.attribute_path is not None:
                 kwargs["attribute"] = lookup(state, b.attribute_path)
-            if b.power_path is not None:
-                kwargs["power"] = lookup(state, b.power_path)
+            if b.power_paths is not None:
+                kwargs["power"] = b.power_paths.read(state)
             try:
                 watts = b.feed.entity(**kwargs)
             except UnreadableValue as e:

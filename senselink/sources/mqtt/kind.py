@@ -2,8 +2,9 @@
 
 from types import MappingProxyType
 
-from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe, host,
-                              integer, state_value, string)
+from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe,
+                              check_power_paths, host, integer, keypath, keypath_list,
+                              state_value, string)
 from senselink.mqtt.decode import DEFAULT_MAX_PAYLOAD
 from senselink.mqtt.topics import filter_problem
 from senselink.power import PowerModel
@@ -86,6 +87,10 @@ PLUG_FIELDS = MappingProxyType({
     "off_state_value": Field(state_value, default="off", doc="State payload that means off"),
     "power_topic": Field(string, doc="Topic with the power in watts"),
     "power_topic_keypath": Field(string, doc="Keypath of the power in a JSON payload"),
+    "power_keypaths": Field(keypath_list, doc="Keypaths of power parts in a power_topic "
+                                              "JSON payload, summed"),
+    "current_keypath": Field(keypath, doc="Keypath of a current in A in a power_topic payload"),
+    "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
     "state_topic": Field(string, doc="Topic with the on/off state"),
     "state_topic_keypath": Field(string, doc="Keypath of the state in a JSON payload"),
     "attribute_topic": Field(string, doc="Topic with an attribute such as brightness"),
@@ -120,6 +125,11 @@ class MqttKind(SourceKind):
                 elif plug.get(f"{role}_topic_keypath") is not None:
                     here.child(f"{role}_topic_keypath").error(
                         f"{role}_topic_keypath needs {role}_topic")
+            for key in check_power_paths(plug.options, here, single="power_topic_keypath"):
+                if "power" not in topics and key != "power_topic_keypath":
+                    here.child(key).error(f"{key} needs power_topic")
+            if plug.get("state_power") is not None and "state" not in topics:
+                here.child("state_power").error("state_power needs state_topic")
             if "attribute" in topics and plug.get("power_curve") is None:
                 low, high = plug.get("attribute_min", 0.0), plug.get("attribute_max")
                 if high is None:

@@ -13,6 +13,7 @@ import re
 
 from senselink.keypath import MISSING, lookup
 from senselink.power import UnreadableValue
+from senselink.readings import PowerPaths
 
 MAX_DEPTH = 64          # nesting levels of a JSON payload
 EXCERPT = 200           # characters of a payload or topic in a log line
@@ -62,6 +63,8 @@ def value(payload: bytes, keypath):
         if not text:
             raise UnreadableValue("the payload is empty")
         return text
+    if isinstance(keypath, PowerPaths):   # Parts or a Product: the model names a missing one
+        return keypath.read(document(text))
     found = lookup(document(text), keypath)
     if found is MISSING:
         raise UnreadableValue(f"the JSON has nothing at keypath {keypath!r}")

@@ -10,6 +10,7 @@ logged once per topic and plug until a good value arrives, with at most
 from senselink.log import Logger
 from senselink.mqtt.topics import has_wildcard, matches
 from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints
 from senselink.sources.mqtt import payload as payloads
 from senselink.sources.mqtt.settings import ROLES
@@ -63,6 +64,8 @@ class Router:
             topic = options.get(f"{role}_topic")
             if topic is not None:
                 keypath = options.get(f"{role}_topic_keypath")
+                if role == "power":     # several values in one payload: a PowerPaths
+                    keypath = PowerPaths.from_options(options, single=None) or keypath
                 self.routes.setdefault(topic, []).append(Route(feed, role, keypath))
 
     def plugs_on(self, topic_filter):
