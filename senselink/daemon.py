@@ -6,7 +6,8 @@ the running daemon:
 
 - read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
   reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
-  L{Daemon.meter} (energy counters), L{Daemon.target};
+  L{Daemon.meter} (energy counters), L{Daemon.target}, L{Daemon.polling}
+  (who polls), L{Daemon.history} (power history, with the web interface);
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
@@ -29,8 +30,10 @@ from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import DEFAULT_STATE_FILE, EnergyService
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
+from senselink.history import PowerHistory
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
+from senselink.polling import Polling
 from senselink.power import PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
@@ -79,7 +82,10 @@ class Daemon(MultiService):
         self.meter = EnergyMeter(reactor)
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
-        self.responder = Responder(self.replies, respond=respond, debug=debug)
+        self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
+        self.history = None          # a PowerHistory while the web interface is configured
+        self.responder = Responder(self.replies, respond=respond, debug=debug,
+                                   polling=self.polling)
         self.udp_protocol = KasaDatagramProtocol(self.responder)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
@@ -148,6 +154,7 @@ class Daemon(MultiService):
 
     def startService(self):
         Service.startService(self)
+        self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
         for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
@@ -242,6 +249,8 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        if self.history is not None:
+            self.history.watch(plugs)         # plugs that stay keep their history
 
     def replace_sources(self, keep, start):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
@@ -357,8 +366,14 @@ class Daemon(MultiService):
             self.web = None
             old.disownServiceParent()
         if options is None:
+            if self.history is not None:
+                self.history.stop()
+                self.history = None
             log.info("Web interface off")
             return True
+        if self.history is None:
+            self.history = PowerHistory(self.reactor)
+            self.history.watch(self.plugs)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self, options)
         service.setName("web")
