@@ -607,6 +607,7 @@ class MqttService(SourceService):
 
     def _cannot_connect(self, failure):
         if self.running:
+            self.last_error = f"cannot connect to {self.label}: {_why(failure)}"
             self.complaints.problem(
                 "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
                 "their last values; retrying with back-off",
@@ -615,6 +616,7 @@ class MqttService(SourceService):
 
     def _connection_ready(self, connection):
         self.complaints.resolved("connection")
+        self.last_error = None
         if self._refusal_logged:
             log.info("MQTT broker {label} accepted {user} again", label=self.label,
                      user=self.user_text)
@@ -629,6 +631,7 @@ class MqttService(SourceService):
 
     def _subscribed(self, connection, refused):
         for topic in refused:
+            self.last_error = f"topic {topic} refused by the broker {self.label}"
             log.error("MQTT broker {label} refused the subscription to {topic} for {user} "
                       "(not authorised?); plugs on it keep their values",
                       label=self.label, topic=topic, user=self.user_text)
@@ -643,6 +646,7 @@ class MqttService(SourceService):
             what = f"{reason} (CONNACK code {code})"
         else:
             what = _why(failure)
+        self.last_error = f"{self.label} refused the connection for {self.user_text}: {what}"
         if not self._refusal_logged:
             self._refusal_logged = True
             log.error("MQTT broker {label} refused the connection for {user}: {reason}; "
@@ -659,11 +663,14 @@ class MqttService(SourceService):
             self.subscribed = []
             self.connected = False
             if self.running and was_ready:
+                self.last_error = f"lost the connection to {self.label}: {_why(reason)}"
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
                          reason=_why(reason))
         elif not connection.mqtt_connected:
             if self.running and not connection.reported:
+                self.last_error = (f"the connection to {self.label} ended before the broker "
+                                   f"accepted the MQTT session: {_why(reason)}")
                 self.complaints.problem(
                     "connection", "The connection to MQTT broker {label} ended before the "
                     "broker accepted the MQTT session: {reason}; retrying with back-off",
