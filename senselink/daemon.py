@@ -139,6 +139,11 @@ class Daemon(MultiService):
         return self._target
 
     @property
+    def quiet(self) -> bool:
+        """Quiet mode: requests are received and counted, never answered."""
+        return not self.responder.respond
+
+    @property
     def strip(self):
         """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
         return self.responder.device
