@@ -9,14 +9,15 @@ and C{polling} (who polls).
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from twisted.web.resource import Resource
+from senselink.web.api import JsonResource
+
 
 # Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
 IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
                    "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"}
 
 
-class Metrics(Resource):
+class Metrics(JsonResource):
     """C{/metrics}: the Prometheus text format, from a registry of its own."""
 
     isLeaf = True
