@@ -133,7 +133,6 @@ class PageWeightTests(unittest.TestCase):
         first = len(event("snapshot", snapshot(web, now)))
         total = page + files + first
         self.assertLessEqual(total, 200 * 1024, (page, files, first))
-        print(f"page {page} B + files {files} B + first event {first} B = {total} B")
         history = history_document(web, daemon.plugs["ev"], now)
         self.assertEqual(len(history["minutes"]), 24 * 60)
         self.assertGreaterEqual(len(history["recent"]), 590)
