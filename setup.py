@@ -21,6 +21,8 @@ setup(
     # sys.path (a static .pth), where Twisted finds twisted/plugins/.
     package_dir={"": "."},
     include_package_data=False,
+    # The status page's script, style and icon (served from the package, no outside resource).
+    package_data={"senselink.web": ["static/*.js", "static/*.css", "static/*.svg"]},
     install_requires=[
         "Twisted>=23.8",
         "autobahn>=23.1",
@@ -33,6 +35,7 @@ setup(
         "test": [
             "hypothesis>=6",
             "python-kasa>=0.12",
+            "selenium>=4.11",      # browser tests: drives Debian's chromium via chromium-driver
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},
