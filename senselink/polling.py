@@ -74,7 +74,9 @@ class Requesters:
                 break
             else:
                 break
-        elapsed = max(now - base[0], 1.0)
+        # Requests since the base mark, over at least a minute: the first minute counts
+        # what has arrived so far.
+        elapsed = max(now - base[0], 60.0)
         return (self.requests - base[1]) * 60.0 / elapsed
 
 

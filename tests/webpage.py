@@ -99,3 +99,27 @@ class Client:
         response = yield self.http.get(self.base + path)
         content = yield treq.content(response)
         return response, content
+
+
+def readme_config(web_port):
+    """The demo of the README's screenshot: a few plugs with everyday names."""
+    return f"""\
+web:
+  listen: tcp:{web_port}:interface=127.0.0.1
+  token: {TOKEN}
+state_file: STATE
+sources:
+- mutable:
+    plugs:
+    - heat_pump: {{alias: Heat pump, power: 1850, max_watts: 3200, mac: "53:75:31:00:02:01"}}
+    - ev: {{alias: EV charger, power: 7200, max_watts: 7200, mac: "53:75:31:00:02:02"}}
+    - dishwasher: {{alias: Dishwasher, power: 0, max_watts: 1900, mac: "53:75:31:00:02:03"}}
+    - desk_lamp: {{alias: Desk lamp, power: 9, mac: "53:75:31:00:02:04"}}
+    - hall_lamp: {{alias: Hall lamp, power: 14, mac: "53:75:31:00:02:05"}}
+- static:
+    plugs:
+    - fridge: {{alias: Kitchen fridge, max_watts: 95, mac: "53:75:31:00:02:06"}}
+- aggregate:
+    plugs:
+    - lights: {{alias: All lamps, elements: [desk_lamp, hall_lamp], mac: "53:75:31:00:02:07"}}
+"""

@@ -11,7 +11,8 @@ from twisted.trial import unittest
 from senselink.kasa import messages
 from tests import browser
 from tests.support import udp_client, wait_until
-from tests.webpage import LONG, TOKEN, Client, start_demo
+from tests.support import free_port, start_service
+from tests.webpage import LONG, TOKEN, Client, readme_config, start_demo
 
 # The text of a plug's card, by id; JavaScript run in the page.
 CARD = "var c = document.getElementById('plug-' + arguments[0]); return c"
@@ -200,3 +201,40 @@ class ReconnectTests(BrowserTestCase):
         live = yield b.script("return document.getElementById('live').textContent;")
         self.assertEqual(live, "live")
         self.assertTrue((yield b.script("return window.notReloaded === true;")))
+
+
+class ReadmeScreenshotTests(unittest.TestCase):
+    """The README's picture of the page: status-page.png in the test's temp folder."""
+
+    @defer.inlineCallbacks
+    def test_readme_screenshot(self):
+        browser.require()
+        web_port = free_port()
+        text = readme_config(web_port).replace("STATE", self.mktemp())
+        service = start_service(self, text)
+        b = browser.Browser(1000, 1250)
+        self.addCleanup(b.quit)
+        yield b.start()
+        yield b.get(f"http://127.0.0.1:{web_port}/")
+        yield b.until("return document.querySelectorAll('article.plug').length === 7;", "plugs")
+        for watts in (2400.0, 2950.0, 2100.0, 2600.0):      # some history to draw
+            service.set_power("heat_pump", watts)
+            service.set_power("dishwasher", 1900.0 - watts / 2)
+            yield b.until(CARD + " && c.querySelector('.watts').textContent === arguments[1];",
+                          "the change", "heat_pump", f"{watts:,.1f} W")
+        client = udp_client(self)
+        client.transport.write(messages.SENSE_REQUEST_ENCRYPTED, ("127.0.0.1", service.udp_port))
+        yield b.until("var s = document.getElementById('sense');"
+                      "return s.getAttribute('data-requests') === '1';", "the Sense request")
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        path = os.path.join(folder, "status-page.png")
+        yield b.screenshot(path)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        self.assertLess(os.path.getsize(path), 300 * 1024)
+        yield self.assert_console_clean(b)
+
+    @defer.inlineCallbacks
+    def assert_console_clean(self, b):
+        self.assertEqual((yield b.console_errors()), [])

@@ -65,6 +65,8 @@
     var t1 = now(), t0 = t1 - WINDOW;
     var pts = entry.points;
     while (pts.length > 1 && pts[1][0] <= t0) pts.shift();
+    // A history younger than 10 minutes fills the width (at least the last second).
+    if (pts.length && pts[0][0] > t0) t0 = Math.min(pts[0][0], t1 - 1);
     var max = 0;
     pts.forEach(function (p) { max = Math.max(max, p[1]); });
     var svg = entry.spark;
@@ -221,7 +223,8 @@
     var state = c.querySelector(".state");
     state.textContent = "";
     state.appendChild(el("span", p.on ? "on" : "off", p.on ? "on" : "off"));
-    state.appendChild(document.createTextNode(" · value " + ago(p.updated)));
+    state.appendChild(document.createTextNode(p.updated === null ? " · as configured"
+                                                                 : " · value " + ago(p.updated)));
     if (p.energy) {
       c.querySelector(".e-today .value").textContent = kwh(p.energy.today_kwh);
       c.querySelector(".e-month .value").textContent = kwh(p.energy.month_kwh);
