@@ -276,7 +276,7 @@ def main(argv=None):
     results = cpu_per_request(reps, seconds)
     zero = statistics.median(r[0] for r in results[0])
     many = statistics.median(r[0] for r in results[PAGES])
-    print(f"| open pages | CPU per request | requests/s | ratio |")
+    print("| open pages | CPU per request | requests/s | ratio |")
     print("| --- | --- | --- | --- |")
     for pages, value in ((0, zero), (PAGES, many)):
         rate = statistics.median(r[1] for r in results[pages])

@@ -163,7 +163,7 @@ class PowerHistory:
         self._watched = []       # (plug, observer) pairs to detach on the next watch
 
     def watch(self, plugs):
-        """Record C{plugs} (a L{senselink.plugs.PlugSet}) from now on, instead of the previous set."""
+        """Record C{plugs} (a L{senselink.plugs.PlugSet}) from now on, not the previous set."""
         for plug, observer in self._watched:
             if observer in plug.observers:
                 plug.observers.remove(observer)

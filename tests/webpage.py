@@ -1,4 +1,4 @@
-"""Shared by the status page tests: a demo daemon (20 plugs, long aliases) with its web on 127.0.0.1."""
+"""Shared by the status page tests: a demo daemon (20 plugs, long aliases), 127.0.0.1."""
 
 import json
 
