@@ -21,6 +21,8 @@ setup(
     # sys.path (a static .pth), where Twisted finds twisted/plugins/.
     package_dir={"": "."},
     include_package_data=False,
+    # The status page's script, style and icon (served from the package, no outside resource).
+    package_data={"senselink.web": ["static/*.js", "static/*.css", "static/*.svg"]},
     # Lean by default: pyOpenSSL, once installed, is loaded by every Twisted
     # reactor (~12 MB resident). TLS and treq (http sources; it requires TLS)
     # come with extras; a config that needs one names it (senselink/extras.py).
@@ -39,6 +41,7 @@ setup(
             "treq>=23.11",
             "hypothesis>=6",
             "python-kasa>=0.12",
+            "selenium>=4.11",      # browser tests: drives Debian's chromium via chromium-driver
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},

@@ -6,7 +6,8 @@ the running daemon:
 
 - read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
   reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
-  L{Daemon.meter} (energy counters), L{Daemon.target};
+  L{Daemon.meter} (energy counters), L{Daemon.target}, L{Daemon.polling}
+  (who polls), L{Daemon.history} (power history, with the web interface);
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
@@ -32,8 +33,10 @@ from senselink.energy.service import EnergyService, state_file_path
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
+from senselink.history import PowerHistory
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
+from senselink.polling import Polling
 from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import UNRESOLVED, KasaDatagramProtocol, KasaStreamFactory, Responder
@@ -84,7 +87,10 @@ class Daemon(MultiService):
         self.meter = EnergyMeter(reactor)
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
-        self.responder = Responder(self.replies, respond=respond, debug=debug)
+        self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
+        self.history = None          # a PowerHistory while the web interface is configured
+        self.responder = Responder(self.replies, respond=respond, debug=debug,
+                                   polling=self.polling)
         self.udp_protocol = KasaDatagramProtocol(self.responder)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
@@ -138,6 +144,11 @@ class Daemon(MultiService):
         return self._target
 
     @property
+    def quiet(self) -> bool:
+        """Quiet mode: requests are received and counted, never answered."""
+        return not self.responder.respond
+
+    @property
     def strip(self):
         """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
         return self.responder.device
@@ -153,6 +164,7 @@ class Daemon(MultiService):
 
     def startService(self):
         Service.startService(self)
+        self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
         if "udp" in self.namedServices and "tcp" in self.namedServices:
@@ -253,6 +265,8 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        if self.history is not None:
+            self.history.watch(plugs)         # plugs that stay keep their history
 
     def replace_sources(self, keep, start):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
@@ -387,8 +401,14 @@ class Daemon(MultiService):
             self.web = None
             old.disownServiceParent()
         if options is None:
+            if self.history is not None:
+                self.history.stop()
+                self.history = None
             log.info("Web interface off")
             return True
+        if self.history is None:
+            self.history = PowerHistory(self.reactor)
+            self.history.watch(self.plugs)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self, options)
         service.setName("web")

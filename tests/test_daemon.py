@@ -47,8 +47,8 @@ class StateFileSettingsTests(unittest.TestCase):
     def test_false_keeps_the_counters_in_memory(self):
         directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
+        self.addCleanup(os.chdir, os.getcwd())
         os.chdir(directory)
-        self.addCleanup(os.chdir, os.path.dirname(directory))
         daemon = self.start("state_file: false\n")
         self.assertIsNone(daemon.energy)
         self.clock.advance(3600)

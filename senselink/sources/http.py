@@ -379,7 +379,9 @@ class HttpPollService(SourceService):
         if self.complaints.resolved("poll"):
             log.info("Polling {url} works again", url=self.label)
         not_json = isinstance(document, _NotJSON)
+        self.last_error = None
         if not_json and self._needs_json:
+            self.last_error = f"the reply of {self.label} is not valid JSON ({document.reason})"
             self.complaints.problem("json", "Polling {url}: the body is not valid JSON ({reason}); "
                                     "keeping the last values of plugs reading keypaths",
                                     url=self.label, reason=document.reason)
@@ -396,6 +398,7 @@ class HttpPollService(SourceService):
                     values = reader.values(document)
                 watts = feed.entity(**values)
             except UnreadableValue as e:
+                self.last_error = f"plug {plug_id}: cannot use the reply of {self.label}: {e}"
                 self.complaints.problem(
                     plug_id, "HTTP plug {plug}: cannot use the reply of {url}: {reason}; "
                     "keeping {watts} W", plug=plug_id, url=self.label, reason=clip(str(e), MAX_MESSAGE),
@@ -420,6 +423,7 @@ class HttpPollService(SourceService):
         else:
             # Connection errors name the host and port at most, never the headers.
             reason = failure.getErrorMessage() or failure.type.__name__
+        self.last_error = f"polling {self.label} failed: {reason}"
         self.complaints.problem("poll", "Polling {url} failed: {reason}; keeping the last values "
                                 "of {n} plugs", url=self.label, reason=reason, n=len(self.readers))
         log.debug("Polling {url} failed: {reason}", url=self.label, reason=reason)

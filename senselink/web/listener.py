@@ -6,6 +6,7 @@ import ipaddress
 from zope.interface import implementer
 
 from twisted.application import strports
+from twisted.application.service import MultiService
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 
@@ -13,6 +14,8 @@ from senselink.log import Logger
 from senselink.web.interface import WebInterface
 
 log = Logger()
+
+MIN_TOKEN = 16               # a shorter web token is logged as a WARNING at start
 
 
 @implementer(IStreamServerEndpoint)
@@ -31,10 +34,15 @@ class AnnouncingEndpoint:
     def _listening(self, listening):
         host = listening.getHost()
         self.port = getattr(host, "port", None)
+        token = self.web.token
         log.info("Web interface on http://{host}:{port}/ (API {api}){note}",
                  host=getattr(host, "host", host), port=self.port or "",
-                 api="read-write with token" if self.web.token else "read-only: no token set",
+                 api="read-write with token" if token else "read-only: no token set",
                  note=self.note)
+        if token and len(token) < MIN_TOKEN:
+            log.warn("The web token is {n} characters long: use at least {min} random "
+                     "characters (for instance: openssl rand -hex 16), it guards changes "
+                     "to mutable plugs", n=len(token), min=MIN_TOKEN)
         return listening
 
 
@@ -76,6 +84,26 @@ class AllowedPeers(Factory):
         return None
 
 
+class WebService(MultiService):
+    """The web interface's listening service (its child); stopping also ends the open
+    connections and event streams.
+
+    C{endpoint} is the L{AnnouncingEndpoint} (C{endpoint.port} once listening).
+    """
+
+    def __init__(self, listening, web: WebInterface):
+        super().__init__()
+        self.web = web
+        self.endpoint = listening.endpoint
+        listening.setServiceParent(self)
+
+    def stopService(self):
+        d = super().stopService()
+        self.web.events.close()
+        self.web.site.close_connections()
+        return d
+
+
 def make_listener(daemon, listen, allow=None, note=""):
     """A listening service of the web interface of C{daemon} on C{listen} (a Twisted
     server endpoint string), serving only peers in C{allow} (addresses) when given.
@@ -85,9 +113,9 @@ def make_listener(daemon, listen, allow=None, note=""):
     """
     web = WebInterface(daemon)
     site = web.site if allow is None else AllowedPeers(web.site, allow)
-    service = strports.service(listen, site, reactor=daemon.reactor)
-    service.endpoint = AnnouncingEndpoint(service.endpoint, web, note)
-    return service
+    listening = strports.service(listen, site, reactor=daemon.reactor)
+    listening.endpoint = AnnouncingEndpoint(listening.endpoint, web, note)
+    return WebService(listening, web)
 
 
 def make_service(daemon, options):

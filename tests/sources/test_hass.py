@@ -431,6 +431,8 @@ class SubscribeEntitiesTests(HassTestCase):
                                         and e["log_level"].name == "error"]
         self.assertTrue(any(self.home.url in t and "rejected the access token" in t
                             for t in errors), errors)
+        self.assertEqual(self.service.last_error,
+                         f"authentication rejected by {self.service.label}")
         (retry,) = self.clock.getDelayedCalls()
         delay = retry.getTime() - self.clock.seconds()
         self.assertGreaterEqual(delay, 0.75 * self.service.max_delay)
@@ -447,6 +449,7 @@ class SubscribeEntitiesTests(HassTestCase):
         self.home.token = TOKEN
         self.clock.advance(self.service.max_delay)
         yield self.ready()
+        self.assertIsNone(self.service.last_error)
         for event in logs.events:
             self.assertNotIn(TOKEN, formatEvent(event))
             self.assertNotIn(TOKEN, repr(event))

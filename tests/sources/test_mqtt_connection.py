@@ -64,6 +64,10 @@ class CredentialTests(BrokerTestCase):
         self.assertIn(f"MQTT broker 127.0.0.1:{broker.port} refused the connection for user "
                       f"'senselink'", errors[0])
         self.assertIn("(CONNACK return code 5)", errors[0])
+        self.assertTrue(service.last_error.startswith(
+            f"127.0.0.1:{broker.port} refused the connection for user 'senselink'"),
+            service.last_error)
+        self.assertNotIn("Wr0ng-pw", service.last_error)
         for event in events:
             self.assertNotIn("Wr0ng-pw", formatEvent(event))
             self.assertNotIn("Wr0ng-pw", repr(event))

@@ -166,6 +166,7 @@ class HassService(SourceService):
         return super().stopService()
 
     def connect_failed(self, failure):
+        self.last_error = f"cannot connect to {self.label}: {failure.getErrorMessage()}"
         self.complaints.problem("connect", "Cannot connect to Home Assistant at {url}: {reason}",
                                 url=self.label, reason=failure.getErrorMessage())
 
@@ -203,12 +204,14 @@ class HassService(SourceService):
         self.complaints.resolved("connect")
         self.session = session
         self.connected = True
+        self.last_error = None
         self.sessions += 1
         if self._rejected:
             self._rejected = False
         log.info("Connected to Home Assistant {version} at {url}", version=version, url=self.label)
 
     def auth_rejected(self, message):
+        self.last_error = f"authentication rejected by {self.label}"
         if not self._rejected:
             self._rejected = True
             log.error("Home Assistant at {url} rejected the access token ({reason}); "
@@ -228,16 +231,20 @@ class HassService(SourceService):
         self.connected = False
         self.readiness.ended(session)
         if code == 1009:
+            self.last_error = (f"{self.label} sent a message larger than max_message_size "
+                               f"({self.max_message_size} bytes)")
             if not self._too_big:
                 self._too_big = True
                 log.error("Home Assistant at {url} sent a message larger than max_message_size "
                           "({limit} bytes); raise it or remove it (no limit)",
                           url=self.label, limit=self.max_message_size)
         elif not was_connected and self.running and not self._rejected:
+            self.last_error = f"the connection to {self.label} ended before authentication"
             self.complaints.problem(
                 "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
                 "before authentication ({reason})", url=self.label, reason=reason)
         elif was_connected and self.running:
+            self.last_error = f"disconnected from {self.label} ({reason or 'connection lost'})"
             log.warn("Disconnected from Home Assistant at {url} ({reason}); plugs keep their "
                      "last values", url=self.label,
                      reason=reason or ("closed" if was_clean else "connection lost"))

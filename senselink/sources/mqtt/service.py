@@ -116,6 +116,7 @@ class MqttService(SourceService):
 
     def _cannot_connect(self, failure):
         if self.running:
+            self.last_error = f"cannot connect to {self.label}: {_why(failure)}"
             self.complaints.problem(
                 "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
                 "their last values; retrying with back-off",
@@ -127,6 +128,7 @@ class MqttService(SourceService):
     def _connection_ready(self, connection):
         """The broker accepted the CONNECT; the SUBSCRIBE (if any) follows."""
         self.complaints.resolved("connection")
+        self.last_error = None
         if self._refusal_logged:
             log.info("MQTT broker {label} accepted {user} again", label=self.label,
                      user=self.user_text)
@@ -140,6 +142,7 @@ class MqttService(SourceService):
 
     def _subscribed(self, connection, refused):
         for topic in refused:
+            self.last_error = f"topic {topic} refused by the broker {self.label}"
             if topic not in self._refused_topics:
                 self._refused_topics.add(topic)
                 log.error("MQTT broker {label} refused the subscription to {topic} for {user} "
@@ -157,6 +160,7 @@ class MqttService(SourceService):
     def _refused(self, code):
         """The broker refused the CONNECT with return code C{code} (a ConnackCode)."""
         what = f"{code.reason} (CONNACK return code {int(code)})"
+        self.last_error = f"{self.label} refused the connection for {self.user_text}: {what}"
         if not self._refusal_logged:
             self._refusal_logged = True
             log.error("MQTT broker {label} refused the connection for {user}: {reason}; "
@@ -167,10 +171,12 @@ class MqttService(SourceService):
                      label=self.label, user=self.user_text, reason=what)
 
     def _protocol_error(self, reason):
+        self.last_error = f"{self.label} sent what MQTT 3.1.1 does not allow: {reason}"
         log.error("MQTT broker {label} sent what MQTT 3.1.1 does not allow here: {reason}; "
                   "reconnecting", label=self.label, reason=reason)
 
     def _no_answer(self, connection, what, seconds):
+        self.last_error = f"{self.label} did not answer {what} within {seconds:g} s"
         log.warn("MQTT broker {label} did not answer {what} within {seconds:g} s; reconnecting",
                  label=self.label, what=what, seconds=seconds)
 
@@ -181,10 +187,13 @@ class MqttService(SourceService):
             self.subscribed = []
             self.connected = False
             if self.running and was_ready and not connection.reported:
+                self.last_error = f"lost the connection to {self.label}: {_why(reason)}"
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
                          reason=_why(reason))
         elif self.running and not connection.reported:
+            self.last_error = (f"the connection to {self.label} ended before the broker "
+                               f"accepted the MQTT session: {_why(reason)}")
             self.complaints.problem(
                 "connection", "The connection to MQTT broker {label} ended before the "
                 "broker accepted the MQTT session: {reason}; retrying with back-off",
