@@ -48,7 +48,19 @@ class ApiError(Exception):
 
 
 class JsonResource(Resource):
-    """A resource that answers a method it lacks with a JSON 405 naming the allowed ones."""
+    """A resource of the web interface C{web}; it answers a method it lacks with a JSON
+    405 naming the allowed ones."""
+
+    def __init__(self, web=None):
+        super().__init__()
+        self.web = web
+
+    @staticmethod
+    def below(request):
+        """A JSON 404 when the path goes on below this leaf, else None."""
+        if request.postpath not in ([], [b""]):
+            return error(request, 404, "not found")
+        return None
 
     def allowed_methods(self):
         names = {name[7:] for name in dir(self) if name.startswith("render_")
@@ -120,8 +132,7 @@ class Api(JsonResource):
     """C{/api}: C{plugs}, C{status} and C{events} below it, nothing else."""
 
     def __init__(self, web):
-        super().__init__()
-        self.web = web
+        super().__init__(web)
         self.putChild(b"plugs", PlugList(web))
         self.putChild(b"status", Status(web))
 
@@ -134,22 +145,15 @@ class Status(JsonResource):
 
     isLeaf = True
 
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
-
     def render_GET(self, request):
-        if request.postpath not in ([], [b""]):
-            return error(request, 404, "not found")
+        missing = self.below(request)
+        if missing is not None:
+            return missing
         return send_json(request, 200, status_document(self.web, self.web.now()))
 
 
 class PlugList(JsonResource):
     """C{/api/plugs}: every plug; C{/api/plugs/<id>}: one plug."""
-
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
 
     def getChild(self, name, request):
         if name == b"":
@@ -202,8 +206,7 @@ class PlugResource(JsonResource):
     """C{/api/plugs/<id>}: GET one plug; PUT (with the token) a mutable plug's power or state."""
 
     def __init__(self, web, plug):
-        super().__init__()
-        self.web = web
+        super().__init__(web)
         self.plug = plug
 
     def getChild(self, name, request):
@@ -246,8 +249,7 @@ class PlugHistory(JsonResource):
     isLeaf = True
 
     def __init__(self, web, plug):
-        super().__init__()
-        self.web = web
+        super().__init__(web)
         self.plug = plug
 
     def render_GET(self, request):

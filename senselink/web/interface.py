@@ -55,10 +55,6 @@ class WebSite(Site):
 class Root(JsonResource):
     """C{/}: the status page; C{api}, C{metrics} and C{static} below; JSON 404 for the rest."""
 
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
-
     def getChild(self, name, request):
         if name == b"":
             return StatusPage(self.web)

@@ -88,13 +88,10 @@ class StatusPage(JsonResource):
 
     isLeaf = True
 
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
-
     def render_GET(self, request):
-        if request.postpath not in ([], [b""]):
-            return error(request, 404, "not found")
+        missing = self.below(request)
+        if missing is not None:
+            return missing
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"Content-Security-Policy", CONTENT_SECURITY_POLICY)
