@@ -2,12 +2,14 @@
 #
 #   docker build -t senselink .
 #   docker run -d --name senselink --network host \
-#     -v "$PWD/config.yml:/etc/senselink/config.yml:ro" senselink
+#     -v "$PWD/config.yml:/etc/senselink/config.yml:ro" -v senselink-state:/var/lib/senselink senselink
 #
 # Environment (as the original SenseLink image):
 #   CONFIG_LOCATION  config file (default /etc/senselink/config.yml)
 #   LOGLEVEL         DEBUG, INFO (default), WARNING or ERROR
 #   SENSE_RESPONSE   false: receive and log Sense requests but never answer
+#
+# The Home Assistant app (senselink_app/Dockerfile) is built the same way.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -15,16 +17,21 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# Install the package from the build context, then build Twisted's plugin
-# cache as root: the daemon's user cannot write to site-packages.
+# Install the package with every optional feature (TLS, http sources) from the
+# build context, then build Twisted's plugin cache as root: the daemon's user
+# cannot write to site-packages.
 COPY . /src
-RUN pip install --no-cache-dir /src \
+ARG SENSELINK_SOURCE="/src[all]"
+RUN pip install --no-cache-dir "${SENSELINK_SOURCE}" \
     && rm -rf /src \
     && python -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"
 
-# A non-root user; its home is the writable state directory.
+# A non-root user; its home is the state directory, where the energy state
+# file lives (SENSELINK_STATE_DIR), kept in a volume across containers.
 RUN useradd --system --home-dir /var/lib/senselink --create-home --shell /usr/sbin/nologin senselink \
     && mkdir -p /etc/senselink
+ENV SENSELINK_STATE_DIR=/var/lib/senselink
+VOLUME /var/lib/senselink
 WORKDIR /var/lib/senselink
 USER senselink
 

@@ -21,18 +21,27 @@ setup(
     # sys.path (a static .pth), where Twisted finds twisted/plugins/.
     package_dir={"": "."},
     include_package_data=False,
+    # The status page's script, style and icon (served from the package, no outside resource).
+    package_data={"senselink.web": ["static/*.js", "static/*.css", "static/*.svg"]},
+    # Lean by default: pyOpenSSL, once installed, is loaded by every Twisted
+    # reactor (~12 MB resident). TLS and treq (http sources; it requires TLS)
+    # come with extras; a config that needs one names it (senselink/extras.py).
     install_requires=[
         "Twisted>=23.8",
         "autobahn>=23.1",
-        "treq>=23.11",
         "PyYAML>=6.0",
-        "twisted-mqtt>=0.3.9",
         "prometheus_client>=0.17",
     ],
     extras_require={
+        "tls": ["Twisted[tls]>=23.8"],
+        "http": ["treq>=23.11"],
+        "all": ["Twisted[tls]>=23.8", "treq>=23.11"],
         "test": [
+            "Twisted[tls]>=23.8",
+            "treq>=23.11",
             "hypothesis>=6",
             "python-kasa>=0.12",
+            "selenium>=4.11",      # browser tests: drives Debian's chromium via chromium-driver
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},

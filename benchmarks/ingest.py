@@ -2,6 +2,7 @@
 
     python3 benchmarks/run.py --only ingest        # MQTT and Home Assistant, 5 rounds
     python3 benchmarks/ingest.py [mqtt] [hass]      # one round
+    python3 benchmarks/ingest.py mqtt --rounds 5 --per-plug 10000   # the ratio of each round
 
 Both ingest benchmarks measure the same thing for our daemon and for a bare
 reference consumer, one after the other from the same server in the same run:
@@ -503,6 +504,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="ingest benchmarks")
     parser.add_argument("which", nargs="*", default=list(BENCHMARKS))
     parser.add_argument("--plugs", type=int, default=20)
+    parser.add_argument("--per-plug", type=int, help="updates per plug (K; default: the "
+                                                      "benchmark's own)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each side by side")
     parser.add_argument("--daemons", default="ours", help=f"from {', '.join(DAEMONS)}")
     parser.add_argument("--py-spy", help="path of py-spy: sample the --profile daemon's drain "
                                           "into PREFIX-<source>-<daemon>.txt")
@@ -513,11 +517,26 @@ def main(argv=None):
         os.makedirs(os.path.dirname(args.profile_prefix), exist_ok=True)
         PROFILE.update(py_spy=args.py_spy, daemon=args.profile, out=args.profile_prefix)
     os.sched_setaffinity(0, {SERVER_CPU})
+    daemons = args.daemons.split(",")
+    extra = {"per_plug": args.per_plug} if args.per_plug else {}
     with tempfile.TemporaryDirectory(prefix="senselink-ingest-") as workdir:
         for name in args.which:
-            result = BENCHMARKS[name](workdir, plugs=args.plugs,
-                                      daemons=args.daemons.split(","))
-            print(name, json.dumps(result), flush=True)
+            ratios = {daemon: [] for daemon in daemons}
+            for round_ in range(1, args.rounds + 1):
+                result = BENCHMARKS[name](workdir, plugs=args.plugs, daemons=daemons, **extra)
+                print(name, json.dumps(result), flush=True)
+                for daemon in daemons:
+                    ratios[daemon].append(result[daemon]["ratio"])
+                    print(f"{name} round {round_}: {daemon} {result[daemon]['per_s']:,.0f}/s "
+                          f"({result[daemon]['cpu_us_per_update']:.2f} µs CPU per update), "
+                          f"reference {result['reference']['per_s']:,.0f}/s "
+                          f"({result['reference']['cpu_us_per_update']:.2f} µs), "
+                          f"ratio {result[daemon]['ratio']:.2f}", flush=True)
+            for daemon, values in ratios.items():
+                values.sort()
+                print(f"{name}: {daemon} / reference ratio, median of {len(values)} round(s): "
+                      f"{values[len(values) // 2]:.2f} (each: "
+                      f"{', '.join(f'{v:.2f}' for v in values)})", flush=True)
     return 0
 
 

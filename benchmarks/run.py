@@ -2,6 +2,7 @@
 
     python3 benchmarks/run.py            # full: 5 interleaved repetitions (about 25 min)
     python3 benchmarks/run.py --quick    # 1 repetition, short phases (about 2 min)
+    python3 benchmarks/run.py --only rss # memory only (about 1 min): rss.py's table
 
 Creates virtualenvs under benchmarks/.venvs with the peers from PyPI
 (senselink==2.2.1, sense_energy==0.15.0), then for each repetition, each N
@@ -11,6 +12,9 @@ the first completely answered request), runs the load generator
 (benchmarks/loadgen.py, pinned to CPU 1: closed loop, open loop at 2 req/s,
 RSS), stops the server by its PID, and finally prints a Markdown table of
 medians with ratios against the minimal Twisted ``transport.write`` server.
+The memory part (``rss.py``) compares resident memory with the demo config
+against the minimal twistd UDP server, in this interpreter and in
+virtualenvs with Twisted only and with the project less its TLS stack.
 
 The Twisted servers (ours and the baselines) run with this interpreter, which
 needs the project's requirements (Twisted) installed; ours runs from this
@@ -139,8 +143,8 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def twistd_command(*args):
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+def twistd_command(*args, python=None):
+    return [python or sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", *args]
 
 
@@ -151,10 +155,15 @@ def twisted_env():
     return env
 
 
-def server_commands(paths, port, interface="127.0.0.1"):
-    """name -> (argv, env) for each server (the Twisted ones listening on C{interface})."""
+def server_commands(paths, port, names=None, interface="127.0.0.1"):
+    """name -> (argv, env) for each server (C{names}: only these, when given; the Twisted
+    ones listening on C{interface})."""
     tenv = twisted_env()
     baseline = ["kasabaseline", "-r", paths["replies"], "-p", str(port), "--interface", interface]
+    if names is not None and "twisted-write-bare" in names:
+        import rss
+        return {"twisted-write-bare": (twistd_command(
+            *baseline, "--mode", "write", python=rss.environment_python("twisted-only")), tenv)}
     return {
         "original": ([peer_python("original"), os.path.join(HERE, "peers", "original_senselink.py"),
                       paths["yaml"], str(port)], None),
@@ -165,11 +174,22 @@ def server_commands(paths, port, interface="127.0.0.1"):
         "twisted-sendto": (twistd_command(*baseline, "--mode", "sendto"), tenv),
         "senselink-twisted": (twistd_command("senselink", "-c", paths["yaml"], "-p", str(port),
                                              "--interface", interface), tenv),
+        # Another checkout of this project (SENSELINK_BEFORE=its root), e.g. the code
+        # before a change, measured side by side with this one.
+        **({"senselink-before": (
+            twistd_command("senselink", "-c", paths["yaml"], "-p", str(port), "--interface",
+                           interface),
+            {**tenv, "PYTHONPATH": os.pathsep.join([os.environ["SENSELINK_BEFORE"],
+                                                    tenv["PYTHONPATH"]])})}
+           if os.environ.get("SENSELINK_BEFORE") else {}),
     }
 
 
 SERVERS = ["original", "sense_energy", "twisted-write", "twisted-sendto", "senselink-twisted"]
-EXPERIMENTS = []   # servers outside the default run (none at present)
+# Servers outside the default run: twisted-write-bare is twisted-write run by a
+# virtualenv with nothing but Twisted (rss.py's "twisted-only": no pyOpenSSL, so
+# its reactor does not load OpenSSL), the environment of the memory issue's baseline.
+EXPERIMENTS = ["twisted-write-bare", "senselink-before"]
 
 
 # -- one server run ---------------------------------------------------------
@@ -283,6 +303,12 @@ def bench_ingest_mqtt(rounds, phases, workdir, options):
 def bench_ingest_hass(rounds, phases, workdir, options):
     import ingest
     return _ingest_rounds(ingest.bench_hass, rounds, workdir, options)
+
+
+def bench_rss(rounds, phases, workdir, options):
+    import rss
+    return rss.bench_rss(workdir, config=options["rss_config"], reps=options["rss_reps"],
+                         settle=phases["settle"])
 
 
 def bench_changes(rounds, phases, workdir, options):
@@ -408,16 +434,19 @@ def main(argv=None):
                              "wildcard path, where each reply leaves from the address asked")
     parser.add_argument("--closed", type=float, help="closed-loop seconds (default 5, quick 2)")
     parser.add_argument("--open", type=float, help="open-loop seconds at 2 req/s (default 20, quick 5)")
-    parser.add_argument("--only", choices=["kasa", "ingest", "changes"], action="append",
+    parser.add_argument("--only", choices=["kasa", "ingest", "changes", "rss"], action="append",
                         help="run only these parts (repeatable; default: all): the Kasa servers, "
                              "the MQTT and Home Assistant ingest benchmarks, the changes "
-                             "between requests")
+                             "between requests, resident memory against a minimal twistd "
+                             "UDP server (rss)")
+    parser.add_argument("--rss-config", default=None,
+                        help="our daemon's config for the rss part (default examples/demo.yml)")
     parser.add_argument("--ingest-plugs", type=int, default=20,
                         help="plugs (topics, entities) of the ingest benchmarks")
     parser.add_argument("--ingest-daemons", default=",".join(INGEST_DAEMONS),
                         help="daemons measured by the ingest benchmarks (ingest.DAEMONS: ours)")
     args = parser.parse_args(argv)
-    parts = set(args.only or ["kasa", "ingest", "changes"])
+    parts = set(args.only or ["kasa", "ingest", "changes", "rss"])
     if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
         sys.exit("the benchmark needs 2 CPUs (server and load generator pinned apart)")
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -427,7 +456,8 @@ def main(argv=None):
     phases = {"warmup": 0.5 if args.quick else 1.0,
               "closed": args.closed or (2.0 if args.quick else 5.0),
               "open": args.open or (5.0 if args.quick else 20.0),
-              "changes": 1.0 if args.quick else 3.0}
+              "changes": 1.0 if args.quick else 3.0,
+              "settle": 1.0 if args.quick else 2.0}
     ns = [int(n) for n in args.plugs.split(",")]
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - set(SERVERS) - set(EXPERIMENTS)
@@ -442,7 +472,7 @@ def main(argv=None):
             for n in ns:
                 for name in order:
                     port = free_port()
-                    argv_, env = server_commands(inputs[n], port, args.interface)[name]
+                    argv_, env = server_commands(inputs[n], port, [name], args.interface)[name]
                     result = bench_kasa_server(name, argv_, env, inputs[n], port, phases, workdir)
                     runs.setdefault((name, n), []).append(result)
                     print(f"rep {rep + 1}/{reps} N={n} {name}: "
@@ -452,7 +482,10 @@ def main(argv=None):
                           f"{result['bad_replies']} bad, {result['timeouts']} timeouts",
                           file=sys.stderr, flush=True)
         options = {"ns": ns, "ingest_plugs": args.ingest_plugs,
-                   "ingest_daemons": [d for d in args.ingest_daemons.split(",") if d]}
+                   "ingest_daemons": [d for d in args.ingest_daemons.split(",") if d],
+                   "rss_config": os.path.abspath(args.rss_config or os.path.join(
+                       ROOT, "examples", "demo.yml")),
+                   "rss_reps": args.reps or (1 if args.quick else 3)}
         ingest_results = {}
         if "ingest" in parts:
             for name, bench in INGEST_BENCHMARKS.items():
@@ -460,6 +493,9 @@ def main(argv=None):
         change_results = None
         if "changes" in parts:
             change_results = CHANGE_BENCHMARKS["changes"](reps, phases, workdir, options)
+        rss_result = None
+        if "rss" in parts:
+            rss_result = bench_rss(reps, phases, workdir, options)
 
     summary = summarize(runs)
     text = table(summary, ns, servers) if runs else ""
@@ -474,13 +510,20 @@ def main(argv=None):
         import changes
         text += ("\nChanges between Sense requests (our daemon; CPU per request = "
                  "CPU(changes + poll) - CPU(changes)):\n\n" + changes.table(change_results))
+    if rss_result:
+        import rss
+        text += ("\nResident memory (VmRSS) against the minimal twistd UDP server:\n\n"
+                 + rss.table(rss_result))
     print(text)
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     with open(os.path.join(RESULTS, f"kasa-{stamp}.json"), "w") as f:
         json.dump({"phases": phases, "reps": reps,
                    "runs": {f"{s}/{n}": r for (s, n), r in runs.items()},
-                   "ingest": ingest_results, "changes": change_results}, f)
+                   "ingest": ingest_results, "changes": change_results,
+                   "rss": None if rss_result is None else {
+                       "config": rss_result["config"], "reps": rss_result["reps"],
+                       "rows": {f"{s}/{e}": r for (s, e), r in rss_result["rows"].items()}}}, f)
     with open(os.path.join(RESULTS, f"kasa-{stamp}.md"), "w") as f:
         f.write(text)
     return 0

@@ -5,6 +5,7 @@ original SenseLink's command line); it takes the same options as
 ``twistd senselink``.
 """
 
+from types import MappingProxyType
 import secrets
 import sys
 
@@ -15,6 +16,7 @@ from senselink import config as _config
 
 USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
+                          [--web-port PORT] [--ingress-port PORT]
        python -m senselink check [-c CONFIG]
        python -m senselink generate
        python -m senselink probe [--target HOST] [--port P] [--timeout S] [--count N]
@@ -64,8 +66,20 @@ def check(argv) -> int:
     print(plug_table(config))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from senselink.energy.service import state_file_path
+    from senselink.energy.statefile import check_location
+    state_file = config.options.get("state_file")
+    problem = (check_location(state_file_path(state_file)) if state_file is not False
+               else None)
+    if problem is not None:
+        print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
+        print(f"senselink check: {options['config']} is valid, but the daemon would not start",
+              file=sys.stderr)
+        return 1
     reported = len(config.reported())
-    print(f"\n{options['config']}: valid; {len(config.plugs)} plugs, {reported} reported to Sense")
+    plugs = len(config.plugs)
+    print(f"\n{options['config']}: valid; {plugs} plug{'' if plugs == 1 else 's'}, "
+          f"{reported} reported to Sense")
     return 0
 
 
@@ -103,7 +117,7 @@ def probe(argv) -> int:
     return _probe.main(argv)
 
 
-COMMANDS = {"check": check, "generate": generate, "probe": probe}
+COMMANDS = MappingProxyType({"check": check, "generate": generate, "probe": probe})
 
 
 def main(argv=None) -> int:

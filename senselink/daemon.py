@@ -6,7 +6,8 @@ the running daemon:
 
 - read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
   reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
-  L{Daemon.meter} (energy counters), L{Daemon.target};
+  L{Daemon.meter} (energy counters), L{Daemon.target}, L{Daemon.polling}
+  (who polls), L{Daemon.history} (power history, with the web interface);
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
@@ -18,6 +19,7 @@ the cache. The Kasa listeners, the reloader and timers are children that
 L{senselink.service} adds.
 """
 
+from types import MappingProxyType
 import ipaddress
 import os
 
@@ -26,12 +28,16 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
-from senselink.energy.service import DEFAULT_STATE_FILE, EnergyService
+from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
+from senselink.energy.service import EnergyService, state_file_path
+from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
+from senselink.history import PowerHistory
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
-from senselink.power import PowerModel, UnreadableValue, number
+from senselink.polling import Polling
+from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import UNRESOLVED, KasaStreamFactory, Responder
 from senselink.strip import make_strip
@@ -43,8 +49,10 @@ log = Logger()
 STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
-LISTENERS = {"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}"}
+LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
+             "web": "for the web interface on {where}",
+             "web-port": "for the web interface (--web-port) on {where}",
+             "ingress": "for the web interface (--ingress-port) on {where}"})
 
 
 def _is_ip(value) -> bool:
@@ -80,7 +88,10 @@ class Daemon(MultiService):
         self.meter = EnergyMeter(reactor)
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
-        self.responder = Responder(self.replies, respond=respond, debug=debug)
+        self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
+        self.history = None          # a PowerHistory while the web interface is configured
+        self.responder = Responder(self.replies, respond=respond, debug=debug,
+                                   polling=self.polling)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
@@ -134,6 +145,11 @@ class Daemon(MultiService):
         return self._target
 
     @property
+    def quiet(self) -> bool:
+        """Quiet mode: requests are received and counted, never answered."""
+        return not self.responder.respond
+
+    @property
     def strip(self):
         """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
         return self.responder.device
@@ -149,11 +165,14 @@ class Daemon(MultiService):
 
     def startService(self):
         Service.startService(self)
+        self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
-        for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
-            log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
-                     interface=self.udp_protocol.transport.getHost().host, port=port)
+        if "udp" in self.namedServices and "tcp" in self.namedServices:
+            host = self.udp_protocol.transport.getHost().host
+            for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
+                log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
+                         interface=host, port=port)
         for warning in self.config.warnings:
             log.warn("{problem}", problem=warning)
         reported = self.plugs.reported
@@ -217,6 +236,10 @@ class Daemon(MultiService):
             raise ValueError(str(e)) from None
         if value < 0:
             raise ValueError(f"power must not be negative, got {value!r}")
+        ceiling = self.config.options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
+        if value > ceiling:
+            raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
+                             f"got {value:g}")
         plug.set_power(value, on)
         log.info("Mutable plug {plug} set to {watts} W", plug=plug_id, watts=value)
 
@@ -243,6 +266,8 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        if self.history is not None:
+            self.history.watch(plugs)         # plugs that stay keep their history
 
     def replace_sources(self, keep, start):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
@@ -325,21 +350,40 @@ class Daemon(MultiService):
         if options.get("kasa_clients", True):
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        path = os.path.abspath(options.get("state_file") or DEFAULT_STATE_FILE)
-        if self.energy is None or self.energy.path != path:
-            self._set_state_file(path, load=starting)
+        self._set_state_file(options, starting)
         web = options.get("web")
         if starting or web != self._web_options:
             self._set_web(web)
         self._web_options = web
 
-    def _set_state_file(self, path, load):
+    def _set_state_file(self, options, starting):
+        """Keep the counters in the configured state file (or in memory only)."""
+        path = options.get("state_file", DEFAULT_STATE_FILE)
+        path = os.path.abspath(state_file_path(path)) if path is not False else None
+        interval = options.get("state_save_interval") or DEFAULT_STATE_SAVE_INTERVAL
         old = self.energy
+        if old is not None and (old.path, old.save_interval) == (path, interval):
+            return
+        if old is None and path is None:
+            if starting:
+                log.info("state_file is false: the energy counters are kept in memory only")
+            return
+        if path is not None and not starting:
+            problem = check_location(path)
+            if problem is not None:
+                log.error("state_file not changed: {problem}; the counters stay where they "
+                          "were", problem=problem)
+                return
         if old is not None:
             old.disownServiceParent()            # saves to the old file
-        self.energy = EnergyService(self.meter, path, self.reactor, load=load)
+            self.energy = None
+        if path is None:
+            log.info("state_file is false: the energy counters are kept in memory only")
+            return
+        self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
+                                    load=starting)
         self.energy.setServiceParent(self)
-        if old is not None:
+        if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",
                      path=path, old=old.path)
 
@@ -358,8 +402,14 @@ class Daemon(MultiService):
             self.web = None
             old.disownServiceParent()
         if options is None:
+            if self.history is not None:
+                self.history.stop()
+                self.history = None
             log.info("Web interface off")
             return True
+        if self.history is None:
+            self.history = PowerHistory(self.reactor)
+            self.history.watch(self.plugs)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self, options)
         service.setName("web")

@@ -10,63 +10,16 @@ logged at most once a minute per source address and reason.
 
 import ipaddress
 
-from senselink.config import Field, Invalid, add_top_level, number
+from senselink.config.sections import (DEFAULT_ALLOW, DEFAULT_EXEMPT, DEFAULT_RATE, networks,
+                                       rate_limit)
 from senselink.log import Logger
 
 log = Logger()
 
-# "The LAN": loopback, private IPv4, link-local, IPv6 unique-local and link-local.
-DEFAULT_ALLOW = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                 "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
-DEFAULT_EXEMPT = ("127.0.0.0/8", "::1/128")
-DEFAULT_RATE = {"requests_per_second": 10.0, "burst": 20.0, "replies_per_second": 2000.0}
 LOG_INTERVAL = 60.0          # seconds between log lines per (source, reason)
 MAX_TRACKED = 4096           # source addresses tracked at once (buckets and log times)
 
 DENIED, LIMITED, EXEMPT = "denied", "limited", "exempt"
-
-
-def networks(value, raw=None):
-    """A list of addresses/CIDRs as ip_network objects."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise Invalid(f"expected a list of addresses or CIDRs, got {value!r}")
-    out = []
-    for item in value:
-        try:
-            out.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {item!r}") from None
-    return out
-
-
-def rate_limit(value, raw=None):
-    """The C{rate_limit} section: False, or a mapping of limits (missing keys take defaults)."""
-    if value is False:
-        return False
-    if value is True or value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise Invalid(f"expected false or a mapping, got {value!r}")
-    known = set(DEFAULT_RATE) | {"exempt"}
-    unknown = set(value) - known
-    if unknown:
-        raise Invalid(f"unknown rate_limit key {sorted(unknown)[0]!r}; known keys: "
-                      f"{', '.join(sorted(known))}")
-    out = dict(DEFAULT_RATE)
-    positive = number(above=0)
-    for key in DEFAULT_RATE:
-        if key in value:
-            out[key] = float(positive(value[key]))
-    out["exempt"] = networks(value.get("exempt", list(DEFAULT_EXEMPT)))
-    return out
-
-
-add_top_level("allow_from", Field(networks, default=None,
-                                  doc="addresses/CIDRs whose requests are answered (default: the LAN)"))
-add_top_level("rate_limit", Field(rate_limit, default=None,
-                                  doc="per-source and global limits, or false"))
 
 
 def _address(host):

@@ -11,15 +11,20 @@ C{debug} flag that the daemon sets from the same level, so a line that is
 off costs nothing.
 """
 
+from types import MappingProxyType
 import sys
+from types import MappingProxyType
 
 from twisted.logger import (FilteringLogObserver, Logger, LogLevel, LogLevelFilterPredicate,
                             textFileLogObserver)
 
-__all__ = ["Logger", "LEVELS", "parse_level", "filtered", "twistd_observer"]
+__all__ = ("Logger", "LEVELS", "parse_level", "filtered", "twistd_observer")
 
-LEVELS = {"DEBUG": LogLevel.debug, "INFO": LogLevel.info, "WARNING": LogLevel.warn,
-          "WARN": LogLevel.warn, "ERROR": LogLevel.error, "CRITICAL": LogLevel.critical}
+LEVELS = MappingProxyType({"DEBUG": LogLevel.debug, "INFO": LogLevel.info, "WARNING": LogLevel.warn,
+          "WARN": LogLevel.warn, "ERROR": LogLevel.error, "CRITICAL": LogLevel.critical})
+
+
+_RANK = (LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical)
 
 
 def parse_level(name) -> LogLevel:
@@ -31,9 +36,18 @@ def parse_level(name) -> LogLevel:
     return LEVELS[key]
 
 
+# Twisted's own lines that ours replace: ClientService's "Scheduling retry 1 to
+# connect ... in 0.847092650452272 seconds" (each source logs its reconnects
+# once, with a rounded delay). Their warnings and errors still show.
+QUIETER = MappingProxyType({"twisted.application._client_service": LogLevel.warn})
+
+
 def filtered(observer, level: LogLevel):
-    """C{observer}, receiving only events at C{level} or above."""
-    return FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])
+    """C{observer}, receiving only events at C{level} or above (see L{QUIETER})."""
+    predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+    for namespace, floor in QUIETER.items():
+        predicate.setLogLevelForNamespace(namespace, max(level, floor, key=_RANK.index))
+    return FilteringLogObserver(observer, [predicate])
 
 
 def twistd_observer(options, level: LogLevel):

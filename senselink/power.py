@@ -7,16 +7,28 @@ L{PowerModel} is the pure part: configuration and arithmetic. L{Feed} drives
 one plug from one source: it applies the model, remembers what the semantics
 need (on/off, the last attribute-derived watts) and reverts the plug to
 C{off_usage} when no update arrived for C{timeout_duration} seconds.
+
+Named states: C{state_power} maps state words (C{heat}, C{spin}, C{low}) to
+watts, matched exactly or, with C{state_case_sensitive: false}, ignoring
+case. A power reading may come in parts (L{senselink.readings}): L{Parts}
+are summed, a L{Product} is current x voltage.
 """
 
 import math
 from bisect import bisect_right
 
+from senselink.excerpt import excerpt
 from senselink.log import Logger
 
 from senselink.keypath import MISSING
+from senselink.readings import Parts, Product
+# means and state_text were defined here before statewords.py: still importable from here.
+from senselink.statewords import (StateWords, UnknownWords, folded, means,  # noqa: F401
+                                  state_text)
 
 log = Logger()
+
+DEFAULT_MAX_PLUG_WATTS = 100_000.0   # as the config's max_plug_watts
 
 
 class UnreadableValue(ValueError):
@@ -28,15 +40,19 @@ def number(value) -> float:
     kind = value.__class__
     if kind is str or kind is float or kind is bytes or kind is int:
         # The common types first, without isinstance (a message's hot path).
-        # float() strips the same whitespace as str.strip() and bytes.strip().
+        # float() strips the same whitespace as str.strip() and bytes.strip(),
+        # and also reads "1_000" and other scripts' digits ("١٢٣"): not ours.
+        if (kind is str and (not value.isascii() or "_" in value)) or (
+                kind is bytes and b"_" in value):
+            raise UnreadableValue(f"{excerpt(value)} is not a plain decimal number")
         try:
             result = float(value)
         except ValueError:
-            raise UnreadableValue(f"{value!r} is not a number") from None
+            raise UnreadableValue(f"{excerpt(value)} is not a number") from None
         except OverflowError:     # an int beyond the float range
             raise UnreadableValue("the number is too large") from None
         if result - result != 0.0:      # inf - inf and nan - nan are nan
-            raise UnreadableValue(f"{value!r} is not a finite number")
+            raise UnreadableValue(f"{excerpt(value)} is not a finite number")
         return result
     if isinstance(value, bool) or value is None:
         raise UnreadableValue(f"{value!r} is not a number")
@@ -44,15 +60,6 @@ def number(value) -> float:
         if isinstance(value, base):
             return number(base(value))
     raise UnreadableValue(f"{type(value).__name__} is not a number")
-
-
-def state_text(value) -> str:
-    """A raw state value as the text it is compared with: JSON spelling for booleans."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 def sane_watts(watts: float) -> float:
@@ -64,24 +71,38 @@ def sane_watts(watts: float) -> float:
     return watts
 
 
+def _part(value, name) -> float:
+    """One part of a power reading as a finite float; L{UnreadableValue} naming the part."""
+    if value is MISSING:
+        raise UnreadableValue(f"{name} is missing")
+    try:
+        return number(value)
+    except UnreadableValue as e:
+        raise UnreadableValue(f"{name}: {e}") from None
+
+
 class PowerModel:
     """Configuration and arithmetic that turn raw values into watts."""
 
     __slots__ = (
         "min_watts", "max_watts", "off_usage", "on_fraction",
         "on_state_value", "off_state_value",
-        "attribute_min", "attribute_max", "power_curve", "_curve_x",
+        "attribute_min", "attribute_max", "power_curve", "_curve_x", "max_plug_watts",
+        "state_power", "state_case_sensitive", "state_power_default", "_states",
     )
 
     def __init__(self, *, min_watts=0.0, max_watts=0.0, off_usage=None, on_fraction=1.0,
                  on_state_value=None, off_state_value="off",
-                 attribute_min=0.0, attribute_max=None, power_curve=None):
+                 attribute_min=0.0, attribute_max=None, power_curve=None,
+                 max_plug_watts=DEFAULT_MAX_PLUG_WATTS,
+                 state_power=None, state_case_sensitive=True, state_power_default=None):
         self.min_watts = float(min_watts)
         self.max_watts = float(max_watts)
         self.off_usage = self.min_watts if off_usage is None else float(off_usage)
         self.on_fraction = float(on_fraction)
         self.on_state_value = on_state_value
         self.off_state_value = off_state_value
+        self.max_plug_watts = float(max_plug_watts)   # readings above are refused
         self.attribute_min = float(attribute_min)
         self.attribute_max = None if attribute_max is None else float(attribute_max)
         if power_curve:
@@ -91,6 +112,16 @@ class PowerModel:
         else:
             self.power_curve = None
             self._curve_x = None
+        self.state_case_sensitive = bool(state_case_sensitive)
+        self.state_power_default = (None if state_power_default is None
+                                    else sane_watts(float(state_power_default)))
+        if state_power:
+            self.state_power = {str(word): sane_watts(float(watts))
+                                for word, watts in state_power.items()}
+            self._states = StateWords(self.state_power, self.state_case_sensitive)
+        else:
+            self.state_power = None
+            self._states = None
 
     @classmethod
     def from_options(cls, options: dict, **defaults) -> "PowerModel":
@@ -106,10 +137,46 @@ class PowerModel:
         return sane_watts(self.min_watts + self.on_fraction * (self.max_watts - self.min_watts))
 
     def is_off(self, state) -> bool:
-        return self.off_state_value is not None and state_text(state) == self.off_state_value
+        word = self.off_state_value
+        return means(state, word) or (not self.state_case_sensitive and folded(state, word))
 
     def is_on(self, state) -> bool:
-        return self.on_state_value is not None and state_text(state) == self.on_state_value
+        word = self.on_state_value
+        return means(state, word) or (not self.state_case_sensitive and folded(state, word))
+
+    def state_watts(self, state):
+        """The watts C{state_power} gives C{state}; None without state_power or for a word it lacks."""
+        states = self._states
+        return None if states is None else states.watts(state)
+
+    def reading(self, value) -> float:
+        """The watts of a power reading: one value (L{direct}), L{Parts} or a L{Product}."""
+        kind = value.__class__
+        if kind is Parts:
+            return self.summed(value)
+        if kind is Product:
+            return self.product(value)
+        return self.direct(value)
+
+    def summed(self, parts) -> float:
+        """The sum of a reading's parts (phases, channels); a negative total counts as 0.
+
+        A part that is missing or not a number makes the whole reading unreadable.
+        """
+        total = 0.0
+        for index, value in enumerate(parts.values):
+            total += _part(value, parts.name(index))
+        if total - total != 0.0:        # two huge parts: inf (or nan)
+            raise UnreadableValue("the sum of the power parts is not a finite number")
+        return total if total > 0.0 else 0.0
+
+    def product(self, reading) -> float:
+        """Current x voltage; a negative product counts as 0."""
+        current_name, voltage_name = reading.names
+        watts = _part(reading.current, current_name) * _part(reading.voltage, voltage_name)
+        if watts - watts != 0.0:
+            raise UnreadableValue("current x voltage is not a finite number")
+        return watts if watts > 0.0 else 0.0
 
     def direct(self, value) -> float:
         """A power reading in watts (negative readings count as 0)."""
@@ -142,11 +209,13 @@ class Feed:
     Sources call L{entity} (Home Assistant, HTTP: a whole object read at
     once) or L{state} / L{power} / L{attribute} (MQTT: one value per topic).
     Each raises L{UnreadableValue} and leaves the plug untouched when the
-    value cannot be used.
+    value cannot be used. A state that C{state_power} does not know is not
+    an error: it is logged once per word and reports C{state_power_default},
+    or keeps the plug's value.
     """
 
     __slots__ = ("plug", "model", "clock", "timeout", "uses_power", "uses_attribute",
-                 "_off", "_attribute_watts", "_timer")
+                 "_off", "_attribute_watts", "_timer", "_unknown")
 
     def __init__(self, plug, model: PowerModel, clock, *, timeout=None,
                  uses_power=False, uses_attribute=False):
@@ -156,14 +225,21 @@ class Feed:
         self.timeout = timeout or None
         self.uses_power = uses_power
         self.uses_attribute = uses_attribute
+        # The state holds the watts (off, or a state_power word): attribute
+        # values are remembered, not reported.
         self._off = False
         self._attribute_watts = None
         self._timer = None
+        self._unknown = None        # unknown state words logged so far
 
     # -- one value per message (MQTT) --
 
     def state(self, value):
         model = self.model
+        if model.state_power is not None:
+            watts = model.state_watts(value)
+            if watts is not None:
+                return self._named_state(value, watts)
         if model.is_off(value):
             self._off = True
             return self._set(model.off_usage, False)
@@ -172,15 +248,22 @@ class Feed:
             if self.uses_attribute and self._attribute_watts is not None:
                 return self._set(self._attribute_watts, True)
             return self._set(model.max_watts, True)
+        if model.state_power is not None:
+            return self._unknown_state(value)
         if not self.uses_power:
             watts = model.direct(value)
             self._off = False
             return self._set(watts, watts > model.off_usage)
-        raise UnreadableValue(f"state {value!r} is neither {model.on_state_value!r} "
+        raise UnreadableValue(f"state {excerpt(value)} is neither {model.on_state_value!r} "
                               f"nor {model.off_state_value!r}")
 
     def power(self, value):
-        watts = self.model.direct(value)
+        """A power reading: one value, L{Parts} or a L{Product}."""
+        kind = value.__class__
+        if kind is Parts or kind is Product:
+            watts = self.model.reading(value)
+        else:
+            watts = self.model.direct(value)
         return self._set(watts, watts > self.model.off_usage)
 
     def attribute(self, value):
@@ -195,10 +278,16 @@ class Feed:
     def entity(self, state=MISSING, attribute=MISSING, power=MISSING):
         """Apply one reading of an entity: its state and, when configured, attribute or power.
 
-        Off state wins; then a configured power value; then a configured
-        attribute; then the on state (max_watts); then a numeric state.
+        A state in state_power wins; then the off state; then a configured
+        power reading; then a configured attribute; then the on state
+        (max_watts); then, with state_power, an unknown state; else a
+        numeric state.
         """
         model = self.model
+        if state is not MISSING and model.state_power is not None:
+            watts = model.state_watts(state)
+            if watts is not None:
+                return self._named_state(state, watts)
         if state is not MISSING and model.is_off(state):
             self._off = True
             return self._set(model.off_usage, False)
@@ -214,14 +303,40 @@ class Feed:
         if model.is_on(state):
             self._off = False
             return self._set(model.max_watts, True)
+        if model.state_power is not None:
+            return self._unknown_state(state)
         if self.uses_attribute:
-            raise UnreadableValue(f"attribute missing and state {state!r} is not "
+            raise UnreadableValue(f"attribute missing and state {excerpt(state)} is not "
                                   f"{model.on_state_value!r}")
         return self.state(state)
+
+    # -- named states --
+
+    def _named_state(self, state, watts):
+        """A state with its own watts: on unless it is the off state or draws no more than
+        off_usage. Attribute values wait until the state leaves it."""
+        model = self.model
+        self._off = True
+        return self._set(watts, not model.is_off(state) and watts > model.off_usage)
+
+    def _unknown_state(self, state):
+        """A state state_power lacks: state_power_default, else the plug keeps its value."""
+        model = self.model
+        default = model.state_power_default
+        if self._unknown is None:
+            self._unknown = UnknownWords()
+        self._unknown.note(state, self.plug, model.state_power, default)
+        if default is None:
+            return self.plug.watts
+        self._off = True
+        return self._set(default, default > model.off_usage)
 
     # -- staleness --
 
     def _set(self, watts, on):
+        if watts > self.model.max_plug_watts:
+            raise UnreadableValue(f"{watts:g} W is above max_plug_watts "
+                                  f"({self.model.max_plug_watts:g} W)")
         self.plug.set_power(watts, on)
         if self.timeout:
             self._touch()

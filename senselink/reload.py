@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from senselink import config as _config
 from senselink.daemon import describe_source
@@ -68,6 +69,10 @@ def _log_failure(failure):
 class Reloader(Service):
     """Child of the L{senselink.daemon.Daemon}: reloads its config on SIGHUP or on L{reload}.
 
+    Objects in C{watchers} are told C{reloading()} when a reload begins and
+    C{reloaded(applied)} when it has been applied or rejected (systemd's
+    RELOADING=1 and READY=1, see L{senselink.systemd}).
+
     The SIGHUP handler is installed when the service starts (only in the
     main thread, where Python allows signal handlers) and the previous
     handler is put back when it stops.
@@ -79,6 +84,7 @@ class Reloader(Service):
         self._installed = False
         self._busy = None          # Deferred of the reload in progress
         self._again = False        # a signal arrived during a reload
+        self.watchers = []         # told reloading() and reloaded(applied) around each reload
 
     # -- lifecycle --
 
@@ -122,19 +128,29 @@ class Reloader(Service):
         if self._busy is not None:
             return defer.fail(RuntimeError("a reload is already in progress"))
         path = path or self.daemon.config.path
+        self._tell("reloading")
         try:
             new_config = _config.load(path, self.daemon.kinds)
         except _config.ConfigError as e:
             message = invalid_config_message(e)
             log.error("Reload rejected, still running the previous config:\n{error}",
                       error=message)
+            self._tell("reloaded", False)
             return defer.fail(ReloadRejected(message))
         d = self._busy = self._apply(new_config)
         d.addBoth(self._done)
         return d
 
+    def _tell(self, event, *args):
+        for watcher in list(self.watchers):
+            try:
+                getattr(watcher, event)(*args)
+            except Exception:
+                log.failure("A reload watcher failed on {event}", event=event)
+
     def _done(self, result):
         self._busy = None
+        self._tell("reloaded", not isinstance(result, Failure))
         if self._again and self.running:
             self._again = False
             self.reload().addErrback(_log_failure)

@@ -52,8 +52,10 @@ class Responder:
     ignored, as the original did.
     """
 
-    def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False):
+    def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False,
+                 polling=None):
         self.replies = replies   # a senselink.replies.SenseReplyCache
+        self.polling = polling   # a senselink.polling.Polling told of each request, or None
         self.debug = debug       # build DEBUG lines per request
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
@@ -98,6 +100,8 @@ class Responder:
             return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
         if kind == messages.SENSE:
+            if self.polling is not None:
+                self.polling.sense.seen(peer)
             replies = self.replies.sense_replies()
             if self.debug:
                 log.debug("Sense request from {peer}: {n} replies", peer=peer, n=len(replies))
@@ -124,6 +128,8 @@ class Responder:
         """One encrypted reply from the strip device to a Kasa client's request."""
         counters = self.counters
         counters.count(counters.requests, KASA)
+        if self.polling is not None:
+            self.polling.kasa.seen(peer)
         reply = self.device.handle(request)
         if self.debug:
             log.debug("Kasa request from {peer}: {request}", peer=peer,

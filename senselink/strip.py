@@ -7,7 +7,7 @@ C{<device_id>NN} (two digits, from 00), the plug's alias, its on/off state,
 power and energy counters. The Sense monitor's own request keeps its own
 path: one HS110 datagram per reported plug.
 
-Top-level config keys:
+Top-level config keys (declared in L{senselink.config.sections}):
 
     device:               # optional; identity of the strip
       alias: SenseLink    # default "SenseLink"
@@ -16,62 +16,8 @@ Top-level config keys:
     kasa_clients: true    # false: answer only the Sense request, as the original did
 """
 
-import hashlib
-
-from senselink import config as _config
+from senselink.config.sections import device_identity
 from senselink.kasa.device import ChildState, StripDevice, StripSource, local_now
-from senselink.plugs import DERIVED_MAC_PREFIX, derive_device_id
-
-DEFAULT_ALIAS = "SenseLink"
-
-
-def derive_strip_mac(alias: str) -> str:
-    """The strip's MAC when none is configured: derived from its alias, the same on every start."""
-    digest = hashlib.sha256(b"senselink-strip:" + alias.encode("utf-8")).digest()
-    return ":".join(f"{b:02X}" for b in DERIVED_MAC_PREFIX + tuple(digest[:3]))
-
-
-_DEVICE_KEYS = {
-    "alias": _config.string,
-    "mac": _config.mac,
-    "device_id": _config.device_id,
-}
-
-
-def device_identity(value, raw=None) -> dict:
-    """The C{device:} mapping: alias, mac, device_id, with stable defaults filled in."""
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise _config.Invalid("expected a mapping with alias, mac and/or device_id, got "
-                              f"{value!r}")
-    out = {}
-    raws = getattr(value, "raw", {})
-    for key, item in value.items():
-        convert = _DEVICE_KEYS.get(key)
-        if convert is None:
-            raise _config.Invalid(f"unknown key {key!r}; known keys: "
-                                  f"{', '.join(sorted(_DEVICE_KEYS))}")
-        if item is None:
-            continue
-        try:
-            out[key] = convert(item, raws.get(key))
-        except _config.Invalid as e:
-            raise _config.Invalid(f"{key}: {e}") from None
-    out.setdefault("alias", DEFAULT_ALIAS)
-    if not out["alias"]:
-        raise _config.Invalid("alias: expected a non-empty name")
-    out.setdefault("mac", derive_strip_mac(out["alias"]))
-    out.setdefault("device_id", derive_device_id(out["mac"]))
-    return out
-
-
-_config.add_top_level("device", _config.Field(
-    device_identity, default=None,
-    doc="Identity of the power strip Kasa clients see: alias, mac, device_id"))
-_config.add_top_level("kasa_clients", _config.Field(
-    _config.boolean, default=True,
-    doc="Answer Kasa clients (discovery, TCP sessions) besides the Sense request"))
 
 
 def identity(config) -> dict:

@@ -1,6 +1,7 @@
 """twistd glue: command-line options and C{makeService} for C{twistd senselink}."""
 
 import os
+import socket
 
 from twisted.application.service import MultiService
 from twisted.logger import ILogObserver
@@ -9,9 +10,12 @@ from twisted.python import usage
 from senselink import config as _config
 from senselink import log as _log
 from senselink import service as _service
+from senselink.energy.service import state_file_path
+from senselink.energy.statefile import check_location
+from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
-FALSE_WORDS = {"0", "false", "no", "off"}
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def _port(value):
@@ -22,7 +26,8 @@ def _port(value):
 
 
 class Options(usage.Options):
-    synopsis = "[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]"
+    synopsis = ("[-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL] [--web-port PORT] "
+                "[--ingress-port PORT]")
     longdesc = ("Serve virtual TP-Link Kasa HS110 plugs to a Sense Home Energy Monitor. "
                 "Environment: CONFIG_LOCATION (config path), LOGLEVEL, SENSE_RESPONSE=false "
                 "(same as --quiet).")
@@ -33,6 +38,10 @@ class Options(usage.Options):
         ["interface", None, DEFAULT_INTERFACE,
          "Address to listen on (default: all IPv4; '::' for IPv4 and IPv6)"],
         ["log-level", "l", None, "DEBUG, INFO, WARNING or ERROR (default: $LOGLEVEL, else INFO)"],
+        ["web-port", None, None, "Also serve the web interface on this TCP port of --interface",
+         _port],
+        ["ingress-port", None, None, "Serve the web interface on this TCP port of --interface "
+         "to Home Assistant's ingress proxy (172.30.32.2) only", _port],
     ]
     optFlags = [
         ["quiet", "q", "Receive and log requests but never answer"],
@@ -78,21 +87,55 @@ class TwistdRoot(MultiService):
         super().setServiceParent(parent)
 
 
-def makeService(options):
+def check_ports(port, interface):
+    """Raise L{StartupError} when UDP or TCP C{port} cannot be bound on C{interface} now.
+
+    The sockets are bound the way Twisted's ports bind them and closed again.
+    """
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    for kind, what in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((interface, port))
+            except OSError as e:
+                raise StartupError(f"cannot listen on {what} {interface}:{port}: "
+                                   f"{e.strerror or e}") from None
+
+
+def makeService(options, kinds=None):
     """Load and validate the config, then build the service tree.
+
+    C{kinds}: the source kinds (default: the built-in ones).
 
     A bad config ends the program with one line per problem (file:line: key:
     what was expected) and exit code 1, before anything listens.
     """
     try:
-        config = _config.load(options["config"])
+        config = _config.load(options["config"], kinds)
     except _config.ConfigError as e:
         raise SystemExit(f"senselink: invalid config:\n{e}") from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
+    if not foreground:
+        # twistd binds after detaching, where an error can only reach the
+        # launching terminal as a repr and a traceback in the log file: try
+        # the ports while a one-line error can still be printed.
+        try:
+            check_ports(options["port"], options["interface"])
+        except StartupError as e:
+            raise SystemExit(f"senselink: {e}") from None
+        state_file = config.options.get("state_file")
+        problem = (check_location(state_file_path(state_file))
+                   if state_file is not False else None)
+        if problem is not None:
+            raise SystemExit(f"senselink: energy state file unusable: {problem}")
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],
                                   respond=not options["quiet"], foreground=foreground,
-                                  debug=options.level is _log.LEVELS["DEBUG"])
+                                  kinds=kinds, debug=options.level is _log.LEVELS["DEBUG"],
+                                  web_port=options["web-port"],
+                                  ingress_port=options["ingress-port"])
     if parent is None:
         return daemon
     observer = None if parent.get("logger") else _log.twistd_observer(parent, options.level)

@@ -17,7 +17,7 @@ from twisted.protocols.basic import LineReceiver
 from senselink.config import MODEL_FIELDS, Field, SourceKind, integer
 from senselink.kasa import cipher, messages
 from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.sources import KINDS
+from senselink.sources import default_kinds
 from senselink.sources.base import SourceService
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,7 +128,7 @@ class LineKind(SourceKind):
 def kinds_with_line():
     kind = LineKind()
     kind.made = []
-    return {**KINDS, "line": kind}
+    return default_kinds({"line": kind})
 
 
 # ---------------------------------------------------------------- logs
@@ -289,3 +289,24 @@ def stopped_cleanly(proc):
     by_signal = getattr(reason, "signal", None) == 15 and getattr(reason, "exitCode", 0) is None
     return ((by_signal or getattr(reason, "exitCode", None) == 0)
             and "Main loop terminated." in proc.output)
+
+
+# ---------------------------------------------------------------- Dockerfiles
+
+
+def dockerfile_instructions(path=os.path.join(ROOT, "Dockerfile")):
+    """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
+    out, pending = [], ""
+    with open(path) as f:
+        for line in f:
+            stripped = line.strip()
+            if not pending and (not stripped or stripped.startswith("#")):
+                continue
+            if stripped.endswith("\\"):
+                pending += stripped[:-1] + " "
+                continue
+            text = pending + stripped
+            pending = ""
+            word, _, rest = text.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out

@@ -7,6 +7,7 @@ to install it, unless the environment variable CI is set: then a missing
 broker fails the run.
 """
 
+import glob
 import os
 import shutil
 import signal
@@ -35,6 +36,10 @@ def _find(name):
 MOSQUITTO = _find("mosquitto")
 MOSQUITTO_PUB = _find("mosquitto_pub")
 MOSQUITTO_PASSWD = _find("mosquitto_passwd")
+# mosquitto's dynamic security plugin, shipped with Debian's mosquitto package
+DYNAMIC_SECURITY = next(iter(sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")
+                                    + glob.glob("/usr/lib/mosquitto_dynamic_security.so"))),
+                        "mosquitto_dynamic_security.so")
 
 
 def under_ci():
@@ -70,9 +75,13 @@ def _accepts(port):
 class Broker:
     """One mosquitto process on C{127.0.0.1:port}; L{start} again reuses the port."""
 
-    def __init__(self, users=None, tls=None):
+    def __init__(self, users=None, tls=None, acl=None):
         """
         @param users: C{{name: password}}; when given, anonymous clients are refused.
+        @param acl: C{{name: [(acltype, topic, allow), ...]}} for the users of
+            C{users}, with mosquitto's dynamic security plugin (whose
+            C{subscribePattern} denials answer SUBACK 0x80, which an
+            C{acl_file} never does), e.g. C{("subscribePattern", "home/#", True)}.
         @param tls: C{{"ca_file", "cert_file", "key_file"}} of the server; the
             listener then speaks TLS only (and with C{"require_certificate": True}
             wants client certificates signed by that CA).
@@ -80,6 +89,7 @@ class Broker:
         require_mosquitto()
         self.users = dict(users or {})
         self.tls = tls
+        self.acl = acl
         self.host = HOST
         self.port = free_port()
         self.directory = tempfile.mkdtemp(prefix="senselink-mosquitto-")
@@ -108,6 +118,10 @@ class Broker:
                 subprocess.run(args, check=True, timeout=20, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
             lines.append(f"password_file {password_file}")
+        if self.acl is not None:
+            lines.remove(f"password_file {password_file}")
+            lines += [f"plugin {DYNAMIC_SECURITY}",
+                      f"plugin_opt_config_file {self._write_dynamic_security()}"]
         if self.tls:
             lines += [f"cafile {self.tls['ca_file']}", f"certfile {self.tls['cert_file']}",
                       f"keyfile {self.tls['key_file']}"]
@@ -116,6 +130,28 @@ class Broker:
         path = os.path.join(self.directory, "mosquitto.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        return path
+
+    def _write_dynamic_security(self):
+        """The dynamic security plugin's file: each user, its password and its own role."""
+        import base64
+        import hashlib
+        import json
+        clients, roles = [], []
+        for name, password in self.users.items():
+            salt = os.urandom(12)
+            digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, 101)
+            clients.append({"username": name, "password": base64.b64encode(digest).decode(),
+                            "salt": base64.b64encode(salt).decode(), "iterations": 101,
+                            "roles": [{"rolename": f"role-{name}"}]})
+            roles.append({"rolename": f"role-{name}", "acls": [
+                {"acltype": kind, "topic": topic, "allow": allow, "priority": -index}
+                for index, (kind, topic, allow) in enumerate(self.acl.get(name, ()))]})
+        path = os.path.join(self.directory, "dynamic-security.json")
+        with open(path, "w") as f:
+            json.dump({"clients": clients, "roles": roles, "defaultACLAccess": {
+                "publishClientSend": False, "publishClientReceive": True, "subscribe": False,
+                "unsubscribe": True}}, f)
         return path
 
     # -- life --
@@ -181,7 +217,17 @@ class Broker:
         """Kill the broker abruptly (SIGKILL to its PID), as a crash would."""
         self._end(signal.SIGKILL)
 
+    def freeze(self):
+        """Stop the broker in its tracks (SIGSTOP to its PID): it answers nothing."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        """Let a frozen broker go on (SIGCONT to its PID)."""
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def cleanup(self):
+        if self.process is not None and self.process.poll() is None:
+            self.thaw()
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -199,6 +245,10 @@ class Broker:
         path = self.log_path if start is None else os.path.join(
             self.directory, f"mosquitto-{start}.log")
         return self._read(self._output_path(start)) + self._read(path)
+
+    def connections(self, client_id, start=None):
+        """How many times C{client_id} connected, per the broker's log."""
+        return self.log(start).count(f" as {client_id} (")
 
     def subscriptions(self, client_id, start=None):
         """Topics C{client_id} subscribed to, in order, per the broker's log."""

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import yaml
 from twisted.trial import unittest
 
 from senselink import config
+from senselink.config import yamlmarks
 from senselink.plugs import derive_device_id, derive_mac
 from tests.support import config_from_text
 
@@ -100,6 +102,19 @@ class ValidConfigTests(unittest.TestCase):
         plugs = "".join(f"    - p{i}: {{max_watts: 1}}\n" for i in range(21))
         c = config.load_text("sources:\n- static:\n    plugs:\n" + plugs, "cfg.yml")
         self.assertTrue(any("21 plugs are reported" in w for w in c.warnings))
+
+    def test_validation_context_is_a_declared_field(self):
+        """Plugs and sources carry the context of their settings as a declared field."""
+        c = config.load_text(ORIGINAL, "cfg.yml")
+        for cls in (config.PlugConfig, config.SourceConfig):
+            where = {f.name: f for f in dataclasses.fields(cls)}["where"]
+            self.assertFalse(where.repr or where.compare, cls)
+        plug, source = c.plugs["NAS"], c.sources[0]
+        self.assertEqual((plug.where.path, plug.where.line, plug.where.name),
+                         ("cfg.yml", 5, "sources[0].static.plugs[0].NAS"))
+        self.assertEqual((source.where.line, source.where.name), (3, "sources[0].static"))
+        self.assertNotIn("_where", vars(plug))
+        self.assertNotIn("where", repr(plug))
 
     def test_nested_aggregates(self):
         c = config_from_text("""
@@ -203,6 +218,190 @@ class ConfigErrorTests(unittest.TestCase):
             self.assertIn("/nonexistent/senselink.yml: cannot read config", str(e))
         else:
             self.fail("no error")
+
+
+DUPLICATES = """\
+sources:
+- static:
+    plugs:
+    - a: {max_watts: 1}
+target: 127.0.0.1
+sources:
+- static:
+    plugs:
+    - b:
+        max_watts: 1
+        max_watts: 2
+      b: {max_watts: 3, max_watts: 4}
+"""
+
+
+class DuplicateKeyTests(unittest.TestCase):
+    """YAML keys are unique in a mapping: a second one is an error, not a silent overwrite."""
+
+    def test_duplicates_are_named_with_both_lines(self):
+        self.assertEqual(errors_of(DUPLICATES), [
+            "cfg.yml:6: sources: duplicate key 'sources' (first at line 1)",
+            "cfg.yml:11: sources[0].static.plugs[0].b.max_watts: duplicate key 'max_watts' "
+            "(first at line 10)",
+            "cfg.yml:12: sources[0].static.plugs[0].b: duplicate key 'b' (first at line 9)",
+            "cfg.yml:12: sources[0].static.plugs[0].b.max_watts: duplicate key 'max_watts' "
+            "(first at line 12)",
+        ])
+
+    def test_other_problems_are_reported_too(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n"
+                             "    - a: {max_watts: 1, max_watts: x}\n")
+        self.assertEqual(problems, [
+            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: duplicate key 'max_watts' "
+            "(first at line 4)",
+            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: expected a number, got 'x' (str)",
+        ])
+
+    def test_every_repetition_names_the_first(self):
+        problems = errors_of("sources: []\ntarget: a\ntarget: b\ntarget: c\n")
+        self.assertEqual(problems, ["cfg.yml:3: target: duplicate key 'target' (first at line 2)",
+                                    "cfg.yml:4: target: duplicate key 'target' (first at line 2)"])
+
+    def test_both_loaders_find_them(self):
+        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+            document, duplicates = yamlmarks._read(loader, DUPLICATES)
+            self.assertEqual([(d.key, d.first, d.line) for d in duplicates],
+                             [("sources", 1, 6), ("max_watts", 10, 11), ("b", 9, 12),
+                              ("max_watts", 12, 12)], loader)
+            self.assertEqual(document["sources"][0]["static"]["plugs"][0]["b"]["max_watts"], 4)
+
+    def test_merge_keys_may_be_overridden(self):
+        document, duplicates = yamlmarks.read_yaml(
+            "base: &base {max_watts: 5, min_watts: 1}\n"
+            "other: &other {max_watts: 7}\n"
+            "a: {<<: *base, max_watts: 9}\n"
+            "b: {<<: [*base, *other], alias: B}\n"
+            "c: {<<: *base, max_watts: 9, max_watts: 10}\n")
+        self.assertEqual(document["a"], {"max_watts": 9, "min_watts": 1})
+        self.assertEqual(document["b"], {"max_watts": 5, "min_watts": 1, "alias": "B"})
+        self.assertEqual([(d.key, d.first, d.line) for d in duplicates], [("max_watts", 5, 5)])
+
+    def test_check_command_reports_them(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(DUPLICATES)
+        result = subprocess.run([sys.executable, "-m", "senselink", "check", "-c", path], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{path}:6: sources: duplicate key 'sources' (first at line 1)",
+                      result.stderr)
+        self.assertNotIn("valid;", result.stdout)
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+sources: *i
+"""
+
+
+def many_plugs(n=200):
+    """A config of C{n} plugs of every kind that needs no connection, with a few aliases."""
+    lines = ["sources:", "- static:", "    plugs:"]
+    for i in range(n // 2):
+        merge = "&defaults {min_watts: 0.5, skip_rate: 1}" if i == 0 else "*defaults"
+        lines += [f"    - s{i}:", f"        <<: {merge}", f"        alias: Static {i}",
+                  f"        mac: 53:75:31:00:{i // 256:02X}:{i % 256:02X}", f"        max_watts: {i + 1}"]
+    lines += ["- mutable:", "    plugs:"]
+    for i in range(n // 2):
+        lines += [f"    - m{i}:", f"        alias: Mutable {i}",
+                  f"        mac: 53:75:31:01:{i // 256:02X}:{i % 256:02X}", f"        power: {i}"]
+    return "\n".join(lines) + "\n"
+
+
+class AliasExpansionTests(unittest.TestCase):
+    """Aliases that expand a small file into a huge document are refused before any walk."""
+
+    def test_billion_laughs_is_refused(self):
+        self.assertEqual(errors_of(BILLION_LAUGHS), [
+            "cfg.yml:6: YAML aliases expand the document to more than 100000 values; refusing it"])
+
+    def test_both_loaders_refuse_it(self):
+        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+            with self.assertRaises(yamlmarks.TooLarge, msg=loader) as caught:
+                yamlmarks._read(loader, BILLION_LAUGHS)
+            self.assertEqual(caught.exception.line, 6)
+
+    def test_alias_inside_its_own_anchor(self):
+        self.assertEqual(errors_of("sources: &s\n- static: {plugs: *s}\n"), [
+            "cfg.yml:1: YAML aliases expand the document without end (an alias inside its own "
+            "anchor); refusing it"])
+
+    def test_aliases_count_in_full(self):
+        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+            node = yaml.compose("a: &a [1, 2]\nb: [*a, *a]\n", Loader=loader)
+            # The mapping, 2 keys, [1, 2] (3 values), and [*a, *a] (1 + 3 + 3).
+            self.assertEqual(yamlmarks._expanded_size(node), 13)
+
+    def test_ordinary_configs_are_far_below_the_limit(self):
+        text = many_plugs(200)
+        size = yamlmarks._expanded_size(yaml.compose(text, Loader=yamlmarks._Loader))
+        self.assertLess(size, yamlmarks.MAX_NODES / 10)
+        c = config.load_text(text, "cfg.yml")
+        self.assertEqual(len(c.plugs), 200)
+        self.assertEqual((c.plugs["s3"]["skip_rate"], c.plugs["s3"]["max_watts"]), (1, 4))
+
+    def test_check_prints_a_short_error(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(BILLION_LAUGHS)
+        result = subprocess.run([sys.executable, "-m", "senselink", "check", "-c", path], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.splitlines(), [
+            f"{path}:6: YAML aliases expand the document to more than 100000 values; refusing it",
+            f"senselink check: {path} is not valid"])
+        self.assertEqual(result.stdout, "")
+
+
+class ClippedValueTests(unittest.TestCase):
+    """No problem shows more than about 200 characters of a value."""
+
+    def test_long_values_are_clipped(self):
+        words = [f"word{i}" for i in range(2000)]
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a:\n        max_watts: "
+                             f"[{', '.join(words)}]\n")
+        self.assertEqual(len(problems), 1)
+        full = repr(words)
+        self.assertEqual(problems[0], "cfg.yml:5: sources[0].static.plugs[0].a.max_watts: "
+                         f"expected a number, got a list {full[:200]}… ({len(full)} characters)")
+
+    def test_short_values_are_whole(self):
+        problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {max_watts: [1, 2]}\n")
+        self.assertTrue(problems[0].endswith("expected a number, got a list [1, 2]"), problems)
+
+    def test_long_keys_and_ids_are_clipped(self):
+        key, plug = "k" * 1000, "p" * 1000      # (YAML keys are at most 1024 characters)
+        problems = errors_of(f"sources:\n- static:\n    plugs:\n    - {plug}: {{{key}: 1}}\n"
+                             f"- aggregate:\n    plugs:\n    - g: {{elements: [{plug}, {plug}x]}}\n")
+        self.assertEqual(len(problems), 2, problems)
+        for problem in problems:
+            self.assertLess(len(problem), 800, problem[:300])
+            self.assertRegex(problem, r"… \(100\d characters\)")
+
+    def test_a_clipped_secret_is_still_hidden(self):
+        secret = "".join(f"{i:04d}" for i in range(100))      # 400 characters
+        problems = errors_of("sources:\n- hass:\n    url: ws://127.0.0.1:8123\n"
+                             f"    auth_token: [{secret}]\n    plugs: []\n")
+        self.assertEqual(problems[0], "cfg.yml:4: sources[0].hass.auth_token: expected text, "
+                                      "got a list ***")
+        problems = errors_of(f"web:\n  token: {{{secret}: [{secret}]}}\nsources: []\n")
+        self.assertEqual(len(problems), 1)
+        self.assertNotIn(secret[:20], problems[0])
+        self.assertNotIn(secret[-20:], problems[0])
 
 
 class CommandLineTests(unittest.TestCase):

@@ -8,6 +8,7 @@ running our config before it is signalled).
 import os
 import re
 import signal
+import socket
 import sys
 
 from twisted.internet import defer
@@ -128,6 +129,22 @@ class DaemonModeTests(unittest.TestCase):
         self.assertIn("Main loop terminated.", log)
         self.assertIn("Server Shut Down.", log)
         self.assertNotIn("Traceback", log)
+        self.assertFalse(os.path.exists(self.pidfile))
+
+    @defer.inlineCallbacks
+    def test_port_in_use_is_one_line_and_no_traceback(self):
+        write_config(self.config)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            port = busy.getsockname()[1]
+            argv = [self.twistd, "--pidfile", self.pidfile, "--logfile", self.logfile,
+                    "senselink", "-c", self.config, "-p", str(port), "--interface", "127.0.0.1"]
+            launcher = spawn(argv, child_env(), path=self.dir)
+            code = yield launcher.ended
+        self.assertNotEqual(code, 0)
+        self.assertEqual(launcher.output.strip(),
+                         f"senselink: cannot listen on UDP 127.0.0.1:{port}: Address already in use")
+        self.assertNotIn("Traceback", read(self.logfile))
         self.assertFalse(os.path.exists(self.pidfile))
 
     @defer.inlineCallbacks

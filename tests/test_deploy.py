@@ -21,8 +21,8 @@ from twisted.trial import unittest
 
 from senselink import config as _config
 from senselink import tap
-from tests.deploy_support import (PORT_LINES, ROOT, ask_udp, by_alias, spawn, stopped_cleanly,
-                                  twistd_executable)
+from tests.deploy_support import (PORT_LINES, ROOT, ask_udp, by_alias, dockerfile_instructions,
+                                  spawn, stopped_cleanly, twistd_executable)
 
 CONFIG = """\
 sources:
@@ -33,24 +33,6 @@ sources:
             mac: 53:75:31:F6:4D:01
             max_watts: 120
 """
-
-
-def dockerfile_instructions(path=os.path.join(ROOT, "Dockerfile")):
-    """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
-    out, pending = [], ""
-    with open(path) as f:
-        for line in f:
-            stripped = line.strip()
-            if not pending and (not stripped or stripped.startswith("#")):
-                continue
-            if stripped.endswith("\\"):
-                pending += stripped[:-1] + " "
-                continue
-            text = pending + stripped
-            pending = ""
-            word, _, rest = text.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
 
 
 def dockerfile_values(name):
@@ -136,6 +118,8 @@ class DockerfileTests(unittest.TestCase):
         self.assertEqual(service["build"], ".")
         self.assertEqual(service["restart"], "unless-stopped")
         self.assertIn("./config.yml:/etc/senselink/config.yml:ro", service["volumes"])
+        self.assertIn("senselink-state:/var/lib/senselink", service["volumes"])
+        self.assertIn("senselink-state", compose["volumes"])
         self.assertNotIn("ports", service)     # meaningless with host networking
 
 
@@ -271,11 +255,13 @@ class SystemdUnitTests(unittest.TestCase):
                           "/etc/senselink/config.yml"])
         self.assertTrue(unit["ExecStart"][0].startswith("/opt/senselink/bin/twistd "))
         expected = {
+            "Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30",
             "Restart": "on-failure", "User": "senselink", "NoNewPrivileges": "yes",
             "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
             "StateDirectory": "senselink", "WorkingDirectory": "/var/lib/senselink",
             "ExecReload": "/bin/kill -HUP $MAINPID", "AmbientCapabilities": "",
             "CapabilityBoundingSet": "",
+            "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
         }
         self.assertEqual({k: unit.get(k, [None])[0] for k in expected}, expected)
 

@@ -4,7 +4,7 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from senselink.plugs import Plug
-from senselink.power import Feed, PowerModel, UnreadableValue, number
+from senselink.power import Feed, PowerModel, UnreadableValue, means, number
 
 
 def plug(clock):
@@ -60,7 +60,7 @@ class ModelTests(unittest.TestCase):
         class Count(int):
             pass
 
-        self.assertEqual((number(Text(" 4.5\n")), number(Count(3)), number(" 1_000 ")),
+        self.assertEqual((number(Text(" 4.5\n")), number(Count(3)), number(" 1000 ")),
                          (4.5, 3.0, 1000.0))
         self.assertEqual(PowerModel().direct(-0.0), 0.0)
         self.assertEqual(str(PowerModel().direct("-0.0")), "0.0")
@@ -135,3 +135,83 @@ class FeedTests(unittest.TestCase):
         feed.power(5)
         feed.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class StrictNumberTests(unittest.TestCase):
+    """Numeric text is plain ASCII decimal or scientific notation, from every source."""
+
+    def test_plain_decimal_and_scientific(self):
+        for text in ("42", " 12.5 ", "-3", "+7", ".5", "1.", "1e3", "2.5E-2", b"17", b"1e2"):
+            self.assertEqual(number(text), float(text), text)
+
+    def test_what_float_reads_but_we_do_not(self):
+        for text in ("1_000", b"1_000", "١٢٣", "１２", "inf", "-Infinity", "nan", "0x10", "",
+                     "12 W"):
+            with self.assertRaises(UnreadableValue, msg=repr(text)):
+                number(text)
+
+    def test_the_message_quotes_a_short_excerpt(self):
+        with self.assertRaises(UnreadableValue) as caught:
+            number("x" * 10_000_000)
+        message = str(caught.exception)
+        self.assertLess(len(message), 300)
+        self.assertIn("(10000000 characters)", message)
+
+    def test_config_numbers_are_as_strict(self):
+        from senselink.config import ConfigError, load_text
+        for text in ("'1_000'", "'١٢٣'"):
+            with self.assertRaises(ConfigError):
+                load_text(f"sources:\n- static:\n    plugs:\n    - a: {{max_watts: {text}}}\n", "n.yml")
+
+
+class StateWordTests(unittest.TestCase):
+    """How JSON booleans and numbers compare with on_state_value / off_state_value."""
+
+    def test_text_compares_exactly(self):
+        self.assertTrue(means("on", "on"))
+        self.assertFalse(means("ON", "on"))
+        self.assertFalse(means("true", "on"))
+
+    def test_json_booleans_mean_truth_words(self):
+        for word in ("true", "on", "yes", "True", "ON"):
+            self.assertTrue(means(True, word), word)
+            self.assertFalse(means(False, word), word)
+        for word in ("false", "off", "no", "Off"):
+            self.assertTrue(means(False, word), word)
+            self.assertFalse(means(True, word), word)
+        self.assertFalse(means(True, "heat"))
+
+    def test_json_one_and_zero_mean_true_and_false(self):
+        self.assertTrue(means(1, "true"))
+        self.assertTrue(means(0, "false"))
+        self.assertTrue(means(1.0, "TRUE"))
+        self.assertFalse(means(1, "false"))
+        self.assertFalse(means(1, "on"))          # only JSON's own spelling for numbers
+        self.assertTrue(means(3, "3"))            # other numbers compare as text
+        self.assertFalse(means(2, "true"))
+
+    def test_output_1_with_on_state_value_true_is_on(self):
+        clock = Clock()
+        p = plug(clock)
+        model = PowerModel(max_watts=60, on_state_value="true", off_state_value="false")
+        feed = Feed(p, model, clock)
+        feed.entity(state=1)
+        self.assertEqual((p.watts, p.on), (60.0, True))     # not 1 W
+        feed.entity(state=0)
+        self.assertEqual((p.watts, p.on), (0.0, False))
+        feed.entity(state=True)
+        self.assertEqual(p.watts, 60.0)
+
+
+class AliasTests(unittest.TestCase):
+    def test_control_characters_are_errors_long_names_warnings(self):
+        from senselink.config import ConfigError, load_text
+        for name in ('"a\\0b"', '"tab\\there"', '"bell\\a"', '"del\\x7f"'):
+            with self.assertRaises(ConfigError) as caught:
+                load_text(f"sources:\n- static:\n    plugs:\n    - a: {{alias: {name}}}\n", "a.yml")
+            self.assertIn("a.yml:4: sources[0].static.plugs[0].a.alias: expected a name without "
+                          "control characters", str(caught.exception))
+        config = load_text("sources:\n- static:\n    plugs:\n    - a: {alias: " + "x" * 32
+                           + ", mac: '53:75:31:00:00:01'}\n", "a.yml")
+        self.assertEqual(len(config.warnings), 1)
+        self.assertIn("has 32 characters; the Kasa app allows 31", config.warnings[0])

@@ -10,7 +10,6 @@ from senselink import tap
 from senselink.reload import ReloadRejected
 from senselink.service import makeService
 from senselink import config as _config
-from senselink.sources import KINDS
 from tests.deploy_support import (LineServer, LogCapture, ask_udp, by_alias, kinds_with_line,
                                   with_timeout)
 
@@ -184,10 +183,8 @@ class ReloadTests(unittest.TestCase):
         config = service.config
         with open(self.path, "a") as f:
             f.write("        - Broken:\n            max_watts: lots\n")
-        KINDS["line"] = self.kinds["line"]     # so that start-up knows the test kind too
-        self.addCleanup(KINDS.pop, "line")
         startup = self.assertRaises(SystemExit, tap.makeService,
-                                    self._options(self.path))
+                                    self._options(self.path), self.kinds)
         with self.assertRaises(ReloadRejected) as raised:
             yield service.reloader.reload()
         message = str(raised.exception)

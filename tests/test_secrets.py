@@ -349,12 +349,12 @@ class CheckAndErrorTests(processes.Case):
                 - a:
                     power_topic: x
         """,
-        "password non-ascii": f"""
+        "password mapping": f"""
             sources:
             - mqtt:
                 host: 127.0.0.1
                 username: u
-                password: {MQTT_PASSWORD}\u00e9
+                password: {{{MQTT_PASSWORD}: 1}}
                 plugs:
                 - a:
                     power_topic: x

@@ -148,6 +148,24 @@ class PlugEnergy:
             now = self.clock.seconds()
         return max(0, int(now - self.on_since))
 
+    def figures(self, now=None):
+        """C{(today, this month, total)} in kWh at C{now} (local days), open interval included."""
+        if now is None:
+            now = self.clock.seconds()
+        self.advance(now)
+        day = _local(now, self.tz).date().isoformat()
+        return (self.days.get(day, 0.0) / 1000.0, self.months.get(day[:7], 0.0) / 1000.0,
+                self.total_wh / 1000.0)
+
+    def daily(self, count, now=None):
+        """C{[("YYYY-MM-DD", kWh), ...]} of the last C{count} local days, today last."""
+        if now is None:
+            now = self.clock.seconds()
+        self.advance(now)
+        today = _local(now, self.tz).date()
+        keys = ((today - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1))
+        return [(key, self.days.get(key, 0.0) / 1000.0) for key in keys]
+
     def day_energy(self, year, month):
         """C{[(day, kWh), ...]} for that month, in day order (call L{advance} first)."""
         prefix = f"{year:04d}-{month:02d}-"

@@ -1,10 +1,20 @@
 """The state file's service: loads the counters on start, saves them periodically and on stop.
 
-A missing state file starts the counters at zero; a corrupt one is logged,
-kept aside as C{<state_file>.corrupt}, and the counters start at zero.
-Neither stops the daemon. Saving happens at start (so a location that
-cannot be written shows up at once), every C{save_interval} seconds, and on
-stop; a failure is logged once until a save succeeds again.
+At start the file's location is checked: a file that cannot be read (for
+instance after a first run as another user) or a location that cannot be
+written (a missing or read-only directory) stops the daemon with one line
+(L{senselink.errors.StartupError}) and the file is left alone. A missing
+file starts the counters at zero; a corrupt one is kept as
+C{<state_file>.corrupt-<UTC time>} and the counters start at zero. Saving
+happens at start, every C{state_save_interval} seconds (so a power cut or
+SIGKILL loses at most that much), and on stop; a failure while running is
+logged once until a save succeeds again.
+
+A relative C{state_file} (the default is one) lives in the platform's state
+directory, L{state_directory}: C{$SENSELINK_STATE_DIR} (the Docker image and
+the Home Assistant app set it), else C{$STATE_DIRECTORY} (systemd's
+C{StateDirectory=}), else the working directory. The start-up log line names
+the full path and where its directory came from.
 """
 
 import os
@@ -12,13 +22,51 @@ import os
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 
-from senselink.energy.statefile import StateFileError, read_state, write_state
+from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
+from senselink.energy.statefile import (StateFileError, StateFileUnusable, check_location,
+                                        keep_aside, read_state, write_state)
+from senselink.errors import StartupError
 from senselink.log import Logger
 
 log = Logger()
 
-DEFAULT_STATE_FILE = "senselink-state.json"
-SAVE_INTERVAL = 300.0        # seconds between state file writes
+__all__ = ("DEFAULT_STATE_FILE", "EnergyService", "SAVE_INTERVAL", "STATE_DIRECTORY_VARIABLES",
+           "describe_location", "state_directory", "state_file_path")
+
+SAVE_INTERVAL = DEFAULT_STATE_SAVE_INTERVAL     # seconds between state file writes
+
+# Where a relative state file lives, first set wins: ours (the Docker image and
+# the Home Assistant app), then systemd's (StateDirectory=; a ':'-separated list).
+STATE_DIRECTORY_VARIABLES = ("SENSELINK_STATE_DIR", "STATE_DIRECTORY")
+
+
+def state_directory(environ=None):
+    """C{(directory, variable)}: the platform's state directory and the variable
+    that named it, or the working directory and None."""
+    environ = os.environ if environ is None else environ
+    for variable in STATE_DIRECTORY_VARIABLES:
+        value = (environ.get(variable) or "").split(":")[0].strip()
+        if value:
+            return os.path.abspath(value), variable
+    return os.getcwd(), None
+
+
+def state_file_path(configured=None, environ=None) -> str:
+    """The full path of the state file: C{configured} (default L{DEFAULT_STATE_FILE}),
+    relative to the L{state_directory}."""
+    directory, _ = state_directory(environ)
+    return os.path.join(directory, configured or DEFAULT_STATE_FILE)
+
+
+def describe_location(path, environ=None) -> str:
+    """Why the state file is where it is, for the start-up log line."""
+    directory, variable = state_directory(environ)
+    if not path.startswith(directory.rstrip(os.sep) + os.sep):
+        return "as configured by state_file"
+    if variable is not None:
+        return f"in the state directory ${variable}"
+    return ("in the working directory; set state_file to an absolute path to keep one file "
+            "wherever the daemon starts")
 
 
 class EnergyService(MultiService):
@@ -30,6 +78,7 @@ class EnergyService(MultiService):
         super().__init__()
         self.load_at_start = load    # False: a new file for counters already running
         self.meter = meter
+        self.clock = clock
         self.path = os.path.abspath(path)
         self.save_interval = save_interval
         self.saves = 0
@@ -39,13 +88,21 @@ class EnergyService(MultiService):
         timer.setServiceParent(self)
 
     def startService(self):
+        problem = check_location(self.path)
+        if problem is not None:
+            raise StartupError(f"energy state file unusable: {problem} (set state_file to "
+                               f"another path, or state_file: false to keep the counters in "
+                               f"memory only)")
         if self.load_at_start:
             self.load()
+        log.info("Energy counters are kept in {path}, saved every {interval:g} s ({where})",
+                 path=self.path, interval=self.save_interval,
+                 where=describe_location(self.path))
         super().startService()     # the timer saves at once, then every save_interval
 
     def stopService(self):
         d = super().stopService()
-        self.save()
+        self.save(final=True)
         return d
 
     def load(self):
@@ -55,30 +112,33 @@ class EnergyService(MultiService):
                 log.info("No energy state file at {path}; counters start at zero", path=self.path)
                 return
             restored = self.meter.restore(state)
+        except StateFileUnusable as e:
+            raise StartupError(f"energy state file unusable: {e}") from None
         except StateFileError as e:
-            aside = self.path + ".corrupt"
             try:
-                os.replace(self.path, aside)
-                kept = f"; kept as {aside}"
-            except OSError:
-                kept = ""
-            log.warn("Energy state file {path} is unusable ({reason}){kept}; counters start "
+                kept = f"; kept as {keep_aside(self.path, self.clock.seconds())}"
+            except OSError as error:
+                kept = f"; it could not be kept aside ({error.strerror or error})"
+            log.warn("Energy state file {path} is corrupt ({reason}){kept}; counters start "
                      "at zero", path=self.path, reason=str(e), kept=kept)
             return
         log.info("Energy counters restored from {path} for {n} of {total} plugs",
                  path=self.path, n=len(restored), total=len(self.meter.counters))
 
-    def save(self):
+    def save(self, final=False):
         """Write the counters now; a failure is logged, never raised."""
         try:
             write_state(self.path, self.meter.snapshot())
         except (OSError, TypeError, ValueError) as e:
-            if not self._failing:
+            reason = getattr(e, "strerror", None) or str(e)
+            if final:
+                log.error("Cannot write energy state file {path}: {reason}; the counts since "
+                          "its last save are lost", path=self.path, reason=reason)
+            elif not self._failing:
                 self._failing = True
                 log.error("Cannot write energy state file {path}: {reason} (the counters keep "
-                          "counting; retried every {interval:.0f} s)", path=self.path,
-                          reason=getattr(e, "strerror", None) or str(e),
-                          interval=self.save_interval)
+                          "counting; retried every {interval:g} s)", path=self.path,
+                          reason=reason, interval=self.save_interval)
             return False
         self.saves += 1
         if self._failing:

@@ -1,21 +1,65 @@
 """The energy state file: validated JSON, written atomically.
 
 The counters survive restarts in a JSON file (C{state_file}, default
-C{senselink-state.json} in the working directory), written atomically
-(temporary file, fsync, rename).
+C{senselink-state.json} in the state directory, see
+L{senselink.energy.service.state_directory}), written atomically (temporary
+file, fsync, rename).
 """
 
 import json
 import math
 import os
 import tempfile
-from datetime import date
+from datetime import date, datetime, timezone
 
 STATE_VERSION = 1
 
 
 class StateFileError(ValueError):
-    """The state file exists but cannot be used."""
+    """The state file exists and was read, but it is not a usable state file (corrupt)."""
+
+
+class StateFileUnusable(Exception):
+    """The state file cannot be read or written where it is (permissions, a missing or
+    read-only directory): nothing is wrong with it, so it is left alone."""
+
+
+def check_location(path):
+    """Why the state file at C{path} cannot be used, or None.
+
+    An existing file must be readable and writable; its directory must let
+    a temporary file be made and renamed over it.
+    """
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    if os.path.lexists(path):
+        if os.path.isdir(path):
+            return f"cannot read {path}: it is a directory"
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            return f"cannot read {path}: {e.strerror or e}"
+        if not os.access(path, os.W_OK):
+            return f"cannot write {path}: Permission denied"
+    if not os.path.isdir(directory):
+        return f"cannot write {path}: the directory {directory} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"cannot write {path}: the directory {directory} is not writable"
+    return None
+
+
+def keep_aside(path, now: float) -> str:
+    """Rename a corrupt state file to C{<path>.corrupt-<UTC time>}, never over an
+    earlier one; returns the new name."""
+    stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{path}.corrupt-{stamp}"
+    aside, n = base, 1
+    while os.path.lexists(aside):
+        n += 1
+        aside = f"{base}-{n}"
+    os.rename(path, aside)
+    return aside
 
 
 def _energy(value) -> bool:
@@ -44,14 +88,17 @@ def check_plug_state(saved) -> str:
 
 
 def read_state(path):
-    """The parsed state file, or None when it does not exist; L{StateFileError} if unreadable."""
+    """The parsed state file, or None when it does not exist.
+
+    L{StateFileUnusable} when it cannot be read, L{StateFileError} when it is not JSON.
+    """
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise StateFileError(f"cannot read: {e.strerror or e}") from None
+        raise StateFileUnusable(f"cannot read {path}: {e.strerror or e}") from None
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -61,7 +108,9 @@ def read_state(path):
 def write_state(path, state: dict):
     """Write C{state} atomically: a temporary file in the same directory, fsync, rename."""
     directory = os.path.dirname(os.path.abspath(path))
-    data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    # allow_nan=False: a non-finite count fails the save (logged), never reaches the file.
+    data = json.dumps(state, separators=(",", ":"), sort_keys=True,
+                      allow_nan=False).encode("utf-8")
     fd, temporary = tempfile.mkstemp(prefix=".senselink-state-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -33,7 +33,10 @@ def encrypt(plaintext: bytes, key: int = INITIAL_KEY) -> bytes:
     return value.to_bytes(n, "big")
 
 
-_XOR_TABLES = {}
+_IDENTITY = int.from_bytes(bytes(range(256)), "big")
+# bytes.translate tables flipping every byte by a key, one per key (64 KiB, made at import).
+_XOR_TABLES = tuple((_IDENTITY ^ int.from_bytes(bytes((key,)) * 256, "big")).to_bytes(256, "big")
+                    for key in range(256))
 
 
 def rekey(chain: bytes, key: int) -> bytes:
@@ -44,10 +47,7 @@ def rekey(chain: bytes, key: int) -> bytes:
     constant part of a message is chained once, and continued from whatever
     precedes it at the cost of one translate.
     """
-    table = _XOR_TABLES.get(key)
-    if table is None:
-        table = _XOR_TABLES[key] = bytes(b ^ key for b in range(256))
-    return chain.translate(table)
+    return chain.translate(_XOR_TABLES[key])
 
 
 def decrypt(ciphertext: bytes) -> bytes:

@@ -17,6 +17,7 @@ C{set_dev_alias}, C{reboot}, C{erase_emeter_stat}, ...) get an error reply and
 change nothing.
 """
 
+from types import MappingProxyType
 from datetime import datetime, timezone
 
 from senselink.kasa import messages
@@ -25,21 +26,21 @@ HS300_MODEL = "HS300(US)"
 HS300_SW_VER = "1.0.21 Build 210524 Rel.161309"
 HS300_HW_VER = "1.0"
 
-MODULE_NOT_SUPPORTED = {"err_code": -1, "err_msg": "module not support"}
-MEMBER_NOT_SUPPORTED = {"err_code": -2, "err_msg": "member not support"}
+MODULE_NOT_SUPPORTED = MappingProxyType({"err_code": -1, "err_msg": "module not support"})
+MEMBER_NOT_SUPPORTED = MappingProxyType({"err_code": -2, "err_msg": "member not support"})
 INVALID_ARGUMENT = -3
 READ_ONLY_MESSAGE = "not allowed: SenseLink plugs are read-only"
 
 # The time zone index a Kasa device reports in time.get_timezone, for the host's
 # current UTC offset (minutes). Zones without daylight saving time where the
 # firmware's list has one, so the index and the reported local time agree.
-_TZ_INDEX = {
+_TZ_INDEX = MappingProxyType({
     -720: 0, -660: 1, -600: 2, -540: 3, -480: 5, -420: 7, -360: 12, -300: 17,
     -270: 20, -240: 22, -210: 27, -180: 30, -120: 34, -60: 36, 0: 38, 60: 45,
     120: 53, 180: 60, 210: 64, 240: 65, 270: 71, 300: 72, 330: 75, 345: 77,
     360: 79, 390: 81, 420: 82, 480: 86, 540: 90, 570: 94, 600: 95, 660: 102,
     720: 105, 780: 107, 840: 109,
-}
+})
 UTC_INDEX = 38
 
 
@@ -190,7 +191,7 @@ class StripDevice:
             "led_off": 0,
             "children": [
                 {"id": cid, "state": 1 if child.on else 0, "alias": child.alias,
-                 "on_time": int(child.on_time) if child.on else 0,
+                 "on_time": int(messages.reading(child.on_time)) if child.on else 0,
                  "next_action": {"type": -1}}
                 for cid, child in zip(ids, children)
             ],
@@ -270,7 +271,7 @@ class StripDevice:
             year, month = when
             days = _sum_lists(self.source.day_energy(i, year, month) for i in slots)
             return _ok({"day_list": [{"year": year, "month": month, "day": day,
-                                      "energy_wh": int(round(kwh * 1000))}
+                                      "energy_wh": int(round(messages.reading(kwh) * 1000))}
                                      for day, kwh in days]})
         when = _year_month(args, False)
         if when is None:
@@ -278,7 +279,7 @@ class StripDevice:
         year = when[0]
         months = _sum_lists(self.source.month_energy(i, year) for i in slots)
         return _ok({"month_list": [{"year": year, "month": month,
-                                    "energy_wh": int(round(kwh * 1000))}
+                                    "energy_wh": int(round(messages.reading(kwh) * 1000))}
                                    for month, kwh in months]})
 
     @staticmethod
@@ -288,11 +289,12 @@ class StripDevice:
         Without a child id it is the whole strip: power, current and energy
         summed, voltage averaged.
         """
-        power = sum(child.watts for child in children)
-        current = sum(child.watts / child.voltage for child in children if child.voltage)
-        voltage = (sum(child.voltage for child in children) / len(children)) if children \
-            else 120.0
-        total = sum(child.total_kwh for child in children)
+        power = messages.reading(sum(messages.reading(c.watts) for c in children))
+        current = messages.reading(sum(messages.reading(c.watts) / c.voltage
+                                       for c in children if messages.reading(c.voltage)))
+        voltage = (messages.reading(sum(messages.reading(c.voltage) for c in children)
+                                    / len(children))) if children else 120.0
+        total = messages.reading(sum(messages.reading(c.total_kwh) for c in children))
         return {
             "voltage_mv": int(round(voltage * 1000)),
             "current_ma": int(round(current * 1000)),

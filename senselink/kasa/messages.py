@@ -4,6 +4,7 @@ Nothing here does I/O; the responder hands in bytes and sends out bytes.
 """
 
 import json
+from types import MappingProxyType
 
 from senselink.kasa.cipher import decrypt, encrypt, rekey
 
@@ -121,8 +122,23 @@ def encode(reply: dict) -> bytes:
     return encrypt(_json_dumps(reply).encode("utf-8"))
 
 
+# Readings in replies are kept in range whatever the input: a non-finite or
+# negative number is 0, a larger one is MAX_READING (a W, V, A or kWh value no
+# real plug reports). The daemon bounds watts well below (max_plug_watts).
+MAX_READING = 1e9
+
+
+def reading(value) -> float:
+    """C{value} as a finite float in 0..L{MAX_READING}."""
+    value = float(value)
+    if not value > 0.0:            # also NaN
+        return 0.0
+    return value if value < MAX_READING else MAX_READING
+
+
 def realtime(power: float, voltage: float, total_kwh: float = 0.0) -> dict:
     """The C{emeter.get_realtime} result of an HS110 (W, V, A, kWh)."""
+    power, voltage, total_kwh = reading(power), reading(voltage), reading(total_kwh)
     return {
         "current": round(power / voltage, 6) if voltage else 0.0,
         "voltage": voltage,
@@ -190,7 +206,7 @@ class SenseReplyEncoder:
 
     def __init__(self, *, alias, mac, device_id, voltage):
         self.identity = (alias, mac, device_id, voltage)   # what the reply was made for
-        voltage = float(voltage)
+        voltage = reading(voltage)
         self._voltage = voltage
         self._voltage_text = _number(voltage)
         marker = '"relay_state":0,'
@@ -206,6 +222,7 @@ class SenseReplyEncoder:
         self._key = self._head[-1]
 
     def encode(self, power, on, total_kwh=0.0) -> bytes:
+        power, total_kwh = reading(power), reading(total_kwh)
         voltage = self._voltage
         current = _rounded(power / voltage, 6) if voltage else "0.0"
         numbers = (f'{current},"voltage":{self._voltage_text},"power":{_rounded(power, 3)},'
@@ -214,7 +231,7 @@ class SenseReplyEncoder:
         return b"".join((self._head, middle, rekey(self._tails[1 if on else 0], middle[-1])))
 
 
-_FIXED = {3: ("%.3f", 1e12), 6: ("%.6f", 1e9)}
+_FIXED = MappingProxyType({3: ("%.3f", 1e12), 6: ("%.6f", 1e9)})
 
 
 def _rounded(value, digits) -> str:

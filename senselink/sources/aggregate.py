@@ -1,6 +1,8 @@
 """Aggregate plugs: the sum of other plugs (which are then not reported on their own)."""
 
-from senselink.config import POWER_FIELDS, Field, SourceKind, id_list
+from senselink.config.fields import Field, id_list
+from senselink.config.schema import POWER_FIELDS
+from senselink.sources.kind import SourceKind
 
 
 class AggregateKind(SourceKind):

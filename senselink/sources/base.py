@@ -2,8 +2,9 @@
 
 A source service is an C{IService} child of the daemon's tree. It exposes,
 for status pages and metrics: C{kind} (the config name), C{label} (what it
-connects to, never a secret), C{connected} and C{last_update} (reactor
-seconds of the last value received, or None).
+connects to, never a secret), C{connected}, C{last_update} (reactor
+seconds of the last value received, or None) and C{last_error} (the last
+problem in words, or None while all is well).
 """
 
 from zope.interface import Attribute, Interface, implementer
@@ -24,6 +25,7 @@ class ISource(Interface):
     label = Attribute("What the source connects to, for people; never a secret")
     connected = Attribute("True while the source's connection is up")
     last_update = Attribute("Reactor seconds of the last value received, or None")
+    last_error = Attribute("The last problem in words (never a secret), or None while all is well")
 
 
 class Complaints:
@@ -67,6 +69,7 @@ class SourceService(MultiService):
         self.clock = clock
         self.connected = False
         self.last_update = None
+        self.last_error = None
         self.feeds = []        # senselink.power.Feed objects, stopped with the service
 
     def touch(self):

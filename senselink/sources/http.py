@@ -1,7 +1,8 @@
 """HTTP plugs: one GET per interval per source, values read from the JSON body.
 
 A source polls one URL; each of its plugs reads its values from the body
-with C{power_keypath} / C{state_keypath} / C{attribute_keypath} (keypaths
+with C{power_keypath} (or C{power_keypaths}, summed, or C{current_keypath}
+x C{voltage_keypath}) / C{state_keypath} / C{attribute_keypath} (keypaths
 into the JSON document, as for Home Assistant plugs), or uses the whole
 body as a number of watts when no keypath is given. Polls never overlap: a
 tick that finds the previous request still running is skipped and counted.
@@ -25,11 +26,15 @@ from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnection
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IPolicyForHTTPS
 
-from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean, number, string,
+from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean,
+                              check_power_paths, keypath, keypath_list, number, string,
                               string_map)
+from senselink.excerpt import MAX_MESSAGE, clip
+from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
 from senselink.sources.tls import UnverifiedTLS, ca_file_path, load_ca_file
 from senselink.urls import safe_url
@@ -45,6 +50,9 @@ def http_url(value, raw=None):
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
+    needed = missing("http") or (parts.scheme == "https" and missing("tls"))
+    if needed:
+        raise Invalid(needed)
     return value
 
 
@@ -88,7 +96,10 @@ class HttpKind(SourceKind):
     plug_fields = {
         **MODEL_FIELDS,
         "power_keypath": Field(string, doc="Keypath of a power reading in watts"),
-        "state_keypath": Field(string, doc="Keypath of an on/off state"),
+        "power_keypaths": Field(keypath_list, doc="Keypaths of power readings, summed"),
+        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
+        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        "state_keypath": Field(string, doc="Keypath of a state (on/off, a state_power word)"),
         "attribute_keypath": Field(string, doc="Keypath of an attribute scaled to watts"),
     }
 
@@ -98,12 +109,15 @@ class HttpKind(SourceKind):
             where.at(options, "ca_file").error("ca_file has no effect with verify_tls: false")
         for plug in source.plugs:
             o = plug.options
-            if o.get("power_keypath") and o.get("attribute_keypath"):
-                plug._where.error("power_keypath and attribute_keypath exclude each other; "
+            measured = check_power_paths(o, plug.where)
+            if measured and o.get("attribute_keypath"):
+                plug.where.error(f"{measured[0]} and attribute_keypath exclude each other; "
                                   "use one of them")
+            if o.get("state_power") and not o.get("state_keypath"):
+                plug.where.error("state_power needs state_keypath (where the state is in the body)")
             if o.get("attribute_keypath") and o.get("attribute_max") is None \
                     and not o.get("power_curve"):
-                plug._where.error("attribute_keypath needs attribute_max (or a power_curve) "
+                plug.where.error("attribute_keypath needs attribute_max (or a power_curve) "
                                   "to scale the attribute to watts")
 
     def initial(self, plug):
@@ -198,17 +212,17 @@ class _Reader:
 
     def __init__(self, plug_config):
         o = plug_config.options
-        self.power = split(o["power_keypath"]) if o.get("power_keypath") else None
+        self.power = PowerPaths.from_options(o)
         self.state = split(o["state_keypath"]) if o.get("state_keypath") else None
         self.attribute = split(o["attribute_keypath"]) if o.get("attribute_keypath") else None
         self.whole = self.power is None and self.state is None and self.attribute is None
         if self.whole:
-            self.power = ()
+            self.power = PowerPaths(single=())
 
     def values(self, document):
         """Keyword arguments for L{Feed.entity}; L{UnreadableValue} for a missing key."""
         out = {}
-        for name in ("state", "attribute", "power"):
+        for name in ("state", "attribute"):
             path = getattr(self, name)
             if path is None:
                 continue
@@ -216,6 +230,11 @@ class _Reader:
             if value is MISSING:
                 raise UnreadableValue(f"no {name}_keypath {'/'.join(path)!r} in the body")
             out[name] = value
+        if self.power is not None:
+            value = out["power"] = self.power.read(document)
+            if value is MISSING:
+                raise UnreadableValue(f"no power_keypath {'/'.join(self.power.single)!r} "
+                                      f"in the body")
         return out
 
 
@@ -356,11 +375,13 @@ class HttpPollService(SourceService):
             text = body.decode("utf-8")
             document = json.loads(text)
         except (UnicodeDecodeError, ValueError) as e:
-            document = _NotJSON(body, str(e)[:200])
+            document = _NotJSON(body, clip(str(e), MAX_MESSAGE))
         if self.complaints.resolved("poll"):
             log.info("Polling {url} works again", url=self.label)
         not_json = isinstance(document, _NotJSON)
+        self.last_error = None
         if not_json and self._needs_json:
+            self.last_error = f"the reply of {self.label} is not valid JSON ({document.reason})"
             self.complaints.problem("json", "Polling {url}: the body is not valid JSON ({reason}); "
                                     "keeping the last values of plugs reading keypaths",
                                     url=self.label, reason=document.reason)
@@ -377,9 +398,10 @@ class HttpPollService(SourceService):
                     values = reader.values(document)
                 watts = feed.entity(**values)
             except UnreadableValue as e:
+                self.last_error = f"plug {plug_id}: cannot use the reply of {self.label}: {e}"
                 self.complaints.problem(
                     plug_id, "HTTP plug {plug}: cannot use the reply of {url}: {reason}; "
-                    "keeping {watts} W", plug=plug_id, url=self.label, reason=str(e)[:200],
+                    "keeping {watts} W", plug=plug_id, url=self.label, reason=clip(str(e), MAX_MESSAGE),
                     watts=feed.plug.watts)
                 continue
             self.complaints.resolved(plug_id, "HTTP plug {plug} reads {url} again: {watts} W",
@@ -401,6 +423,7 @@ class HttpPollService(SourceService):
         else:
             # Connection errors name the host and port at most, never the headers.
             reason = failure.getErrorMessage() or failure.type.__name__
+        self.last_error = f"polling {self.label} failed: {reason}"
         self.complaints.problem("poll", "Polling {url} failed: {reason}; keeping the last values "
                                 "of {n} plugs", url=self.label, reason=reason, n=len(self.readers))
         log.debug("Polling {url} failed: {reason}", url=self.label, reason=reason)

@@ -1,6 +1,8 @@
 """Mutable plugs: an initial C{power}, changed at run time through the service's API."""
 
-from senselink.config import POWER_FIELDS, Field, SourceKind, number
+from senselink.config.fields import Field, number
+from senselink.config.schema import POWER_FIELDS
+from senselink.sources.kind import SourceKind
 
 
 class MutableKind(SourceKind):

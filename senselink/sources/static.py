@@ -1,7 +1,8 @@
 """Static plugs: a fixed power, C{min_watts + on_fraction * (max_watts - min_watts)}."""
 
-from senselink.config import POWER_FIELDS, SourceKind
+from senselink.config.schema import POWER_FIELDS
 from senselink.power import PowerModel
+from senselink.sources.kind import SourceKind
 
 
 class StaticKind(SourceKind):

@@ -1,21 +1,29 @@
-"""The JSON API of the web interface: C{/api/plugs}, C{/api/plugs/<id>} and PUT.
+"""The JSON API of the web interface: C{/api/plugs}, C{/api/plugs/<id>}, its history, PUT,
+and C{/api/status}.
 
-Also the JSON answers every part of the interface uses for errors
-(L{send_json}, L{error}, L{NotFound}) and the request class that bounds
+Also the JSON answers every part of the interface uses: errors
+(L{send_json}, L{error}, L{NotFound}), a JSON 405 with C{Allow} for methods a
+resource does not have (L{JsonResource}), and the request class that bounds
 request bodies (L{LimitedRequest}).
 
 The resources read and change the daemon through C{web}, the
-L{senselink.web.interface.WebInterface}: its C{plugs}, C{now()}, C{token},
-C{authorized(request)} and C{daemon.set_power} / C{daemon.switch}.
+L{senselink.web.interface.WebInterface}: its C{daemon} (public API only),
+C{plugs}, C{now()}, C{token} and C{authorized(request)}. The documents
+come from L{senselink.web.documents}.
 """
 
 import json
 import math
+from urllib.parse import quote
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from senselink.excerpt import excerpt
+from senselink.web.documents import history_document, plug_summary, status_document
+
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
+EXAMPLE = 'expected a JSON object like {"power": 42.5} or {"state": "on"}'
 
 
 # ---------------------------------------------------------------- JSON answers
@@ -28,8 +36,8 @@ def send_json(request, code, document):
     return json.dumps(document, indent=1).encode("utf-8") + b"\n"
 
 
-def error(request, code, message):
-    return send_json(request, code, {"error": message})
+def error(request, code, message, **extra):
+    return send_json(request, code, {"error": message, **extra})
 
 
 class ApiError(Exception):
@@ -39,6 +47,41 @@ class ApiError(Exception):
         self.message = message
 
 
+class JsonResource(Resource):
+    """A resource of the web interface C{web}; it answers a method it lacks with a JSON
+    405 naming the allowed ones."""
+
+    def __init__(self, web=None):
+        super().__init__()
+        self.web = web
+
+    @staticmethod
+    def below(request):
+        """A JSON 404 when the path goes on below this leaf, else None."""
+        if request.postpath not in ([], [b""]):
+            return error(request, 404, "not found")
+        return None
+
+    def allowed_methods(self):
+        names = {name[7:] for name in dir(self) if name.startswith("render_")
+                 and name[7:].isupper()}
+        if "GET" in names:
+            names.add("HEAD")
+        return sorted(names)
+
+    def render(self, request):
+        method = request.method.decode("ascii", "replace")
+        handler = getattr(self, "render_" + method, None) if method.isupper() else None
+        if handler is None and method == "HEAD":
+            handler = getattr(self, "render_GET", None)
+        if handler is None:
+            allowed = self.allowed_methods()
+            request.setHeader(b"Allow", ", ".join(allowed).encode("ascii"))
+            return error(request, 405, f"method {method[:40]} is not allowed here; allowed: "
+                                       f"{', '.join(allowed)}")
+        return handler(request)
+
+
 class NotFound(Resource):
     isLeaf = True
 
@@ -46,43 +89,12 @@ class NotFound(Resource):
         return error(request, 404, "not found")
 
 
-# ---------------------------------------------------------------- summaries
-
-
-def plug_summary(plug, now):
-    """The JSON description of one plug."""
-    updated = plug.updated
-    out = {
-        "id": plug.id,
-        "alias": plug.alias,
-        "mac": plug.mac,
-        "device_id": plug.device_id,
-        "kind": plug.kind,
-        "watts": plug.watts,
-        "on": plug.on,
-        "updated": updated,
-        "age": None if updated is None else max(0.0, now - updated),
-        "reported": plug.reported,
-        "aggregate": plug.aggregate.id if plug.aggregate is not None else None,
-        "mutable": plug.kind == "mutable",
-    }
-    elements = getattr(plug, "elements", None)
-    if elements is not None:
-        out["elements"] = [element.id for element in elements]
-    return out
-
-
-def source_summary(index, source, now):
-    """The JSON description of one source."""
-    last = source.last_update
-    return {
-        "index": index,
-        "kind": source.kind,
-        "label": source.label,
-        "connected": bool(source.connected),
-        "last_update": last,
-        "age": None if last is None else max(0.0, now - last),
-    }
+def shown_id(name: bytes) -> str:
+    """A path segment as people wrote it: text, or %XX for bytes that are not UTF-8."""
+    try:
+        return name.decode("utf-8")
+    except UnicodeDecodeError:
+        return quote(name, safe="")
 
 
 # ---------------------------------------------------------------- requests
@@ -116,42 +128,62 @@ class LimitedRequest(Request):
 # ---------------------------------------------------------------- resources
 
 
-class Api(Resource):
-    """C{/api}: C{plugs} below it, nothing else."""
+class Api(JsonResource):
+    """C{/api}: C{plugs}, C{status} and C{events} below it, nothing else."""
 
     def __init__(self, web):
-        super().__init__()
-        self.web = web
+        super().__init__(web)
         self.putChild(b"plugs", PlugList(web))
+        self.putChild(b"status", Status(web))
 
     def getChild(self, name, request):
         return NotFound()
 
 
-class PlugList(Resource):
-    """C{/api/plugs}: every plug; C{/api/plugs/<id>}: one plug."""
+class Status(JsonResource):
+    """C{/api/status}: the daemon at a glance, with "is Sense polling me?"."""
 
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
+    isLeaf = True
+
+    def render_GET(self, request):
+        missing = self.below(request)
+        if missing is not None:
+            return missing
+        return send_json(request, 200, status_document(self.web, self.web.now()))
+
+
+class PlugList(JsonResource):
+    """C{/api/plugs}: every plug; C{/api/plugs/<id>}: one plug."""
 
     def getChild(self, name, request):
         if name == b"":
             return self
-        try:
-            plug_id = name.decode("utf-8")
-        except UnicodeDecodeError:
-            plug_id = None
-        return PlugResource(self.web, plug_id)
+        plug = self.web.plugs.get(shown_id(name))
+        if plug is None:
+            return UnknownPlug(self.web, shown_id(name))
+        return PlugResource(self.web, plug)
 
     def render_GET(self, request):
         now = self.web.now()
-        return send_json(request, 200, {"plugs": [plug_summary(p, now)
+        meter = self.web.daemon.meter
+        return send_json(request, 200, {"plugs": [plug_summary(p, now, meter)
                                                   for p in self.web.plugs]})
 
 
-class PlugResource(Resource):
-    """C{/api/plugs/<id>}: GET one plug; PUT (with the token) a mutable plug's power or state."""
+def check_write(web, request):
+    """Raise L{ApiError} unless C{request} may change plugs (a token is set and presented)."""
+    if not web.token:
+        raise ApiError(403, "no token is configured (web: token:): the API is read-only")
+    if not web.authorized(request):
+        request.setHeader(b"WWW-Authenticate", b'Bearer realm="senselink"')
+        raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required")
+
+
+class UnknownPlug(Resource):
+    """Anything under C{/api/plugs/<id>} for an id no plug has: a JSON 404 naming the id.
+
+    A PUT needs the token first: plug ids are not revealed to writers without it.
+    """
 
     isLeaf = True
 
@@ -160,39 +192,45 @@ class PlugResource(Resource):
         self.web = web
         self.plug_id = plug_id
 
-    def _plug(self):
-        plug = self.web.plugs.get(self.plug_id) if self.plug_id is not None else None
-        if plug is None:
-            shown = self.plug_id if self.plug_id is None else self.plug_id[:100]
-            raise ApiError(404, f"no plug with id {shown!r}")
-        return plug
+    def render(self, request):
+        if request.method == b"PUT":
+            try:
+                check_write(self.web, request)
+            except ApiError as e:
+                return error(request, e.code, e.message)
+        return error(request, 404, f"no plug with id {self.plug_id[:100]!r}",
+                     id=self.plug_id[:100])
+
+
+class PlugResource(JsonResource):
+    """C{/api/plugs/<id>}: GET one plug; PUT (with the token) a mutable plug's power or state."""
+
+    def __init__(self, web, plug):
+        super().__init__(web)
+        self.plug = plug
+
+    def getChild(self, name, request):
+        if name == b"":
+            return self
+        if name == b"history" and request.postpath in ([], [b""]):
+            return PlugHistory(self.web, self.plug)
+        return NotFound()
 
     def render_GET(self, request):
-        if request.postpath and request.postpath != [b""]:
-            return error(request, 404, "not found")
-        try:
-            plug = self._plug()
-        except ApiError as e:
-            return error(request, e.code, e.message)
-        return send_json(request, 200, plug_summary(plug, self.web.now()))
+        return send_json(request, 200, plug_summary(self.plug, self.web.now(),
+                                                    self.web.daemon.meter))
 
     def render_PUT(self, request):
+        plug = self.plug
         try:
-            if not self.web.token:
-                raise ApiError(403, "no token is configured (web: token:): the API is read-only")
-            if not self.web.authorized(request):
-                request.setHeader(b"WWW-Authenticate", b'Bearer realm="senselink"')
-                raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required")
-            if request.postpath and request.postpath != [b""]:
-                raise ApiError(404, "not found")
+            check_write(self.web, request)
             if getattr(request, "body_too_large", False):
                 request.setHeader(b"Connection", b"close")
                 raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
-            plug = self._plug()
             if plug.kind != "mutable":
                 raise ApiError(409, f"plug {plug.id!r} is a {plug.kind} plug; only mutable "
                                     f"plugs can be changed")
-            watts, on = self._read_change(request)
+            watts, on = read_change(request)
             try:
                 if watts is None:
                     self.web.daemon.switch(plug.id, on)
@@ -202,37 +240,54 @@ class PlugResource(Resource):
                 raise ApiError(400, str(e)) from None
         except ApiError as e:
             return error(request, e.code, e.message)
-        return send_json(request, 200, plug_summary(plug, self.web.now()))
+        return send_json(request, 200, plug_summary(plug, self.web.now(), self.web.daemon.meter))
 
-    def _read_change(self, request):
-        """C{(watts, on)} from the body; watts None for a state alone."""
-        request.content.seek(0)
-        raw = request.content.read(MAX_BODY + 1)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ApiError(400, 'expected a JSON object like {"power": 42.5} or '
-                                '{"state": "on"}') from None
-        if not isinstance(body, dict) or not body:
-            raise ApiError(400, 'expected a JSON object like {"power": 42.5} or {"state": "on"}')
-        unknown = sorted(k for k in body if k not in ("power", "state"))
-        if unknown:
-            raise ApiError(400, f"unknown key {unknown[0]!r}; use power and/or state")
-        on = None
-        if "state" in body:
-            state = body["state"]
-            if state not in ("on", "off"):
-                raise ApiError(400, 'state must be "on" or "off"')
-            on = state == "on"
-        if "power" in body:
-            watts = body["power"]
-            try:
-                if isinstance(watts, bool) or not isinstance(watts, (int, float)):
-                    raise ValueError
-                watts = float(watts)   # OverflowError for integers too large for a float
-            except (ValueError, OverflowError):
-                watts = math.nan
-            if not math.isfinite(watts) or watts < 0:
-                raise ApiError(400, "power must be a finite number >= 0 (watts)")
-            return watts, on
+
+class PlugHistory(JsonResource):
+    """C{/api/plugs/<id>/history}: 10 minutes of changes, 24 h of minutes, 30 days of kWh."""
+
+    isLeaf = True
+
+    def __init__(self, web, plug):
+        super().__init__(web)
+        self.plug = plug
+
+    def render_GET(self, request):
+        return send_json(request, 200, history_document(self.web, self.plug, self.web.now()))
+
+
+def read_change(request):
+    """C{(watts, on)} from a PUT body; watts None for a state alone."""
+    request.content.seek(0)
+    raw = request.content.read(MAX_BODY + 1)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, EXAMPLE) from None
+    if not isinstance(body, dict) or not body:
+        raise ApiError(400, EXAMPLE)
+    unknown = sorted(str(k) for k in body if k not in ("power", "state"))
+    if unknown:
+        raise ApiError(400, f"unknown key {unknown[0][:100]!r}; use power and/or state")
+    on = None
+    if "state" in body:
+        state = body["state"]
+        if state not in ("on", "off"):
+            raise ApiError(400, 'state must be "on" or "off"')
+        on = state == "on"
+    if "power" not in body:
         return None, on
+    watts = body["power"]
+    try:
+        if isinstance(watts, bool) or not isinstance(watts, (int, float)):
+            raise ValueError
+        watts = float(watts)   # OverflowError for integers too large for a float
+    except (ValueError, OverflowError):
+        watts = math.nan
+    if not math.isfinite(watts) or watts < 0:
+        raise ApiError(400, "power must be a finite number >= 0 (watts)")
+    if on is False and watts > 0:
+        raise ApiError(400, f'"state": "off" contradicts "power": {watts:g}: a plug that is off '
+                            f'draws no power here. Send {{"state": "off"}} alone (the plug '
+                            f'then draws its off_usage), or a power with "state": "on"')
+    return watts, on

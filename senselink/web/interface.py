@@ -1,26 +1,49 @@
 """The web interface over the running daemon: its resource tree, site and auth.
 
 L{WebInterface} is what the resources of L{senselink.web.api},
-L{senselink.web.metrics} and L{senselink.web.page} read as C{web}.
+L{senselink.web.events}, L{senselink.web.metrics} and L{senselink.web.page}
+read as C{web}.
 """
 
 import hmac
+import weakref
 
-from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from senselink.log import Logger
-from senselink.web.api import Api, LimitedRequest, NotFound
+from senselink.web.api import Api, JsonResource, LimitedRequest, NotFound
+from senselink.web.events import EventHub, Events
 from senselink.web.metrics import Metrics
-from senselink.web.page import StatusPage
+from senselink.web.page import Static, StatusPage
 
 log = Logger()
 
+IDLE_TIMEOUT = 120           # seconds an HTTP connection may stay idle (event streams never are)
+
 
 class WebSite(Site):
-    """The site: access lines go to our log at DEBUG (scrapes and page reloads are frequent)."""
+    """The site: access lines go to our log at DEBUG (scrapes and page reloads are frequent).
+
+    It keeps the connections that made requests (L{close_connections} ends
+    them when the interface stops, so no kept-alive connection goes on
+    serving); connections idle for L{IDLE_TIMEOUT} seconds are closed.
+    """
 
     noisy = False
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("timeout", IDLE_TIMEOUT)
+        super().__init__(*args, **kwargs)
+        self.channels = weakref.WeakSet()
+
+    def getResourceFor(self, request):
+        self.channels.add(request.channel)        # a connection that made a request
+        return super().getResourceFor(request)
+
+    def close_connections(self):
+        for channel in list(self.channels):
+            if channel.transport is not None:
+                channel.transport.abortConnection()
 
     def log(self, request):
         log.debug("Web {method} {path} from {peer}: {code}",
@@ -29,12 +52,8 @@ class WebSite(Site):
                   peer=getattr(request.getClientAddress(), "host", "?"), code=request.code)
 
 
-class Root(Resource):
-    """C{/}: the status page; C{api} and C{metrics} below; JSON 404 for anything else."""
-
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
+class Root(JsonResource):
+    """C{/}: the status page; C{api}, C{metrics} and C{static} below; JSON 404 for the rest."""
 
     def getChild(self, name, request):
         if name == b"":
@@ -48,15 +67,20 @@ class WebInterface:
     Everything is read from the daemon at each request (its plugs, sources,
     counters and the running config's token), so a reload shows at once.
     The daemon is duck-typed: C{reactor}, C{plugs}, C{sources}, C{counters},
+    C{meter}, C{history}, C{polling}, C{quiet}, C{target},
     C{config.options["web"].token}, C{set_power} and C{switch}.
     """
 
     def __init__(self, daemon):
         self.daemon = daemon
         self.reactor = daemon.reactor
+        self.events = EventHub(self, daemon.reactor)
         root = Root(self)
-        root.putChild(b"api", Api(self))
+        api = Api(self)
+        api.putChild(b"events", Events(self.events))
+        root.putChild(b"api", api)
         root.putChild(b"metrics", Metrics(self))
+        root.putChild(b"static", Static())
         self.root = root
         self.site = WebSite(root, requestFactory=LimitedRequest)
         self.site.displayTracebacks = False

@@ -2,20 +2,22 @@
 
 L{SenseLinkCollector} reads live values at each scrape from C{web}, the
 L{senselink.web.interface.WebInterface}: its C{plugs}, C{sources},
-C{counters} (the responder's) and C{now()}.
+C{counters} (the responder's), C{now()} and the daemon's C{meter} (energy)
+and C{polling} (who polls).
 """
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from twisted.web.resource import Resource
+from senselink.web.api import JsonResource
+
 
 # Reasons the responder counts for requests it does not answer: always exported, 0 until seen.
-IGNORED_REASONS = {"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
-                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"}
+IGNORED_REASONS = frozenset({"echo", "malformed", "oversized", "unsupported", "not_allowed", "rate_limited",
+                   "reply_cap", "connection_limit", "send_buffer_full", "target_unresolved"})
 
 
-class Metrics(Resource):
+class Metrics(JsonResource):
     """C{/metrics}: the Prometheus text format, from a registry of its own."""
 
     isLeaf = True
@@ -58,6 +60,16 @@ class SenseLinkCollector:
         yield watts
         yield on
         yield reported
+        energy = CounterMetricFamily("senselink_energy_kwh",
+                                     "Energy each plug has reported since its counters began, "
+                                     "in kWh", labels=["plug"])
+        meter = web.daemon.meter
+        for plug in web.plugs:
+            counter = meter.get(plug.id)
+            if counter is not None:
+                energy.add_metric([plug.id], counter.figures(now)[2])
+        yield energy
+        yield from self.polling(now)
         counters = web.counters
         requests = CounterMetricFamily("senselink_requests", "Kasa requests received, by kind",
                                        labels=["kind"])
@@ -85,5 +97,34 @@ class SenseLinkCollector:
             connected.add_metric(labels, 1.0 if source.connected else 0.0)
             if source.last_update is not None:
                 age.add_metric(labels, max(0.0, now - source.last_update))
+        error = GaugeMetricFamily("senselink_source_error",
+                                  "Whether each source's last attempt failed (1) or not (0)",
+                                  labels=["source", "kind", "label"])
+        for index, source in enumerate(web.sources):
+            labels = [str(index), source.kind, source.label or ""]
+            error.add_metric(labels, 0.0 if getattr(source, "last_error", None) is None else 1.0)
         yield connected
         yield age
+        yield error
+
+    def polling(self, now):
+        """Who polls: last request time, polls per minute and addresses, Sense and Kasa apart."""
+        polling = self.web.daemon.polling
+        last = GaugeMetricFamily("senselink_last_request_timestamp_seconds",
+                                 "When the last request of each kind of client arrived "
+                                 "(Unix time)", labels=["client"])
+        rate = GaugeMetricFamily("senselink_polls_per_minute",
+                                 "Requests per minute over about the last minute",
+                                 labels=["client"])
+        seen = GaugeMetricFamily("senselink_client_last_seen_timestamp_seconds",
+                                 "When each recent requester address last asked (Unix time)",
+                                 labels=["client", "address"])
+        for client, requesters in (("sense", polling.sense), ("kasa", polling.kasa)):
+            if requesters.last is not None:
+                last.add_metric([client], requesters.last)
+            rate.add_metric([client], requesters.per_minute(now))
+            for address, when in requesters.peers():
+                seen.add_metric([client, address], when)
+        yield last
+        yield rate
+        yield seen

@@ -1,126 +1,140 @@
-"""The HTML status page of the web interface: C{GET /}.
+"""The status page of the web interface: C{GET /} and its files under C{/static/}.
 
-One self-contained page (inline CSS, no scripts, no external assets) that
-reloads itself every L{REFRESH_SECONDS}. It reads C{web}, the
-L{senselink.web.interface.WebInterface}: its C{plugs}, C{sources},
-C{counters} and C{now()}.
+The page is a small HTML document; its script (C{static/status.js}, shipped
+in the package, no outside resource) fills it from the event stream
+(L{senselink.web.events}) and updates it live, draws the sparklines and
+the detail charts as inline SVG, and sets mutable plugs with the token kept
+in the browser's session storage. Without scripts, a plain table of the
+plugs is shown. It reads C{web}, the L{senselink.web.interface.WebInterface}.
 """
 
 import html
-import time
-
-from twisted.web.resource import Resource
+from importlib import resources
+from types import MappingProxyType
 
 from senselink import __version__
-from senselink.web.api import error
+from senselink.web.api import JsonResource, NotFound, error
 
-REFRESH_SECONDS = 10          # the status page reloads itself this often
+STATIC_TYPES = MappingProxyType({
+    ".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8",
+    ".svg": b"image/svg+xml", ".png": b"image/png"})
 
-_CSS = """
-:root { color-scheme: light dark; --ok: #1a7f37; --bad: #c62828; --dim: #777; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-       padding: 1rem; max-width: 48rem; margin-inline: auto; line-height: 1.4; }
-h1 { font-size: 1.3rem; margin: 0 0 .25rem; }
-h2 { font-size: 1.05rem; margin: 1.25rem 0 .5rem; }
-p.meta { color: var(--dim); margin: 0; font-size: .85rem; }
-table { width: 100%; border-collapse: collapse; }
-th, td { text-align: left; padding: .45rem .3rem; border-bottom: 1px solid #8884; }
-th { font-size: .8rem; color: var(--dim); font-weight: 600; }
-td.w { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-small { color: var(--dim); display: block; }
-.on { color: var(--ok); } .off { color: var(--dim); }
-.up { color: var(--ok); font-weight: 600; } .down { color: var(--bad); font-weight: 600; }
-.total { font-size: 1.6rem; font-weight: 700; margin: .5rem 0; }
-"""
+# Everything the page loads comes from the daemon itself.
+CONTENT_SECURITY_POLICY = (b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                           b"script-src 'self'; connect-src 'self'; base-uri 'none'; "
+                           b"form-action 'self'; frame-ancestors 'none'")
 
-
-def _age(seconds):
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def _watts(value):
-    return f"{value:,.1f} W"
-
-
-def status_page(web) -> bytes:
-    """The page, UTF-8 encoded, from the live values of C{web}."""
-    now = web.now()
-    e = html.escape
-    reported_total = sum(p.watts for p in web.plugs.reported)
-    rows = []
-    for plug in web.plugs:
-        place = "reported" if plug.reported else f"in {e(plug.aggregate.alias)}"
-        state = '<span class="on">on</span>' if plug.on else '<span class="off">off</span>'
-        age = None if plug.updated is None else max(0.0, now - plug.updated)
-        rows.append(
-            f"<tr><td>{e(plug.alias)}<small>{e(plug.id)} · {e(plug.kind)} · {place}</small></td>"
-            f"<td class=\"w\">{_watts(plug.watts)}<small>{state} · {_age(age)}</small></td></tr>")
-    sources = []
-    for source in web.sources:
-        age = None if source.last_update is None else max(0.0, now - source.last_update)
-        status = ('<span class="up">connected</span>' if source.connected
-                  else '<span class="down">not connected</span>')
-        sources.append(f"<tr><td>{e(source.kind)}<small>{e(source.label or '')}</small></td>"
-                       f"<td>{status}<small>last value {_age(age)}</small></td></tr>")
-    if not sources:
-        sources.append('<tr><td colspan="2">No connected sources (static and mutable plugs '
-                       'only).</td></tr>')
-    counters = web.counters
-    sense_requests = sum(counters.requests.values())
-    page = f"""<!DOCTYPE html>
+_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{REFRESH_SECONDS}">
 <title>SenseLink</title>
-<style>{_CSS}</style>
+<link rel="icon" href="static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="static/status.css">
+<script src="static/status.js" defer></script>
 </head>
 <body>
+<header>
 <h1>SenseLink</h1>
-<p class="meta">{len(web.plugs)} plugs, {len(web.plugs.reported)} reported to Sense ·
-{sense_requests} Kasa requests received · updated {e(time.strftime("%H:%M:%S"))}</p>
-<p class="total">{_watts(reported_total)}</p>
+<p class="meta"><span id="live" class="pending">connecting…</span>
+<span id="summary">{n} plugs, {reported} reported to Sense</span></p>
+</header>
+<div id="banner" class="banner" hidden>
+<strong id="banner-title">No Sense request yet</strong>
+<p>The usual causes:</p>
+<ul id="banner-causes"></ul>
+</div>
+<section class="cards" id="overview">
+<div class="card total"><h2>Reported to Sense</h2><p id="total" class="big">{total}</p></div>
+<div class="card" id="sense"><h2>Sense monitor</h2><dl></dl></div>
+<div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl></div>
+</section>
+<form id="unlock" class="unlock" hidden>
+<label for="token">Token to change mutable plugs</label>
+<input id="token" type="password" autocomplete="current-password" required>
+<button type="submit">Unlock</button>
+<span id="unlock-note" class="note"></span>
+</form>
+<section id="detail" class="detail" hidden></section>
 <h2>Plugs</h2>
-<table>
-<thead><tr><th>Plug</th><th>Power</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody>
-</table>
+<section id="plugs" class="plugs">
+<noscript><table>
+{rows}
+</table></noscript>
+</section>
 <h2>Sources</h2>
-<table>
-<thead><tr><th>Source</th><th>Status</th></tr></thead>
-<tbody>
-{chr(10).join(sources)}
-</tbody>
-</table>
-<p class="meta">SenseLink {e(__version__)} · <a href="/api/plugs">JSON</a> ·
-<a href="/metrics">metrics</a></p>
+<ul id="sources" class="sources"></ul>
+<footer class="meta">SenseLink {version} · <a href="api/plugs">plugs (JSON)</a> ·
+<a href="api/status">status (JSON)</a> · <a href="metrics">metrics</a></footer>
 </body>
 </html>
 """
-    return page.encode("utf-8")
 
 
-class StatusPage(Resource):
+def status_page(web) -> bytes:
+    """The page, UTF-8 encoded; its script fills in the rest."""
+    e = html.escape
+    plugs = web.plugs
+    rows = "\n".join(f"<tr><td>{e(plug.alias)}</td><td>{plug.watts:,.1f} W</td></tr>"
+                     for plug in plugs)
+    total = sum(plug.watts for plug in plugs.reported)
+    return _PAGE.format(n=len(plugs), reported=len(plugs.reported), total=f"{total:,.1f} W",
+                        rows=rows, version=e(__version__)).encode("utf-8")
+
+
+class StatusPage(JsonResource):
     """C{/}: the status page (a JSON 404 below it)."""
 
     isLeaf = True
 
-    def __init__(self, web):
-        super().__init__()
-        self.web = web
-
     def render_GET(self, request):
-        if request.postpath not in ([], [b""]):
-            return error(request, 404, "not found")
+        missing = self.below(request)
+        if missing is not None:
+            return missing
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
         request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
         return status_page(self.web)
+
+
+def static_files():
+    """C{{name: (content type, bytes)}} of the files shipped in C{senselink/web/static}."""
+    files = {}
+    for entry in resources.files("senselink.web").joinpath("static").iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if entry.is_file() and suffix in STATIC_TYPES:
+            files[entry.name.encode("utf-8")] = (STATIC_TYPES[suffix], entry.read_bytes())
+    return files
+
+
+class Static(JsonResource):
+    """C{/static/<name>}: the page's script, style and icon, read once from the package."""
+
+    def __init__(self):
+        super().__init__()
+        self.files = static_files()
+
+    def getChild(self, name, request):
+        if name in self.files and request.postpath in ([], [b""]):
+            return StaticFile(*self.files[name])
+        return NotFound()
+
+    def render_GET(self, request):
+        return error(request, 404, "not found")
+
+
+class StaticFile(JsonResource):
+    isLeaf = True
+
+    def __init__(self, content_type, data):
+        super().__init__()
+        self.content_type = content_type
+        self.data = data
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", self.content_type)
+        request.setHeader(b"Cache-Control", b"no-cache")
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        return self.data

@@ -23,6 +23,7 @@ from senselink.plugbuilder import build_plugs
 from senselink.sources.hass import HassService
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
 from senselink.sources.hass.kind import normalise_url
+from senselink.sources.hass.service import supervisor_url
 from senselink.sources.hass.session import HassSession
 
 from tests import processes
@@ -430,6 +431,8 @@ class SubscribeEntitiesTests(HassTestCase):
                                         and e["log_level"].name == "error"]
         self.assertTrue(any(self.home.url in t and "rejected the access token" in t
                             for t in errors), errors)
+        self.assertEqual(self.service.last_error,
+                         f"authentication rejected by {self.service.label}")
         (retry,) = self.clock.getDelayedCalls()
         delay = retry.getTime() - self.clock.seconds()
         self.assertGreaterEqual(delay, 0.75 * self.service.max_delay)
@@ -446,6 +449,7 @@ class SubscribeEntitiesTests(HassTestCase):
         self.home.token = TOKEN
         self.clock.advance(self.service.max_delay)
         yield self.ready()
+        self.assertIsNone(self.service.last_error)
         for event in logs.events:
             self.assertNotIn(TOKEN, formatEvent(event))
             self.assertNotIn(TOKEN, repr(event))
@@ -1347,7 +1351,7 @@ class ReadmeTests(unittest.TestCase):
                   "attributes": {"energy": {"power": [230.1, 96.5]}}}
         b = bindings["Dehumidifier"]
         self.assertEqual(b.feed.entity(state=lookup(entity, b.state_path),
-                                       power=lookup(entity, b.power_path)), 96.5)
+                                       power=b.power_paths.read(entity)), 96.5)
         b = bindings["Space_Heater"]
         self.assertEqual(b.feed.entity(state="on"), 1500.0)
         self.assertEqual(b.feed.entity(state="off"), 4.0)
@@ -1404,3 +1408,85 @@ class TwistdTests(processes.Case):
         self.assertIn("Connected to Home Assistant 2024.1.6 at " + home.url, output)
         self.assertNotIn("Traceback", output)
         self.assertNotIn(TOKEN, output)
+
+
+class SupervisorTests(HassTestCase):
+    """url: supervisor (or no url inside a Home Assistant app): the Supervisor's proxy,
+    authenticated with $SUPERVISOR_TOKEN."""
+
+    PLUG = """\
+        - Lamp:
+            entity_id: light.lamp
+            mac: 53:75:31:F6:4B:01
+            on_state_value: "on"
+            max_watts: 42
+        """
+
+    def app_environment(self, **extra):
+        port = self.home.port.getHost().port
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("SUPERVISOR_TOKEN", "SUPERVISOR_API")}
+        env.update({"SUPERVISOR_TOKEN": TOKEN, "SUPERVISOR_API": f"http://127.0.0.1:{port}"})
+        env.update(extra)
+        self.patch(os, "environ", env)
+
+    @defer.inlineCallbacks
+    def connect(self, source_extra):
+        self.home.set_state("light.lamp", "on")
+        text = (f"sources:\n  - hass:\n{source_extra}      plugs:\n"
+                + textwrap.indent(textwrap.dedent(self.PLUG), " " * 8))
+        self.config = load_text(text, "app.yml")
+        self.plugs = build_plugs(self.config, self.clock)
+        self.service = HassService(self.config.sources[0], self.plugs, self.clock,
+                                   reactor=reactor, random=lambda: 0.5)
+        self.service.startService()
+        self.addCleanup(self._stop_service)
+        yield self.ready()
+        yield self.settle("Lamp", 42)
+
+    @defer.inlineCallbacks
+    def test_url_supervisor_uses_the_supervisor_token(self):
+        self.app_environment()
+        yield self.connect("      url: supervisor\n")
+        port = self.home.port.getHost().port
+        self.assertEqual(self.service.url, f"ws://127.0.0.1:{port}/core/websocket")
+        self.assertEqual(self.home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
+        self.assertEqual(self.home.connections[0].http_request_path, "/core/websocket")
+
+    @defer.inlineCallbacks
+    def test_no_url_inside_the_app(self):
+        self.app_environment()
+        yield self.connect("")
+        self.assertEqual(self.home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
+
+    @defer.inlineCallbacks
+    def test_a_given_token_wins(self):
+        self.app_environment(SUPERVISOR_TOKEN="the-app-token")
+        yield self.connect(f"      url: Supervisor\n      auth_token: {TOKEN}\n")
+        self.assertEqual(self.home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
+
+    def test_the_supervisor_url(self):
+        self.assertEqual(supervisor_url({}), "ws://supervisor/core/websocket")
+        self.assertEqual(supervisor_url({"SUPERVISOR_API": "http://127.0.0.1:8080/"}),
+                         "ws://127.0.0.1:8080/core/websocket")
+        self.assertEqual(supervisor_url({"SUPERVISOR_API": "https://sv.example/x"}),
+                         "wss://sv.example/x/core/websocket")
+
+    def test_outside_the_app(self):
+        env = {k: v for k, v in os.environ.items() if k != "SUPERVISOR_TOKEN"}
+        self.patch(os, "environ", env)
+        plugs = "- P:\n    entity_id: light.kitchen\n"
+        text = "sources:\n  - hass:\n{}      plugs:\n" + textwrap.indent(plugs, " " * 8)
+        with self.assertRaises(ConfigError) as caught:
+            load_text(text.format(""), "conf.yml")
+        (problem,) = caught.exception.problems
+        self.assertIn("sources[0].hass: missing required key 'url'", problem)
+        with self.assertRaises(ConfigError) as caught:
+            load_text(text.format("      url: supervisor\n"), "conf.yml")
+        (problem,) = caught.exception.problems
+        self.assertTrue(problem.startswith("conf.yml:2: sources[0].hass.url: supervisor needs "
+                                           "$SUPERVISOR_TOKEN"), problem)
+        # With a token of its own, url: supervisor is fine anywhere.
+        config = load_text(text.format("      url: supervisor\n      auth_token: abc\n"),
+                           "conf.yml")
+        self.assertEqual(config.sources[0].options["url"], "supervisor")

@@ -8,6 +8,8 @@ from twisted.internet import defer
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
+from twisted.logger import formatEvent
+
 from tests.websupport import TOKEN, WebTestCase
 
 
@@ -82,6 +84,89 @@ class ApiReadTests(WebTestCase):
         self.assertEqual(code, 404)
 
 
+class ApiMoreTests(WebTestCase):
+
+    @defer.inlineCallbacks
+    def test_energy_in_plugs(self):
+        code, body = yield self.json_call("GET", "/api/plugs")
+        for plug in body["plugs"]:
+            energy = plug["energy"]
+            self.assertEqual(set(energy), {"today_kwh", "month_kwh", "total_kwh"})
+            self.assertGreaterEqual(energy["total_kwh"], energy["month_kwh"])
+            self.assertGreaterEqual(energy["month_kwh"], energy["today_kwh"])
+            self.assertGreaterEqual(energy["today_kwh"], 0.0)
+        self.service.meter["ev"].total_wh += 2500.0          # 2.5 kWh counted earlier
+        code, one = yield self.json_call("GET", "/api/plugs/ev")
+        self.assertGreaterEqual(one["energy"]["total_kwh"], 2.5)
+
+    @defer.inlineCallbacks
+    def test_history(self):
+        self.service.set_power("ev", 100.0)
+        code, body = yield self.json_call("GET", "/api/plugs/ev/history")
+        self.assertEqual(code, 200)
+        self.assertEqual((body["id"], body["watts"]), ("ev", 100.0))
+        self.assertEqual(body["recent"][-1][1], 100.0)
+        self.assertEqual(len(body["minutes"][-1]), 4)
+        self.assertEqual(len(body["days"]), 30)
+        self.assertRegex(body["days"][-1][0], r"^\d{4}-\d\d-\d\d$")
+        code, body = yield self.json_call("GET", "/api/plugs/nope/history")
+        self.assertEqual(code, 404)
+        code, body = yield self.json_call("GET", "/api/plugs/ev/history/more")
+        self.assertEqual(code, 404)
+
+    @defer.inlineCallbacks
+    def test_status_and_silence(self):
+        code, body = yield self.json_call("GET", "/api/status")
+        self.assertEqual(code, 200)
+        self.assertEqual((body["plugs"], body["reported"], body["quiet"], body["target"]),
+                         (5, 4, False, None))
+        self.assertTrue(body["writable"])
+        self.assertIsNone(body["silence"])              # within the first minute
+        self.assertEqual(body["sense"]["requests"], 0)
+        self.assertEqual(body["sources"][0]["last_error"], None)
+        self.service.polling.silence = 0.0
+        code, body = yield self.json_call("GET", "/api/status")
+        silence = body["silence"]
+        self.assertTrue(silence["since_start"])
+        self.assertEqual([c["cause"] for c in silence["causes"]],
+                         ["subnet", "docker", "firewall", "allow_from", "quiet", "target"])
+        self.assertEqual({c["cause"]: c["applies"] for c in silence["causes"]}["quiet"], False)
+
+    @defer.inlineCallbacks
+    def test_unsupported_methods_are_json_405(self):
+        for method, path, allowed in (("DELETE", "/api/plugs/ev", b"GET, HEAD, PUT"),
+                                      ("POST", "/api/plugs", b"GET, HEAD"),
+                                      ("DELETE", "/", b"GET, HEAD"),
+                                      ("PATCH", "/metrics", b"GET, HEAD"),
+                                      ("POST", "/api/status", b"GET, HEAD"),
+                                      ("PUT", "/api/events", b"GET, HEAD"),
+                                      ("BREW", "/static/status.js", b"GET, HEAD")):
+            response, content = yield self.call(method, path)
+            self.assertEqual(response.code, 405, (method, path))
+            self.assertEqual(response.headers.getRawHeaders(b"allow"), [allowed])
+            self.assertIn(method, json.loads(content)["error"])
+        response, content = yield self.call("HEAD", "/api/plugs")
+        self.assertEqual((response.code, content), (200, b""))
+
+    @defer.inlineCallbacks
+    def test_undecodable_id_is_named(self):
+        code, body = yield self.json_call("GET", "/api/plugs/%ff")
+        self.assertEqual(code, 404)
+        self.assertEqual(body["id"], "%FF")
+        self.assertIn("'%FF'", body["error"])
+
+
+class ShortTokenTests(WebTestCase):
+
+    token = "short-token"
+
+    def test_short_token_is_a_warning(self):
+        lines = [e for e in self.events if "web token is 11 characters" in (formatEvent(e) or "")]
+        self.assertEqual(len(lines), 1)
+        self.assertEqual(lines[0]["log_level"].name, "warn")
+        self.assertNotIn("short-token", self.log_text())
+
+
 class ApiWriteTests(WebTestCase):
 
     @defer.inlineCallbacks
@@ -133,6 +218,21 @@ class ApiWriteTests(WebTestCase):
             code, answer = yield self.json_call("PUT", "/api/plugs/ev", raw=raw, token=TOKEN)
             self.assertEqual(code, 400, raw)
         self.assertEqual(self.service.plugs["ev"].watts, 1500.0)
+
+    @defer.inlineCallbacks
+    def test_off_with_power_is_a_contradiction(self):
+        code, answer = yield self.json_call("PUT", "/api/plugs/ev", {"state": "off", "power": 50},
+                                            token=TOKEN)
+        self.assertEqual(code, 400)
+        self.assertIn('"state": "off" contradicts "power": 50', answer["error"])
+        self.assertIn("off_usage", answer["error"])
+        self.assertEqual(self.service.plugs["ev"].watts, 1500.0)
+        code, answer = yield self.json_call("PUT", "/api/plugs/ev", {"state": "off", "power": 0},
+                                            token=TOKEN)
+        self.assertEqual((code, answer["watts"], answer["on"]), (200, 0.0, False))
+        code, answer = yield self.json_call("PUT", "/api/plugs/ev", {"state": "on", "power": 50},
+                                            token=TOKEN)
+        self.assertEqual((code, answer["watts"], answer["on"]), (200, 50.0, True))
 
     @defer.inlineCallbacks
     def test_unknown_and_not_mutable(self):

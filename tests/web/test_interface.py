@@ -10,7 +10,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from senselink import config
 from senselink.service import makeService
-from senselink.webconfig import WebOptions
+from senselink.config import WebOptions
 from tests.websupport import TOKEN
 
 

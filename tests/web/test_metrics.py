@@ -71,3 +71,17 @@ class MetricsTests(WebTestCase):
         self.assertLess(age, 60.0)
         self.assertEqual(value("senselink_requests_ignored_total", reason="oversized"), 0)
         self.assertNotIn(TOKEN, content.decode())
+        # Energy, as /api has it, and who polls (Sense apart from Kasa clients).
+        self.assertEqual(families["senselink_energy_kwh"].type, "counter")
+        code, listing = yield self.json_call("GET", "/api/plugs")
+        for plug in listing["plugs"]:
+            self.assertAlmostEqual(value("senselink_energy_kwh_total", plug=plug["id"]),
+                                   plug["energy"]["total_kwh"], places=3)
+        polling = self.service.polling
+        self.assertEqual(value("senselink_last_request_timestamp_seconds", client="sense"),
+                         polling.sense.last)
+        self.assertGreater(value("senselink_polls_per_minute", client="sense"), 0.0)
+        self.assertEqual(value("senselink_polls_per_minute", client="kasa"), 0.0)
+        self.assertEqual(value("senselink_client_last_seen_timestamp_seconds", client="sense",
+                               address="127.0.0.1"), polling.sense.last)
+        self.assertEqual(value("senselink_source_error", **source), 0.0)

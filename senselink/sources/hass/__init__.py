@@ -25,4 +25,4 @@ log line, not even at DEBUG.
 from senselink.sources.hass.kind import HassKind
 from senselink.sources.hass.service import HassService
 
-__all__ = ["HassKind", "HassService"]
+__all__ = ("HassKind", "HassService")

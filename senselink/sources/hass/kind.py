@@ -1,18 +1,22 @@
 """The C{hass} source kind: its config keys, their converters and the cross-key checks."""
 
+import os
 import re
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
-    MODEL_FIELDS, Field, Invalid, SourceKind, boolean, integer, string,
+    MODEL_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer, keypath_list,
+    string,
 )
+from senselink.extras import missing
 from senselink.keypath import split
-from senselink.sources.hass.service import HassService, read_token_file
+from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
 API_PATH = "/api/websocket"
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+_SCHEMES = MappingProxyType({"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"})
 # Home Assistant's own entity id rule (homeassistant.core.valid_entity_id).
 _ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 
@@ -34,6 +38,8 @@ def normalise_url(text: str) -> str:
         parts.port
     except ValueError:
         raise Invalid(f"the port in {shown!r} is not a port number") from None
+    if scheme == "wss" and missing("tls"):
+        raise Invalid(missing("tls"))
     path = parts.path.rstrip("/")
     if not path.endswith(API_PATH):
         if path.endswith("/api"):
@@ -43,7 +49,10 @@ def normalise_url(text: str) -> str:
 
 
 def hass_url(value, raw=None):
-    return normalise_url(string(value))
+    text = string(value)
+    if text.strip().lower() == SUPERVISOR:
+        return SUPERVISOR
+    return normalise_url(text)
 
 
 def entity_id(value, raw=None):
@@ -72,8 +81,9 @@ class HassKind(SourceKind):
     name = "hass"
     doc = "Home Assistant entities over the websocket API"
     source_fields = {
-        "url": Field(hass_url, required=True,
-                     doc="Home Assistant URL, e.g. ws://homeassistant.local:8123"),
+        "url": Field(hass_url, doc="Home Assistant URL, e.g. ws://homeassistant.local:8123; "
+                                   "supervisor (the default inside a Home Assistant app): "
+                                   "through the Supervisor with $SUPERVISOR_TOKEN"),
         "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
         "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
         "max_message_size": Field(integer(minimum=0), default=0,
@@ -89,17 +99,36 @@ class HassKind(SourceKind):
                                                 "e.g. attributes/data/0/level"),
         "power_keypath": Field(keypath, doc="Keypath of a value in watts, "
                                             "e.g. attributes/current_power_w"),
-        "state_keypath": Field(keypath, default="state", doc="Keypath of the on/off state"),
+        "power_keypaths": Field(keypath_list, doc="Keypaths of values in watts, summed "
+                                                  "(phases, channels)"),
+        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
+        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        "state_keypath": Field(keypath, default="state", doc="Keypath of the state (on/off, a "
+                                                             "state_power word)"),
     }
 
     def check(self, source, where):
         options = source.options
+        if "auth_token" not in options or "auth_token_file" not in options:
+            return      # a token key was refused already (the error names it)
         has_token = options.get("auth_token") is not None
         token_file = options.get("auth_token_file")
+        url = options.get("url")
+        supervisor = (url or SUPERVISOR) == SUPERVISOR
+        in_app = bool(os.environ.get("SUPERVISOR_TOKEN", "").strip())
+        if "url" not in options:
+            pass                     # an invalid url, reported already
+        elif url is None and not in_app:
+            where.error(f"missing required key 'url' ({self.source_fields['url'].doc})")
+        elif supervisor and not in_app and not has_token and token_file is None:
+            where.at(options, "url").error(
+                "supervisor needs $SUPERVISOR_TOKEN, which the Supervisor sets in Home Assistant "
+                "apps with homeassistant_api: true, and it is not set here; outside the app give "
+                "Home Assistant's URL and auth_token")
         if has_token and token_file is not None:
             where.at(options, "auth_token_file").error(
                 "give either auth_token or auth_token_file, not both")
-        elif not has_token and token_file is None:
+        elif not has_token and token_file is None and not supervisor:
             where.error("missing the access token: set auth_token (or ${ENV_VAR}) "
                         "or auth_token_file")
         elif has_token and not options["auth_token"].strip():
@@ -112,13 +141,14 @@ class HassKind(SourceKind):
                 where.at(options, "auth_token_file").error(
                     f"cannot read the access token from {token_file!r}: {reason}")
         for plug in source.plugs:
-            here = plug._where
+            here = plug.where
             o = plug.options
             if o.get("attribute") is not None and o.get("attribute_keypath") is not None:
                 here.error("give either attribute or attribute_keypath, not both")
-            if o.get("power_keypath") is not None and (
+            measured = check_power_paths(o, here)
+            if measured and (
                     o.get("attribute") is not None or o.get("attribute_keypath") is not None):
-                here.error("power_keypath reads watts directly: it cannot be combined with "
+                here.error(f"{measured[0]} reads watts directly: it cannot be combined with "
                            "attribute or attribute_keypath")
             elif ((o.get("attribute") is not None or o.get("attribute_keypath") is not None)
                     and not o.get("power_curve")):

@@ -1,20 +1,45 @@
 """The C{hass} source service: one websocket connection that feeds the source's plugs."""
 
+import os
 import random
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from twisted.application.internet import ClientService
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 
+from senselink.excerpt import excerpt
 from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.hass.protocol import HassClientFactory
 from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
 from senselink.urls import safe_url
 
 log = Logger(namespace="senselink.sources.hass")
+
+# url: supervisor (the default inside a Home Assistant app): Home Assistant through the
+# Supervisor's proxy, authenticated with the $SUPERVISOR_TOKEN it gives the app.
+SUPERVISOR = "supervisor"
+
+
+def supervisor_url(environ=None) -> str:
+    """C{ws://supervisor/core/websocket}, or that path under C{$SUPERVISOR_API} when set."""
+    environ = os.environ if environ is None else environ
+    parts = urlsplit((environ.get("SUPERVISOR_API") or "http://supervisor").strip())
+    scheme = "wss" if parts.scheme.lower() in ("https", "wss") else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/core/websocket", "", ""))
+
+
+def supervisor_token(environ=None) -> str:
+    """C{$SUPERVISOR_TOKEN}, stripped; ValueError when it is not set."""
+    environ = os.environ if environ is None else environ
+    token = (environ.get("SUPERVISOR_TOKEN") or "").strip()
+    if not token:
+        raise ValueError("SUPERVISOR_TOKEN is not set (the Supervisor sets it in apps with "
+                         "homeassistant_api: true)")
+    return token
 
 
 def read_token_file(path: str) -> str:
@@ -27,15 +52,15 @@ def read_token_file(path: str) -> str:
 
 
 class _Binding:
-    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_path")
+    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_paths")
 
-    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_path):
+    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_paths):
         self.plug = plug
         self.feed = feed
         self.entity_id = entity_id
         self.state_path = state_path
         self.attribute_path = attribute_path
-        self.power_path = power_path
+        self.power_paths = power_paths      # a PowerPaths, or None
 
 
 def _attribute_path(options):
@@ -75,7 +100,8 @@ class HassService(SourceService):
         if ping_timeout is not None:
             self.ping_timeout = ping_timeout
         options = source.options
-        self.url = options["url"]
+        self.supervisor = (options.get("url") or SUPERVISOR) == SUPERVISOR
+        self.url = supervisor_url() if self.supervisor else options["url"]
         parts = urlsplit(self.url)
         self.label = safe_url(self.url)
         self._token = options.get("auth_token")
@@ -86,13 +112,13 @@ class HassService(SourceService):
         for pc in source.plugs:
             o = pc.options
             attribute_path = _attribute_path(o)
-            power_path = split(o["power_keypath"]) if o.get("power_keypath") else None
+            power_paths = PowerPaths.from_options(o)
             feed = Feed(plugs[pc.id], PowerModel.from_options(o), clock,
-                        timeout=o.get("timeout_duration"), uses_power=power_path is not None,
+                        timeout=o.get("timeout_duration"), uses_power=power_paths is not None,
                         uses_attribute=attribute_path is not None)
             self.feeds.append(feed)
             binding = _Binding(plugs[pc.id], feed, o["entity_id"],
-                               split(o.get("state_keypath") or "state"), attribute_path, power_path)
+                               split(o.get("state_keypath") or "state"), attribute_path, power_paths)
             self.bindings.setdefault(o["entity_id"], []).append(binding)
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection
@@ -140,6 +166,7 @@ class HassService(SourceService):
         return super().stopService()
 
     def connect_failed(self, failure):
+        self.last_error = f"cannot connect to {self.label}: {failure.getErrorMessage()}"
         self.complaints.problem("connect", "Cannot connect to Home Assistant at {url}: {reason}",
                                 url=self.label, reason=failure.getErrorMessage())
 
@@ -148,6 +175,8 @@ class HassService(SourceService):
     def token(self) -> str:
         if self._token_file is not None:
             return read_token_file(self._token_file)
+        if self._token is None and self.supervisor:
+            return supervisor_token()
         return self._token.strip()
 
     # -- reconnecting --
@@ -175,12 +204,14 @@ class HassService(SourceService):
         self.complaints.resolved("connect")
         self.session = session
         self.connected = True
+        self.last_error = None
         self.sessions += 1
         if self._rejected:
             self._rejected = False
         log.info("Connected to Home Assistant {version} at {url}", version=version, url=self.label)
 
     def auth_rejected(self, message):
+        self.last_error = f"authentication rejected by {self.label}"
         if not self._rejected:
             self._rejected = True
             log.error("Home Assistant at {url} rejected the access token ({reason}); "
@@ -200,16 +231,20 @@ class HassService(SourceService):
         self.connected = False
         self.readiness.ended(session)
         if code == 1009:
+            self.last_error = (f"{self.label} sent a message larger than max_message_size "
+                               f"({self.max_message_size} bytes)")
             if not self._too_big:
                 self._too_big = True
                 log.error("Home Assistant at {url} sent a message larger than max_message_size "
                           "({limit} bytes); raise it or remove it (no limit)",
                           url=self.label, limit=self.max_message_size)
         elif not was_connected and self.running and not self._rejected:
+            self.last_error = f"the connection to {self.label} ended before authentication"
             self.complaints.problem(
                 "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
                 "before authentication ({reason})", url=self.label, reason=reason)
         elif was_connected and self.running:
+            self.last_error = f"disconnected from {self.label} ({reason or 'connection lost'})"
             log.warn("Disconnected from Home Assistant at {url} ({reason}); plugs keep their "
                      "last values", url=self.label,
                      reason=reason or ("closed" if was_clean else "connection lost"))
@@ -234,8 +269,8 @@ class HassService(SourceService):
             kwargs = {"state": lookup(state, b.state_path)}
             if b.attribute_path is not None:
                 kwargs["attribute"] = lookup(state, b.attribute_path)
-            if b.power_path is not None:
-                kwargs["power"] = lookup(state, b.power_path)
+            if b.power_paths is not None:
+                kwargs["power"] = b.power_paths.read(state)
             try:
                 watts = b.feed.entity(**kwargs)
             except UnreadableValue as e:
@@ -246,8 +281,8 @@ class HassService(SourceService):
                       watts=watts)
         if failed:
             self.complaints.problem(
-                eid, "Cannot read Home Assistant entity {entity} (state {state!r}): {problems}",
-                entity=eid, state=state.get("state") if isinstance(state, dict) else None,
+                eid, "Cannot read Home Assistant entity {entity} (state {state}): {problems}",
+                entity=eid, state=excerpt(state.get("state") if isinstance(state, dict) else None),
                 problems="; ".join(failed))
         else:
             self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "

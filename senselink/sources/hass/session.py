@@ -18,6 +18,7 @@ C{bindings}, C{ping_interval} and C{ping_timeout}.
 
 import json
 
+from senselink.excerpt import excerpt
 from senselink.log import Logger
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
 
@@ -126,8 +127,8 @@ class HassSession:
             self.close()
             self._expect("close after auth_invalid")
         else:
-            log.debug("Ignoring a {kind!r} message from Home Assistant at {url}",
-                      kind=kind, url=self.service.label)
+            log.debug("Ignoring a {kind} message from Home Assistant at {url}",
+                      kind=excerpt(kind), url=self.service.label)
 
     def command_failed(self, message, what):
         error = message.get("error") or {}

@@ -1,0 +1,62 @@
+"""The validated config: L{Config}, its L{SourceConfig}s and L{PlugConfig}s."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PlugConfig:
+    id: str
+    kind: str
+    options: dict
+    line: int
+    source: "SourceConfig" = None
+    mac_derived: bool = False
+    # The context of the plug's settings (a _Where): cross-key checks report with it.
+    where: object = field(default=None, repr=False, compare=False)
+
+    def __getitem__(self, key):
+        return self.options[key]
+
+    def get(self, key, default=None):
+        value = self.options.get(key)
+        return default if value is None else value
+
+
+@dataclass
+class SourceConfig:
+    kind: str
+    options: dict
+    plugs: list
+    line: int
+    index: int
+    # The context of the source's settings (a _Where): cross-key checks report with it.
+    where: object = field(default=None, repr=False, compare=False)
+
+    def get(self, key, default=None):
+        value = self.options.get(key)
+        return default if value is None else value
+
+
+@dataclass
+class Config:
+    path: str
+    sources: list
+    plugs: dict            # plug id -> PlugConfig, in config order
+    options: dict = field(default_factory=dict)   # validated top-level keys
+    warnings: list = field(default_factory=list)
+    secrets: list = field(default_factory=list)   # (line, key) of secrets written in the file
+
+    @property
+    def target(self):
+        return self.options.get("target")
+
+    def aggregate_of(self, plug_id):
+        """The id of the aggregate that holds C{plug_id}, or None."""
+        for plug in self.plugs.values():
+            if plug.kind == "aggregate" and plug_id in plug.options["elements"]:
+                return plug.id
+        return None
+
+    def reported(self):
+        held = {e for p in self.plugs.values() if p.kind == "aggregate" for e in p.options["elements"]}
+        return [p for p in self.plugs.values() if p.id not in held]

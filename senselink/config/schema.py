@@ -1,0 +1,115 @@
+"""The config's keys: top-level sections, the keys every plug accepts, and the power
+model's keys with their cross-key rules.
+
+Each source kind adds its own source and plug keys (L{SourceKind.source_fields},
+L{SourceKind.plug_fields}); the keys here are the same for all of them.
+"""
+
+from types import MappingProxyType
+
+from senselink.config import sections
+from senselink.config.fields import Field, _shown, alias, boolean, device_id, host, integer, \
+    mac, number, power_curve, state_power, state_value
+
+PLUG_FIELDS = MappingProxyType({
+    "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
+    "mac": Field(mac, doc="MAC address (default: derived from the plug id, stable)"),
+    "device_id": Field(device_id, doc="40 hex digits (default: derived from the MAC)"),
+    "skip_rate": Field(integer(minimum=0), default=0,
+                       doc="Answer one Sense request, then skip this many"),
+    "voltage": Field(number(above=0), default=120.0, doc="Volts reported (current = power / voltage)"),
+})
+
+# Keys every source kind of the original accepted on plugs (its DataSource base class).
+POWER_FIELDS = MappingProxyType({
+    "min_watts": Field(number(minimum=0), default=0.0, doc="Watts at the lowest setting"),
+    "max_watts": Field(number(minimum=0), default=0.0, doc="Watts when fully on"),
+    "off_usage": Field(number(minimum=0), doc="Watts when off (default: min_watts)"),
+    "on_fraction": Field(number(minimum=0, maximum=1), default=1.0,
+                         doc="Static plugs: fraction of the min..max range drawn"),
+})
+
+# Keys of plugs whose value comes from a state/attribute/power reading.
+MODEL_FIELDS = MappingProxyType({
+    **POWER_FIELDS,
+    "attribute_min": Field(number(), default=0.0, doc="Attribute value that means min_watts"),
+    "attribute_max": Field(number(), doc="Attribute value that means max_watts"),
+    "power_curve": Field(power_curve, doc="[[input, watts], ...] interpolated piecewise-linearly"),
+    "on_state_value": Field(state_value, doc="State that means on"),
+    "off_state_value": Field(state_value, default="off", doc="State that means off"),
+    "timeout_duration": Field(number(above=0), doc="Seconds without update before off_usage"),
+    "state_power": Field(state_power, doc="{state: watts}, e.g. {heat: 1800, idle: 4}"),
+    "state_case_sensitive": Field(boolean, default=True,
+                                  doc="false: state words match ignoring case"),
+    "state_power_default": Field(number(minimum=0),
+                                 doc="Watts of a state not in state_power (default: keep the "
+                                     "last value)"),
+})
+
+TOP_LEVEL = MappingProxyType({
+    "sources": Field(None, required=True, doc="List of sources, each with its plugs"),
+    "target": Field(host, doc="Send replies to this host (at the requester's port)"),
+    "allow_from": sections.ALLOW_FROM,
+    "rate_limit": sections.RATE_LIMIT,
+    "web": sections.WEB,
+    "device": sections.DEVICE,
+    "kasa_clients": sections.KASA_CLIENTS,
+    "state_file": sections.STATE_FILE,
+    "state_save_interval": sections.STATE_SAVE_INTERVAL,
+    "max_plug_watts": sections.MAX_PLUG_WATTS,
+})
+
+
+# Keys, of any kind, that read measured watts: state_power gives watts by state instead.
+MEASURED_POWER_KEYS = ("power_keypath", "power_keypaths", "current_keypath", "power_topic")
+
+
+def check_states(written, options, where):
+    """The cross-key rules of C{state_power}, for a plug with the model keys.
+
+    @param written: the plug's settings as written (which keys it has, and their lines).
+    @param options: the validated settings.
+    @param where: the context of the plug's settings.
+    """
+    words = options.get("state_power")
+    if words is None:
+        if options.get("state_power_default") is not None:
+            where.at(written, "state_power_default").error(
+                "state_power_default needs state_power (the watts of the known states)")
+        return
+    here = where.at(written, "state_power")
+    sensitive = options.get("state_case_sensitive") is not False
+    fold = str if sensitive else str.casefold
+    folded = {}
+    for word in words:
+        other = folded.setdefault(fold(word), word)
+        if other != word:
+            here.error(f"states {_shown(other)} and {_shown(word)} are the same word "
+                       f"with state_case_sensitive: false")
+    for key in ("on_state_value", "off_state_value"):
+        value = options.get(key)
+        if key in written and value is not None and fold(value) in folded:
+            where.at(written, key).error(
+                f"{key} {_shown(value)} is also in state_power (line {here.line}): "
+                f"give that state's watts in one place")
+    for key in MEASURED_POWER_KEYS:
+        if options.get(key) is not None:
+            where.at(written, key).error(
+                f"state_power gives watts by state: it cannot be combined with {key}, "
+                f"which reads measured watts")
+
+
+def check_power_paths(options, where, single="power_keypath"):
+    """One way of reading measured watts: C{single}, C{power_keypaths} or current x voltage.
+
+    @return: the keys of the ways given (empty: none).
+    """
+    given = [key for key in (single, "power_keypaths", "current_keypath")
+             if options.get(key) is not None]
+    if len(given) > 1:
+        where.error(f"{' and '.join(given)} exclude each other: give one way to read the watts")
+    if (options.get("current_keypath") is None) != (options.get("voltage_keypath") is None):
+        where.error("current_keypath and voltage_keypath go together (watts = current x voltage)")
+    if options.get("voltage_keypath") is not None and "current_keypath" not in given:
+        given.append("voltage_keypath")
+    return given

@@ -1,0 +1,230 @@
+"""The optional top-level sections besides C{sources} and C{target}.
+
+Each is a L{Field} (converter, default, documentation) that
+L{senselink.config.schema} lists; the runtime modules read the validated
+values from C{Config.options}:
+
+    allow_from, rate_limit    who gets answers, and how many (L{senselink.guard})
+    device, kasa_clients      the power strip Kasa clients see (L{senselink.strip})
+    web                       JSON API, metrics, status page (L{senselink.web})
+    state_file                the energy counters' file (L{senselink.energy})
+
+Reading a config loads none of those modules.
+"""
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from senselink.config.fields import (Field, Invalid, _clip, _describe, _shown, boolean, device_id,
+                                     mac, number, string)
+from senselink.extras import missing
+from senselink.plugs import DERIVED_MAC_PREFIX, derive_device_id
+
+# ---------------------------------------------------------------- allow_from, rate_limit
+
+# "The LAN": loopback, private IPv4, link-local, IPv6 unique-local and link-local.
+DEFAULT_ALLOW = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                 "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
+DEFAULT_EXEMPT = ("127.0.0.0/8", "::1/128")
+DEFAULT_RATE = MappingProxyType(
+    {"requests_per_second": 10.0, "burst": 20.0, "replies_per_second": 2000.0})
+
+
+def networks(value, raw=None):
+    """A list of addresses/CIDRs as ip_network objects."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of addresses or CIDRs, got {_shown(value)}")
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {_shown(item)}") from None
+    return out
+
+
+def rate_limit(value, raw=None):
+    """The C{rate_limit} section: False, or a mapping of limits (missing keys take defaults)."""
+    if value is False:
+        return False
+    if value is True or value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise Invalid(f"expected false or a mapping, got {_shown(value)}")
+    known = set(DEFAULT_RATE) | {"exempt"}
+    unknown = set(value) - known
+    if unknown:
+        raise Invalid(f"unknown rate_limit key {_shown(sorted(unknown, key=str)[0])}; known keys: "
+                      f"{', '.join(sorted(known))}")
+    out = dict(DEFAULT_RATE)
+    positive = number(above=0)
+    for key in DEFAULT_RATE:
+        if key in value:
+            out[key] = float(positive(value[key]))
+    out["exempt"] = networks(value.get("exempt", list(DEFAULT_EXEMPT)))
+    return out
+
+
+ALLOW_FROM = Field(networks, default=None,
+                   doc="addresses/CIDRs whose requests are answered (default: the LAN)")
+RATE_LIMIT = Field(rate_limit, default=None, doc="per-source and global limits, or false")
+
+# ---------------------------------------------------------------- device, kasa_clients
+
+DEFAULT_ALIAS = "SenseLink"
+
+
+def derive_strip_mac(alias: str) -> str:
+    """The strip's MAC when none is configured: derived from its alias, the same on every start."""
+    digest = hashlib.sha256(b"senselink-strip:" + alias.encode("utf-8")).digest()
+    return ":".join(f"{b:02X}" for b in DERIVED_MAC_PREFIX + tuple(digest[:3]))
+
+
+_DEVICE_KEYS = MappingProxyType({
+    "alias": string,
+    "mac": mac,
+    "device_id": device_id,
+})
+
+
+def device_identity(value, raw=None) -> dict:
+    """The C{device:} mapping: alias, mac, device_id, with stable defaults filled in."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with alias, mac and/or device_id, got "
+                      f"{_shown(value)}")
+    out = {}
+    raws = getattr(value, "raw", {})
+    for key, item in value.items():
+        convert = _DEVICE_KEYS.get(key)
+        if convert is None:
+            raise Invalid(f"unknown key {_shown(key)}; known keys: "
+                          f"{', '.join(sorted(_DEVICE_KEYS))}")
+        if item is None:
+            continue
+        try:
+            out[key] = convert(item, raws.get(key))
+        except Invalid as e:
+            raise Invalid(f"{key}: {e}") from None
+    out.setdefault("alias", DEFAULT_ALIAS)
+    if not out["alias"]:
+        raise Invalid("alias: expected a non-empty name")
+    out.setdefault("mac", derive_strip_mac(out["alias"]))
+    out.setdefault("device_id", derive_device_id(out["mac"]))
+    return out
+
+
+DEVICE = Field(device_identity, default=None,
+               doc="Identity of the power strip Kasa clients see: alias, mac, device_id")
+KASA_CLIENTS = Field(boolean, default=True,
+                     doc="Answer Kasa clients (discovery, TCP sessions) besides the Sense request")
+
+# ---------------------------------------------------------------- web
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+
+@dataclass
+class WebOptions:
+    listen: str = DEFAULT_LISTEN
+    token: str = field(default=None, repr=False)    # never shown
+
+    def __repr__(self):
+        return f"WebOptions(listen={self.listen!r}, token={'set' if self.token else 'unset'})"
+
+
+WEB_KEYS = MappingProxyType({
+    "listen": f"Twisted server endpoint string (default {DEFAULT_LISTEN})",
+    "token": "Bearer token required by requests that change state (PUT)",
+})
+
+
+def endpoint_string(value, raw=None):
+    value = string(value).strip()
+    if value.split(":", 1)[0].lower() in ("ssl", "tls") and missing("tls"):
+        raise Invalid(missing("tls"))
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+    try:
+        serverFromString(reactor, value)
+    except (ValueError, TypeError, KeyError) as e:
+        raise Invalid(f"expected a Twisted endpoint string such as {DEFAULT_LISTEN!r}, "
+                      f"got {_shown(value)} ({_clip(str(e))})") from None
+    return value
+
+
+def web_section(value, raw=None):
+    """The C{web} mapping: C{listen} and C{token}."""
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a mapping with listen and token, got {_describe(value)}")
+    lines = getattr(value, "lines", {})
+
+    def at(key):
+        return f" (line {lines[key]})" if key in lines else ""
+    unknown = [k for k in value if k not in WEB_KEYS]
+    if unknown:
+        raise Invalid(f"unknown web key {_shown(str(unknown[0]))}{at(unknown[0])}; known keys: "
+                      f"{', '.join(WEB_KEYS)}")
+    options = WebOptions()
+    if value.get("listen") is not None:
+        try:
+            options.listen = endpoint_string(value["listen"])
+        except Invalid as e:
+            raise Invalid(f"listen{at('listen')}: {e}") from None
+    if value.get("token") is not None:
+        token = value["token"]
+        if not isinstance(token, (str, int)) or isinstance(token, bool):
+            raise Invalid(f"token{at('token')}: expected text")
+        try:
+            token = string(token)
+        except Invalid as e:
+            raise Invalid(f"token{at('token')}: {e}") from None
+        if not token.strip():
+            raise Invalid(f"token{at('token')}: expected non-empty text")
+        options.token = token
+    return options
+
+
+# Only the token of the mapping is a secret.
+WEB = Field(web_section, doc="Web interface: JSON API, metrics, status page", secret=True,
+            secret_keys=("token",))
+
+# ---------------------------------------------------------------- state_file
+
+DEFAULT_STATE_FILE = "senselink-state.json"
+
+# ---------------------------------------------------------------- watts
+
+DEFAULT_MAX_PLUG_WATTS = 100_000.0
+
+MAX_PLUG_WATTS = Field(number(above=0, maximum=1e9), default=DEFAULT_MAX_PLUG_WATTS,
+                       doc="The most watts one plug may report; a reading above is "
+                           "refused like an unreadable value, a config value above is an error")
+
+DEFAULT_STATE_SAVE_INTERVAL = 60.0
+
+
+def state_file(value, raw=None):
+    """A path, or false: the counters are kept in memory only."""
+    if value is False:
+        return False
+    if value is True:
+        raise Invalid("expected a file name, or false to keep the counters in memory only")
+    value = string(value).strip()
+    if not value:
+        raise Invalid("expected a file name, or false to keep the counters in memory only")
+    return value
+
+
+STATE_FILE = Field(state_file, default=DEFAULT_STATE_FILE,
+                   doc="File keeping the plugs' energy counters across restarts "
+                       "(relative paths are in the state directory); false: memory only")
+
+STATE_SAVE_INTERVAL = Field(number(above=0), default=DEFAULT_STATE_SAVE_INTERVAL,
+                            doc="Seconds between saves of the state file (what a power cut "
+                                "or SIGKILL can lose at most)")

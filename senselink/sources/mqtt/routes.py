@@ -1,0 +1,148 @@
+"""Messages to plugs: which plugs a topic feeds, and what a payload does to each.
+
+Each plug's use of a topic is a L{Route} to its L{senselink.power.Feed}. A
+payload that cannot be used (not UTF-8, not JSON, too deep, too large,
+nothing at the keypath, not a number) leaves the plug as it was and is
+logged once per topic and plug until a good value arrives, with at most
+200 characters of it and its full size.
+"""
+
+from senselink.log import Logger
+from senselink.mqtt.topics import has_wildcard, matches
+from senselink.power import Feed, PowerModel, UnreadableValue
+from senselink.readings import PowerPaths
+from senselink.sources.base import Complaints
+from senselink.sources.mqtt import payload as payloads
+from senselink.sources.mqtt.settings import ROLES
+
+log = Logger()
+
+
+class Route:
+    """One plug's use of one topic: which feed method and which keypath."""
+
+    __slots__ = ("feed", "role", "keypath", "apply")
+
+    def __init__(self, feed, role, keypath):
+        self.feed = feed
+        self.role = role
+        self.keypath = keypath
+        self.apply = getattr(feed, role)     # Feed.power, Feed.state or Feed.attribute
+
+    @property
+    def plug(self):
+        return self.feed.plug
+
+
+class Router:
+    """The routes of one source's plugs, by topic filter; applies each message."""
+
+    def __init__(self, source, plugs, clock):
+        """
+        @param source: the source's config; C{plugs}: the plugs by id.
+        """
+        self.complaints = Complaints(log)
+        self.max_payload = source.options.get("max_payload_size")
+        self.debug = False
+        self.feeds = []
+        self.routes = {}           # topic filter -> [Route]
+        for plug_config in source.plugs:
+            self._add_plug(plug_config, plugs[plug_config.id], clock)
+        self.topics = list(self.routes)
+        self._wildcards = [(f, r) for f, r in self.routes.items() if has_wildcard(f)]
+        self.messages = 0
+        self.applied = 0           # messages a plug took a value from
+
+    def _add_plug(self, plug_config, plug, clock):
+        options = plug_config.options
+        feed = Feed(plug, PowerModel.from_options(options), clock,
+                    timeout=options.get("timeout_duration"),
+                    uses_power=options.get("power_topic") is not None,
+                    uses_attribute=options.get("attribute_topic") is not None)
+        self.feeds.append(feed)
+        for role in ROLES:
+            topic = options.get(f"{role}_topic")
+            if topic is not None:
+                keypath = options.get(f"{role}_topic_keypath")
+                if role == "power":     # several values in one payload: a PowerPaths
+                    keypath = PowerPaths.from_options(options, single=None) or keypath
+                self.routes.setdefault(topic, []).append(Route(feed, role, keypath))
+
+    def plugs_on(self, topic_filter):
+        """The ids of the plugs a topic filter feeds, in config order, each once."""
+        return list(dict.fromkeys(route.plug.id for route in self.routes.get(topic_filter, ())))
+
+    def routes_for(self, topic):
+        """Every route a message on C{topic} (a topic name, no wildcards) reaches."""
+        found = list(self.routes.get(topic, ()))
+        for topic_filter, routes in self._wildcards:
+            if matches(topic_filter, topic):
+                found.extend(routes)
+        return found
+
+    # -- messages --
+
+    def message(self, topic, payload, retain=False):
+        """Apply one message to the plugs on its topic; whether any took a value from it."""
+        return self.publish(topic, payload, 0, retain, None, False)
+
+    def publish(self, topic, payload, qos, retain, packet_id, dup):
+        """L{message} with the fields of a PUBLISH, as the decoder hands them over.
+
+        The hot path of the source: one call per message, the usual plain
+        payload read here rather than in another call.
+        """
+        self.messages += 1
+        routes = self.routes.get(topic) if not self._wildcards else self.routes_for(topic)
+        if routes is None:
+            return False
+        delivered = False
+        for route in routes:
+            keypath = route.keypath
+            try:
+                if keypath is None:
+                    try:
+                        value = payload.decode("utf-8").strip()
+                    except UnicodeDecodeError:
+                        raise UnreadableValue("the payload is not UTF-8 text") from None
+                    if not value:
+                        raise UnreadableValue("the payload is empty")
+                else:
+                    value = payloads.value(payload, keypath)
+                watts = route.apply(value)
+            except UnreadableValue as e:
+                self._unreadable(route, topic, payload, len(payload), str(e))
+                continue
+            delivered = True
+            if self.complaints.open:
+                self.complaints.resolved(
+                    (topic, route.plug.id), "MQTT {topic}: the {role} of plug {plug} is "
+                    "readable again", topic=payloads.topic_text(topic), role=route.role,
+                    plug=route.plug.id)
+            if self.debug:
+                self._debug(route, topic, value, watts, retain)
+        if delivered:
+            self.applied += 1
+        return delivered
+
+    def oversized(self, topic, head, size):
+        """A message whose payload was over C{max_payload_size}: every plug keeps its value."""
+        self.messages += 1
+        for route in self.routes_for(topic):
+            self._unreadable(route, topic, head, size,
+                             f"the payload is over max_payload_size ({self.max_payload} bytes)")
+
+    def _debug(self, route, topic, value, watts, retain):
+        log.debug("MQTT {topic}{retained}: {role} {value} -> plug {plug} {watts} W",
+                  topic=payloads.topic_text(topic), retained=" (retained)" if retain else "",
+                  role=route.role, value=payloads.excerpt(value if isinstance(value, str)
+                                                          else repr(value)),
+                  plug=route.plug.id, watts=watts)
+
+    def _unreadable(self, route, topic, payload, size, problem):
+        self.complaints.problem(
+            (topic, route.plug.id), "MQTT {topic}: cannot use {payload} ({size} bytes) for the "
+            "{role} of plug {plug}: {problem}; the plug keeps {watts} W",
+            topic=payloads.topic_text(topic), payload=payloads.excerpt(payload), size=size,
+            role=route.role, plug=route.plug.id, problem=problem[:200], watts=route.plug.watts)
+        return False

@@ -1,0 +1,168 @@
+"""The JSON documents of the web interface, built from the live daemon.
+
+Shared by the API (L{senselink.web.api}), the event stream
+(L{senselink.web.events}) and the page's script: one plug
+(L{plug_summary}), one source (L{source_summary}), the daemon's status with
+"is Sense polling me?" (L{status_document}), a plug's history
+(L{history_document}) and everything at once (L{snapshot}).
+
+C{web} is the L{senselink.web.interface.WebInterface}; its C{daemon} is
+read through the daemon's public API only.
+"""
+
+from senselink import __version__
+
+DAYS = 30                    # daily kWh in a plug's history
+SPARK_POINTS = 120           # at most this many points per sparkline (10 minutes)
+
+# Why a Sense monitor may not reach the daemon: (key, words). The status says which apply.
+CAUSES = (
+    ("subnet", "SenseLink is not on the same subnet as the Sense monitor: Sense finds plugs "
+               "by UDP broadcast, which routers do not forward."),
+    ("docker", "Docker without host networking: broadcasts do not reach a container on a "
+               "bridge network (use network_mode: host)."),
+    ("firewall", "A firewall drops UDP port 9999, on this host or between it and the monitor."),
+    ("allow_from", "allow_from does not include the monitor's address: its requests are "
+                   "dropped."),
+    ("quiet", "Quiet mode is on: requests are received but never answered."),
+    ("target", "target is set: replies go to that host instead of the requester."),
+)
+
+
+def _energy(meter, plug, now):
+    counter = meter.get(plug.id) if meter is not None else None
+    if counter is None:
+        return {"today_kwh": 0.0, "month_kwh": 0.0, "total_kwh": 0.0}
+    today, month, total = counter.figures(now)
+    return {"today_kwh": round(today, 6), "month_kwh": round(month, 6),
+            "total_kwh": round(total, 6)}
+
+
+def plug_summary(plug, now, meter=None):
+    """The JSON description of one plug, with its energy when C{meter} is given."""
+    updated = plug.updated
+    out = {
+        "id": plug.id,
+        "alias": plug.alias,
+        "mac": plug.mac,
+        "device_id": plug.device_id,
+        "kind": plug.kind,
+        "watts": plug.watts,
+        "on": plug.on,
+        "updated": updated,
+        "age": None if updated is None else max(0.0, now - updated),
+        "reported": plug.reported,
+        "aggregate": plug.aggregate.id if plug.aggregate is not None else None,
+        "mutable": plug.kind == "mutable",
+    }
+    elements = getattr(plug, "elements", None)
+    if elements is not None:
+        out["elements"] = [element.id for element in elements]
+    if meter is not None:
+        out["energy"] = _energy(meter, plug, now)
+    return out
+
+
+def source_summary(index, source, now):
+    """The JSON description of one source."""
+    last = source.last_update
+    return {
+        "index": index,
+        "kind": source.kind,
+        "label": source.label,
+        "connected": bool(source.connected),
+        "last_update": last,
+        "age": None if last is None else max(0.0, now - last),
+        "last_error": getattr(source, "last_error", None),
+    }
+
+
+def requesters_summary(requesters, replies, now):
+    """Requests of one kind of client (L{senselink.polling.Requesters}) and replies sent."""
+    last = requesters.last
+    return {
+        "requests": requesters.requests,
+        "replies": replies,
+        "last_request": last,
+        "age": None if last is None else max(0.0, now - last),
+        "addresses": [{"address": address, "last": seen} for address, seen in requesters.peers()],
+        "polls_per_minute": round(requesters.per_minute(now), 1),
+    }
+
+
+def status_document(web, now):
+    """The daemon at a glance: plugs, Sense and Kasa clients, sources, and silence."""
+    daemon = web.daemon
+    polling = daemon.polling
+    counters = daemon.counters
+    plugs = daemon.plugs
+    silent = polling.sense_silent(now)
+    out = {
+        "version": __version__,
+        "now": now,
+        "started": polling.started,
+        "quiet": daemon.quiet,
+        "target": daemon.target,
+        "writable": bool(web.token),
+        "plugs": len(plugs),
+        "reported": len(plugs.reported),
+        "reported_watts": sum(plug.watts for plug in plugs.reported),
+        "sense": requesters_summary(polling.sense, counters.replies.get("sense", 0), now),
+        "kasa_clients": requesters_summary(polling.kasa, counters.replies.get("kasa", 0), now),
+        "not_allowed": counters.ignored.get("not_allowed", 0),
+        "silence": None,
+        "sources": [source_summary(i, s, now) for i, s in enumerate(daemon.sources)],
+    }
+    if silent is not None:
+        applies = {"allow_from": out["not_allowed"] > 0, "quiet": out["quiet"],
+                   "target": out["target"] is not None}
+        out["silence"] = {
+            "seconds": silent,
+            "since_start": polling.sense.last is None,
+            "causes": [{"cause": key, "text": text, "applies": applies.get(key)}
+                       for key, text in CAUSES],
+        }
+    return out
+
+
+def spark(history, now):
+    """At most L{SPARK_POINTS} C{[seconds before now, watts]} of the last 10 minutes."""
+    if history is None:
+        return []
+    points = history.recent(now)
+    bucket = 600.0 / SPARK_POINTS
+    thinned = {}
+    for t, watts in points:
+        thinned[int((now - t) // bucket)] = (t, watts)   # the last point of each bucket
+    if points:
+        thinned[-1] = points[0]                          # the value at the window's start
+    return [[round(t - now, 1), round(watts, 2)]
+            for t, watts in sorted(thinned.values())]
+
+
+def snapshot(web, now):
+    """Everything the page shows: the status, and every plug with energy and sparkline."""
+    daemon = web.daemon
+    history = daemon.history
+    plugs = []
+    for plug in daemon.plugs:
+        summary = plug_summary(plug, now, daemon.meter)
+        summary["spark"] = spark(history.get(plug.id) if history is not None else None, now)
+        plugs.append(summary)
+    return {"now": now, "status": status_document(web, now), "plugs": plugs}
+
+
+def history_document(web, plug, now):
+    """One plug's history: 10 minutes of changes, 24 hours of minutes, 30 days of kWh."""
+    daemon = web.daemon
+    history = daemon.history.get(plug.id) if daemon.history is not None else None
+    counter = daemon.meter.get(plug.id)
+    out = {"id": plug.id, "alias": plug.alias, "now": now, "watts": plug.watts,
+           "recent": [], "minutes": [], "days": []}
+    if history is not None:
+        out["recent"] = [[round(t, 1), round(w, 2)] for t, w in history.recent(now)]
+        out["minutes"] = [[int(t), round(low, 2), round(mean, 2), round(high, 2)]
+                          for t, low, mean, high in history.minutes(now)]
+    if counter is not None:
+        out["days"] = [[day, round(kwh, 6)] for day, kwh in counter.daily(DAYS, now)]
+    return out

@@ -1,0 +1,125 @@
+"""Shared by the status page tests: a demo daemon (20 plugs, long aliases), 127.0.0.1."""
+
+import json
+
+import treq
+
+from twisted.internet import defer, reactor
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from tests.support import free_port, start_service
+
+TOKEN = "a-demo-token-of-32-characters-xx"
+LONG = ("Garage EV charger on the north wall, the one behind the bikes and the freezer, "
+        "wired on its own 40 A circuit by the previous owners of the house in 2019; "
+        "this alias is two hundred characters long, for the phone test.")[:200]
+
+
+def demo_config(web_port, dead_port, plugs=20):
+    """A config with mutable, static and aggregate plugs, 200-character aliases, and an
+    HTTP source whose endpoint is down (a source with an error to show)."""
+    statics = "\n".join(
+        f"    - appliance{i}:\n"
+        f"        alias: \"{LONG[:190]} #{i:02d}\"\n"
+        f"        max_watts: {20 + 37 * i}\n"
+        f"        mac: 53:75:31:00:01:{i:02X}"
+        for i in range(plugs - 5))
+    return f"""\
+web:
+  listen: tcp:{web_port}:interface=127.0.0.1
+  token: {TOKEN}
+state_file: STATE
+sources:
+- mutable:
+    plugs:
+    - ev:
+        alias: "{LONG}"
+        power: 1500
+        max_watts: 7200
+        off_usage: 2
+        mac: 53:75:31:00:00:02
+    - lamp:
+        alias: Lamp
+        power: 10
+        mac: 53:75:31:00:00:03
+- static:
+    plugs:
+    - fridge:
+        alias: Kitchen fridge
+        max_watts: 120.5
+        mac: 53:75:31:00:00:01
+{statics}
+- aggregate:
+    plugs:
+    - lights:
+        alias: All lights
+        elements: [lamp]
+        mac: 53:75:31:00:00:05
+- http:
+    url: http://127.0.0.1:{dead_port}/meter
+    interval: 1
+    plugs:
+    - meter:
+        alias: Heat pump
+        power_keypath: power
+        mac: 53:75:31:00:00:04
+"""
+
+
+def start_demo(testcase, plugs=20, web_port=None):
+    """The demo daemon, started; its web interface's base URL is C{service.base}."""
+    web_port = web_port or free_port()
+    state = testcase.mktemp()
+    text = demo_config(web_port, free_port(), plugs).replace("STATE", state)
+    service = start_service(testcase, text)
+    service.base = f"http://127.0.0.1:{web_port}"
+    return service
+
+
+class Client:
+    """treq over fresh connections (nothing left open when a test ends)."""
+
+    def __init__(self, base):
+        self.base = base
+        self.http = treq.client.HTTPClient(Agent(reactor, pool=HTTPConnectionPool(
+            reactor, persistent=False)))
+
+    @defer.inlineCallbacks
+    def json(self, method, path, body=None, token=None):
+        headers = {b"Content-Type": [b"application/json"]}
+        if token:
+            headers[b"Authorization"] = [b"Bearer " + token.encode()]
+        data = None if body is None else json.dumps(body).encode()
+        response = yield self.http.request(method, self.base + path, headers=headers, data=data)
+        content = yield treq.content(response)
+        return response.code, json.loads(content)
+
+    @defer.inlineCallbacks
+    def raw(self, path):
+        response = yield self.http.get(self.base + path)
+        content = yield treq.content(response)
+        return response, content
+
+
+def readme_config(web_port):
+    """The demo of the README's screenshot: a few plugs with everyday names."""
+    return f"""\
+web:
+  listen: tcp:{web_port}:interface=127.0.0.1
+  token: {TOKEN}
+state_file: STATE
+sources:
+- mutable:
+    plugs:
+    - heat_pump: {{alias: Heat pump, power: 1850, max_watts: 3200, mac: "53:75:31:00:02:01"}}
+    - ev: {{alias: EV charger, power: 7200, max_watts: 7200, mac: "53:75:31:00:02:02"}}
+    - dishwasher: {{alias: Dishwasher, power: 0, max_watts: 1900, mac: "53:75:31:00:02:03"}}
+    - desk_lamp: {{alias: Desk lamp, power: 9, mac: "53:75:31:00:02:04"}}
+    - hall_lamp: {{alias: Hall lamp, power: 14, mac: "53:75:31:00:02:05"}}
+- static:
+    plugs:
+    - fridge: {{alias: Kitchen fridge, max_watts: 95, mac: "53:75:31:00:02:06"}}
+- aggregate:
+    plugs:
+    - lights: {{alias: All lamps, elements: [desk_lamp, hall_lamp], mac: "53:75:31:00:02:07"}}
+"""
