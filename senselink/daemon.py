@@ -20,7 +20,6 @@ L{senselink.service} adds.
 """
 
 from types import MappingProxyType
-import ipaddress
 import os
 
 from twisted.application.service import MultiService, Service
@@ -39,8 +38,9 @@ from senselink.plugbuilder import build_plugs
 from senselink.polling import Polling
 from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
 from senselink.replies import SenseReplyCache
-from senselink.responder import UNRESOLVED, KasaStreamFactory, Responder
+from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
+from senselink.target import Target
 from senselink.udp import KasaDatagramProtocol
 
 log = Logger()
@@ -53,14 +53,6 @@ LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
              "web": "for the web interface on {where}",
              "web-port": "for the web interface (--web-port) on {where}",
              "ingress": "for the web interface (--ingress-port) on {where}"})
-
-
-def _is_ip(value) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
 
 
 def describe_source(source) -> str:
@@ -82,8 +74,6 @@ class Daemon(MultiService):
         self.reactor = reactor
         self.kinds = kinds
         self.foreground = foreground
-        self._resolve = resolve        # host name -> Deferred(address); default reactor.resolve
-        self._target = None          # the configured target (host name or address), or None
         self.plugs = build_plugs(config, reactor, kinds)
         self.meter = EnergyMeter(reactor)
         self.meter.watch(self.plugs)
@@ -93,6 +83,9 @@ class Daemon(MultiService):
         self.responder = Responder(self.replies, respond=respond, debug=debug,
                                    polling=self.polling)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
+        # resolve: host name -> Deferred(address); default the reactor's resolver
+        self._target = Target(self.udp_protocol,
+                              lambda name: (resolve or self.reactor.resolve)(name))
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.web = None              # the web interface's listening service, or None
@@ -142,7 +135,8 @@ class Daemon(MultiService):
 
     @property
     def target(self):
-        return self._target
+        """The configured target (host name or address), or None."""
+        return self._target.wanted
 
     @property
     def quiet(self) -> bool:
@@ -314,31 +308,7 @@ class Daemon(MultiService):
         While a host name resolves, nothing is sent anywhere; a name that does
         not resolve keeps it so (never the requester instead of the target).
         """
-        self._target = target or None
-        protocol = self.udp_protocol
-        if not target:
-            protocol.target = None
-            return
-        if _is_ip(target):
-            protocol.target = target
-            log.info("Replies go to target {address}", address=target)
-            return
-        protocol.target = UNRESOLVED
-        resolve = self._resolve or self.reactor.resolve
-        resolve(target).addCallbacks(self._resolved, self._unresolved,
-                                           callbackArgs=(target,), errbackArgs=(target,))
-
-    def _resolved(self, address, target):
-        if target != self._target:
-            return          # another target was set meanwhile
-        log.info("Replies go to target {target} ({address})", target=target, address=address)
-        self.udp_protocol.target = address
-
-    def _unresolved(self, failure, target):
-        if target != self._target:
-            return
-        log.error("Cannot resolve target {target}: {reason}; Sense requests are not answered",
-                  target=target, reason=failure.getErrorMessage())
+        self._target.set(target)
 
     def apply_settings(self, config, starting=False):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},

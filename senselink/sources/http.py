@@ -16,15 +16,9 @@ import json
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from zope.interface import implementer
-
 from twisted.internet import defer
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
-from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone,
-                                ResponseFailed, ResponseNeverReceived, _HTTP11ClientFactory)
-from twisted.web.http import PotentialDataLoss
-from twisted.web.iweb import IPolicyForHTTPS
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
 
 from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean,
                               check_power_paths, keypath, keypath_list, number, string,
@@ -36,12 +30,13 @@ from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
-from senselink.sources.tls import UnverifiedTLS, ca_file_path, load_ca_file
+from senselink.sources.httpclient import (MAX_BODY, PollFailed, _QuietClientFactory,
+                                          read_body, tls_policy)
+from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
 log = Logger()
 
-MAX_BODY = 1024 * 1024   # bytes; a larger response body is a failed poll
 USER_AGENT = b"SenseLink"
 
 
@@ -130,81 +125,7 @@ class HttpKind(SourceKind):
 # ---------------------------------------------------------------- TLS
 
 
-@implementer(IPolicyForHTTPS)
-class _UnverifiedPolicy:
-    def creatorForNetloc(self, hostname, port):
-        return UnverifiedTLS(hostname.decode("ascii"))
-
-
-def tls_policy(options):
-    """The HTTPS policy for a source's C{verify_tls} / C{ca_file}."""
-    if options.get("verify_tls") is False:
-        return _UnverifiedPolicy()
-    ca_file = options.get("ca_file")
-    return BrowserLikePolicyForHTTPS(load_ca_file(ca_file) if ca_file else None)
-
-
 # ---------------------------------------------------------------- polling
-
-
-class _QuietClientFactory(_HTTP11ClientFactory):
-    noisy = False
-
-
-class PollFailed(Exception):
-    """A poll did not give a usable body; the message is safe to log."""
-
-
-class _LimitedBody(Protocol):
-    """Collects a response body up to C{limit} bytes; drops the connection past that."""
-
-    def __init__(self, finished, limit):
-        self.finished = finished
-        self.limit = limit
-        self.parts = []
-        self.size = 0
-
-    def dataReceived(self, data):
-        if self.finished is None:
-            return
-        self.size += len(data)
-        if self.size > self.limit:
-            finished, self.finished = self.finished, None
-            self.parts = []
-            self.transport.stopProducing()
-            finished.errback(PollFailed(f"response body larger than {self.limit} bytes"))
-            return
-        self.parts.append(data)
-
-    def connectionLost(self, reason):
-        finished, self.finished = self.finished, None
-        if finished is None:
-            return
-        if reason.check(ResponseDone, PotentialDataLoss):
-            finished.callback(b"".join(self.parts))
-        else:
-            finished.errback(PollFailed(f"connection lost while reading the body: "
-                                        f"{reason.getErrorMessage()}"))
-
-    def abort(self):
-        """Stop reading (the poll was cancelled)."""
-        self.finished = None
-        if self.transport is not None:
-            self.transport.stopProducing()
-
-
-def read_body(response, limit=MAX_BODY):
-    """A Deferred firing with the body (bytes), failing with L{PollFailed} past C{limit}."""
-    protocol = None
-
-    def cancel(d):
-        if protocol is not None:
-            protocol.abort()
-
-    finished = defer.Deferred(cancel)
-    protocol = _LimitedBody(finished, limit)
-    response.deliverBody(protocol)
-    return finished
 
 
 class _Reader:
