@@ -4,6 +4,7 @@ a scriptable power meter resource, and a self-signed certificate for TLS tests."
 import os
 
 from twisted.internet import defer, reactor
+from twisted.internet.protocol import Protocol
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
@@ -129,3 +130,21 @@ def self_signed_pem(directory):
     with open(ca_path, "wb") as f:
         f.write(cert_pem)
     return ca_path, cert_pem, key_pem
+
+
+class RawGet(Protocol):
+    """Sends one plain GET / and records whatever comes back until the connection ends
+    (nothing, when the server closes at once)."""
+
+    def __init__(self):
+        self.data = b""
+        self.ended = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    def dataReceived(self, data):
+        self.data += data
+
+    def connectionLost(self, reason):
+        self.ended.callback(self.data)

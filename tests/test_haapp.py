@@ -16,11 +16,11 @@ import textwrap
 import yaml
 from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 from twisted.trial import unittest
 
 import senselink
 from senselink.config import load
+from tests.httpserver import RawGet
 from tests.deploy_support import (ROOT, ask_udp, by_alias, child_env, dockerfile_instructions,
                                   spawn, stopped_cleanly, twistd_executable, with_timeout)
 from tests.support import free_port
@@ -238,23 +238,6 @@ class DefaultConfigTests(unittest.TestCase):
         self.assertIsNone(config.sources[1].options["url"])
 
 
-class Silence(Protocol):
-    """Connects, sends a request, and records what comes back until the connection ends."""
-
-    def __init__(self):
-        self.data = b""
-        self.ended = defer.Deferred()
-
-    def connectionMade(self):
-        self.transport.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-
-    def dataReceived(self, data):
-        self.data += data
-
-    def connectionLost(self, reason):
-        self.ended.callback(self.data)
-
-
 class RunScriptTests(unittest.TestCase):
     """senselink_app/run, outside Docker: /data and /config are folders of the test."""
 
@@ -316,7 +299,7 @@ class RunScriptTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def fetch(self, port):
-        client = Silence()
+        client = RawGet()
         yield with_timeout(connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port),
                                            client))
         return (yield with_timeout(client.ended))

@@ -9,7 +9,6 @@ import treq
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
@@ -17,6 +16,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from senselink import config, tap
 from senselink.service import INGRESS_PROXY, makeService
 from senselink.web.listener import _address
+from tests.httpserver import RawGet
 from tests.support import with_timeout
 
 CONFIG = """\
@@ -28,23 +28,6 @@ sources:
         max_watts: 120
         mac: 53:75:31:00:00:01
 """
-
-
-class Listener(Protocol):
-    """Sends one request and records whatever comes back until the connection ends."""
-
-    def __init__(self):
-        self.data = b""
-        self.ended = defer.Deferred()
-
-    def connectionMade(self):
-        self.transport.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-
-    def dataReceived(self, data):
-        self.data += data
-
-    def connectionLost(self, reason):
-        self.ended.callback(self.data)
 
 
 class ListenerTests(unittest.TestCase):
@@ -104,7 +87,7 @@ class ListenerTests(unittest.TestCase):
         daemon = self.start(ingress_port=0)
         port = daemon.getServiceNamed("ingress").endpoint.port
         for _ in range(3):
-            client = Listener()
+            client = RawGet()
             yield with_timeout(connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port),
                                                client))
             received = yield with_timeout(client.ended)
