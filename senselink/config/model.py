@@ -3,8 +3,16 @@
 from dataclasses import dataclass, field
 
 
+class _Options:
+    """C{get}: a validated option, C{default} where it is unset (None)."""
+
+    def get(self, key, default=None):
+        value = self.options.get(key)
+        return default if value is None else value
+
+
 @dataclass
-class PlugConfig:
+class PlugConfig(_Options):
     id: str
     kind: str
     options: dict
@@ -17,13 +25,9 @@ class PlugConfig:
     def __getitem__(self, key):
         return self.options[key]
 
-    def get(self, key, default=None):
-        value = self.options.get(key)
-        return default if value is None else value
-
 
 @dataclass
-class SourceConfig:
+class SourceConfig(_Options):
     kind: str
     options: dict
     plugs: list
@@ -31,10 +35,6 @@ class SourceConfig:
     index: int
     # The context of the source's settings (a _Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
-
-    def get(self, key, default=None):
-        value = self.options.get(key)
-        return default if value is None else value
 
 
 @dataclass
