@@ -42,6 +42,7 @@ setup(
             "hypothesis>=6",
             "python-kasa>=0.12",
             "selenium>=4.11",      # browser tests: drives Debian's chromium via chromium-driver
+            "setuptools>=61",      # tests/test_appwheel.py reads setup.py's declarations
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},

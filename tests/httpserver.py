@@ -133,15 +133,17 @@ def self_signed_pem(directory):
 
 
 class RawGet(Protocol):
-    """Sends one plain GET / and records whatever comes back until the connection ends
-    (nothing, when the server closes at once)."""
+    """Sends one plain GET of C{path} and records whatever comes back until the connection
+    ends (nothing, when the server closes at once)."""
 
-    def __init__(self):
+    def __init__(self, path=b"/"):
         self.data = b""
         self.ended = defer.Deferred()
+        self.path = path
 
     def connectionMade(self):
-        self.transport.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.transport.write(b"GET " + self.path + b" HTTP/1.1\r\nHost: x\r\n"
+                             b"Connection: close\r\n\r\n")
 
     def dataReceived(self, data):
         self.data += data

@@ -165,7 +165,7 @@ class AppFilesTests(unittest.TestCase):
         for key in app_config()["schema"]:
             self.assertIn(f"`{key}`", docs)
         for word in ("172.30.32.2", "/data/senselink-state.json", "/addon_configs/",
-                     "url: supervisor", "senselink-twisted[all]=="):
+                     "url: supervisor", "senselink_twisted-<version>-py3-none-any.whl"):
             self.assertIn(word, docs)
 
 
@@ -187,12 +187,14 @@ class SameBuildTests(unittest.TestCase):
         self.assertIn('pip install --no-cache-dir "${SENSELINK_SOURCE}"', install)
         self.assertIn('SENSELINK_SOURCE="/src[all]"', self.values(self.image, "ARG"))
 
-    def test_app_installs_the_released_package_of_its_version(self):
+    def test_app_installs_the_package_of_its_version(self):
+        """From the wheel in its folder (tests/test_appwheel.py keeps it in step)."""
         args = dict(a.split("=", 1) for a in self.values(self.app, "ARG"))
         self.assertEqual(args["BUILD_VERSION"], app_config()["version"])
-        self.assertEqual(args["SENSELINK_SOURCE"], '"senselink-twisted[all]==${BUILD_VERSION}"')
-        with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as f:
-            self.assertIn('name="senselink-twisted"', f.read())
+        wheel = args["SENSELINK_SOURCE"].strip('"').removesuffix("[all]")
+        self.assertEqual(wheel, "/src/senselink_twisted-${BUILD_VERSION}-py3-none-any.whl")
+        version = wheel.replace("${BUILD_VERSION}", app_config()["version"])
+        self.assertTrue(os.path.isfile(os.path.join(APP, os.path.basename(version))), version)
 
     def test_users_and_state(self):
         self.assertEqual(self.values(self.image, "USER"), ["senselink"])
@@ -203,7 +205,7 @@ class SameBuildTests(unittest.TestCase):
         self.assertIn("SENSELINK_STATE_DIR=/data", self.values(self.app, "ENV"))
 
     def test_app_command_and_labels(self):
-        [copy] = self.values(self.app, "COPY")
+        _wheel, copy = self.values(self.app, "COPY")
         *sources, target = copy.split()
         for source in sources:
             self.assertTrue(os.path.exists(os.path.join(APP, source)), source)
