@@ -1,7 +1,8 @@
 """A fake Home Assistant Supervisor for tests, on 127.0.0.1: the two things the app asks it.
 
   GET /addons/self/info   the app's info; C{data.ingress_port} is what the run script reads
-  /core/websocket         Home Assistant's websocket API through the Supervisor's proxy
+  /core/api/websocket     Home Assistant's websocket API through the Supervisor's proxy
+  /core/websocket         (the same; the Supervisor serves both paths)
                           (the test Home Assistant server of L{tests.hass_server})
 
 Both want C{Authorization: Bearer <token>} (the websocket in its C{auth} message),
@@ -38,7 +39,7 @@ class AppInfo(Resource):
 
 
 class FakeSupervisor:
-    """C{home} is the L{FakeHomeAssistant} behind C{/core/websocket}; C{url} is what the
+    """C{home} is the L{FakeHomeAssistant} behind C{/core/api/websocket}; C{url} is what the
     app's C{SUPERVISOR_API} would be."""
 
     def __init__(self, testcase, token, ingress_port):
@@ -52,8 +53,10 @@ class FakeSupervisor:
         own.putChild(b"info", AppInfo(self))
         addons.putChild(b"self", own)
         root.putChild(b"addons", addons)
-        core = Resource()
+        core, api = Resource(), Resource()
         core.putChild(b"websocket", WebSocketResource(self.home.factory))
+        api.putChild(b"websocket", WebSocketResource(self.home.factory))
+        core.putChild(b"api", api)
         root.putChild(b"core", core)
         self.site = TrackingSite(root)
         self.listening = reactor.listenTCP(0, self.site, interface="127.0.0.1")

@@ -327,9 +327,9 @@ class RunScriptTests(unittest.TestCase):
             os.path.join(self.config_dir, "mine.yml")))
         yield with_timeout(home.when(lambda: home.commands))
         self.assertEqual(home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
-        self.assertEqual(home.connections[0].http_request_path, "/core/websocket")
+        self.assertEqual(home.connections[0].http_request_path, "/core/api/websocket")
         yield proc.wait_for(r"Connected to Home Assistant .* at "
-                            r"ws://127\.0\.0\.1:\d+/core/websocket")
+                            r"ws://127\.0\.0\.1:\d+/core/api/websocket")
         port = int((yield proc.wait_for(r"Answering Kasa requests on UDP [0-9.]+:(\d+)")).group(1))
         replies = {}
         for _ in range(50):                 # the value follows the subscription at once

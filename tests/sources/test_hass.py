@@ -1449,9 +1449,9 @@ class SupervisorTests(HassTestCase):
         self.app_environment()
         yield self.connect("      url: supervisor\n")
         port = self.home.port.getHost().port
-        self.assertEqual(self.service.url, f"ws://127.0.0.1:{port}/core/websocket")
+        self.assertEqual(self.service.url, f"ws://127.0.0.1:{port}/core/api/websocket")
         self.assertEqual(self.home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
-        self.assertEqual(self.home.connections[0].http_request_path, "/core/websocket")
+        self.assertEqual(self.home.connections[0].http_request_path, "/core/api/websocket")
 
     @defer.inlineCallbacks
     def test_no_url_inside_the_app(self):
@@ -1466,11 +1466,11 @@ class SupervisorTests(HassTestCase):
         self.assertEqual(self.home.auth_messages, [{"type": "auth", "access_token": TOKEN}])
 
     def test_the_supervisor_url(self):
-        self.assertEqual(supervisor_url({}), "ws://supervisor/core/websocket")
+        self.assertEqual(supervisor_url({}), "ws://supervisor/core/api/websocket")
         self.assertEqual(supervisor_url({"SUPERVISOR_API": "http://127.0.0.1:8080/"}),
-                         "ws://127.0.0.1:8080/core/websocket")
+                         "ws://127.0.0.1:8080/core/api/websocket")
         self.assertEqual(supervisor_url({"SUPERVISOR_API": "https://sv.example/x"}),
-                         "wss://sv.example/x/core/websocket")
+                         "wss://sv.example/x/core/api/websocket")
 
     def test_outside_the_app(self):
         env = {k: v for k, v in os.environ.items() if k != "SUPERVISOR_TOKEN"}

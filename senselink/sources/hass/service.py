@@ -25,11 +25,11 @@ SUPERVISOR = "supervisor"
 
 
 def supervisor_url(environ=None) -> str:
-    """C{ws://supervisor/core/websocket}, or that path under C{$SUPERVISOR_API} when set."""
+    """C{ws://supervisor/core/api/websocket}, or that path under C{$SUPERVISOR_API} when set."""
     environ = os.environ if environ is None else environ
     parts = urlsplit((environ.get("SUPERVISOR_API") or "http://supervisor").strip())
     scheme = "wss" if parts.scheme.lower() in ("https", "wss") else "ws"
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/core/websocket", "", ""))
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/core/api/websocket", "", ""))
 
 
 def supervisor_token(environ=None) -> str:
