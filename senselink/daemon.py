@@ -361,10 +361,14 @@ class Daemon(MultiService):
         """Listen with the web interface as C{options} (a WebOptions, or None) say.
 
         Only a changed C{listen} rebinds; a new token applies at once (the
-        interface reads it from the running config at each request).
+        interface reads it from the running config at each request), so a
+        new short one is a warning now, once, whichever listeners serve it.
         """
         old = self.web
         old_listen = self._web_options.listen if self._web_options is not None else None
+        if options is not None and options.token != getattr(self._web_options, "token", None):
+            from senselink import web as _web     # loaded only when configured
+            _web.warn_if_short(options.token)
         new_listen = options.listen if options is not None else None
         if old_listen == new_listen and (old is not None or options is None):
             return False

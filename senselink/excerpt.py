@@ -1,7 +1,7 @@
 """What a log line or an error message shows of something received: a short excerpt.
 
-Nothing from outside (a payload, a request body, a config value) is quoted
-whole: at most L{MAX_SHOWN} characters of it, then its full size.
+Nothing from outside (a payload, a request body, a config value, a topic)
+is quoted whole: at most L{MAX_SHOWN} characters of it, then its full size.
 """
 
 MAX_SHOWN = 200
@@ -18,9 +18,21 @@ def clip(text: str, limit=MAX_SHOWN) -> str:
     return f"{text[:limit]}… ({len(text)} characters)"
 
 
-def excerpt(value) -> str:
-    """The repr of C{value}, clipped; long text or bytes are cut before their repr is made."""
-    if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_SHOWN:
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{value[:MAX_SHOWN]!r}… ({len(value)} {unit})"
-    return clip(repr(value))
+def excerpt(value, size=None) -> str:
+    """The repr of C{value}, whole, or its first L{MAX_SHOWN} characters and the full size.
+
+    Text and bytes are cut before their repr is made (a huge payload is never
+    copied whole) and their size is given in characters or bytes, whatever
+    their repr's length (a byte C{\\xff} takes four characters). C{size} is
+    the full size when C{value} is only the start of what was received (the
+    first bytes of a payload whose rest was skipped).
+    """
+    if not isinstance(value, (str, bytes, bytearray)):
+        return clip(repr(value))
+    full = len(value) if size is None else size
+    shown = repr(value[:MAX_SHOWN])
+    if full == len(value) <= MAX_SHOWN and len(shown) <= MAX_SHOWN:
+        return shown
+    unit = "characters" if isinstance(value, str) else "bytes"
+    return f"{shown[:MAX_SHOWN]}… ({full} {unit})"
+

@@ -66,10 +66,8 @@ class WebTestCase(unittest.TestCase):
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
         self.meter = Meter()
         self.meter.reply = (200, b'{"power": 2345.5}')
-        meter_port = serve(self, self.meter)
-        token_line = self.token if self.token else "null"
-        self.config = config.load_text(CONFIG.format(token=token_line, meter_port=meter_port),
-                                       "web.yml")
+        self.meter_port = serve(self, self.meter)
+        self.config = config.load_text(self.config_text(self.token), "web.yml")
         self.service = makeService(self.config, port=0, interface="127.0.0.1")
         self.service.startService()
         self.addCleanup(self.service.stopService)
@@ -78,6 +76,16 @@ class WebTestCase(unittest.TestCase):
         self.base = f"http://127.0.0.1:{self.service.web.endpoint.port}"
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.http = treq.client.HTTPClient(Agent(reactor, pool=pool))
+
+    def config_text(self, token):
+        return CONFIG.format(token=token if token else "null", meter_port=self.meter_port)
+
+    def reload(self, token):
+        """Reload the daemon from a file with this config and C{token} (a Deferred)."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(self.config_text(token))
+        return self.service.reloader.reload(path)
 
     @defer.inlineCallbacks
     def call(self, method, path, body=None, token=None, raw=None):

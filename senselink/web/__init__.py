@@ -22,7 +22,8 @@ One module per concern:
   - L{interface}: C{WebInterface}, the resource tree over the running daemon,
     and the site
   - L{listener}: the listening services, C{make_service} (the C{web} section)
-    and C{make_listener} (one more, e.g. for Home Assistant's ingress)
+    and C{make_listener} (one more, e.g. for Home Assistant's ingress);
+    C{warn_if_short}, the warning about a short token
 
 The daemon imports this package only when C{web} is configured: it loads
 C{twisted.web} and C{prometheus_client}. The daemon is duck-typed here (its
@@ -31,6 +32,6 @@ C{quiet}, C{target}, C{config}, C{reactor}, C{set_power} and C{switch});
 nothing in this package imports the daemon or the service tree.
 """
 
-from senselink.web.listener import make_listener, make_service
+from senselink.web.listener import make_listener, make_service, warn_if_short
 
-__all__ = ("make_listener", "make_service")
+__all__ = ("make_listener", "make_service", "warn_if_short")

@@ -15,7 +15,19 @@ from senselink.web.interface import WebInterface
 
 log = Logger()
 
-MIN_TOKEN = 16               # a shorter web token is logged as a WARNING at start
+MIN_TOKEN = 16               # a shorter web token is logged as a WARNING (warn_if_short)
+
+
+def warn_if_short(token):
+    """Log a WARNING when C{token} is set and shorter than L{MIN_TOKEN} (never the token).
+
+    The daemon calls this when a token takes effect: at start, and at a
+    reload that changes it (the running listeners use the new one at once).
+    """
+    if token and len(token) < MIN_TOKEN:
+        log.warn("The web token is {n} characters long: use at least {min} random "
+                 "characters (for instance: openssl rand -hex 16), it guards changes "
+                 "to mutable plugs", n=len(token), min=MIN_TOKEN)
 
 
 @implementer(IStreamServerEndpoint)
@@ -39,10 +51,6 @@ class AnnouncingEndpoint:
                  host=getattr(host, "host", host), port=self.port or "",
                  api="read-write with token" if token else "read-only: no token set",
                  note=self.note)
-        if token and len(token) < MIN_TOKEN:
-            log.warn("The web token is {n} characters long: use at least {min} random "
-                     "characters (for instance: openssl rand -hex 16), it guards changes "
-                     "to mutable plugs", n=len(token), min=MIN_TOKEN)
         return listening
 
 

@@ -307,6 +307,8 @@ class PayloadTests(TestCase):
                 power_topic_keypath: ENERGY/Power
             - dryer:
                 power_topic: tele/dryer/SENSOR
+            - raw:
+                power_topic: "raw/#"
         """))
         self.clock = task.Clock()
         self.plugs = build_plugs(config, self.clock)
@@ -363,8 +365,16 @@ class PayloadTests(TestCase):
         self.assertIn("over max_payload_size (65536 bytes)", warning)
         self.assertLess(len(warning), 500)
 
-    def test_excerpt(self):
-        from senselink.sources.mqtt.payload import excerpt
-        self.assertEqual(excerpt(b"abc"), "b'abc'")
-        self.assertEqual(len(excerpt(b"\xff" * 1000)), 200)
-        self.assertEqual(len(excerpt("x" * 1000)), 200)
+    def test_payloads_and_topics_in_the_log_are_excerpts(self):
+        # As in every log line: at most 200 characters of what arrived, then its full size.
+        self.router.message("tele/dryer/SENSOR", b"\xff" * 1000)
+        self.router.message("raw/" + "\x07" * 500, b"nope")
+        self.router.message("raw/" + "t" * 500, b"\xff")
+        self.router.message("raw/short", b"nope")
+        binary, bell, long, short = self.warnings()
+        self.assertIn(f"cannot use {repr(bytes(200 * [255]))[:200]}… (1000 bytes) for the power",
+                      binary)
+        self.assertIn(f"MQTT {repr('raw/' + 500 * chr(7))[:200]}… (504 characters): cannot use b'nope' ",
+                      bell)
+        self.assertIn(f"MQTT raw/{196 * 't'}… (504 characters): cannot use b'\\xff' ", long)
+        self.assertIn("MQTT raw/short: cannot use b'nope' for the power of plug raw: ", short)

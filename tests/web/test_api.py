@@ -167,6 +167,35 @@ class ShortTokenTests(WebTestCase):
         self.assertNotIn("short-token", self.log_text())
 
 
+class ShortTokenReloadTests(WebTestCase):
+    """A reload that sets a new short token warns once: the token applies at once."""
+
+    def short_token_warnings(self):
+        return [formatEvent(e) for e in self.events if "The web token is" in (formatEvent(e) or "")
+                and e["log_level"].name == "warn"]
+
+    @defer.inlineCallbacks
+    def test_a_reload_to_a_short_token_is_a_warning_once(self):
+        web = self.service.web
+        self.assertEqual(self.short_token_warnings(), [])
+        yield self.reload("short-token")
+        self.assertIs(self.service.web, web)         # the same listener, the new token
+        (warning,) = self.short_token_warnings()
+        self.assertIn("The web token is 11 characters long: use at least 16", warning)
+        code, body = yield self.json_call("PUT", "/api/plugs/ev", {"power": 5},
+                                          token="short-token")
+        self.assertEqual((code, body["watts"]), (200, 5.0))
+        # The same short token again: not repeated.
+        yield self.reload("short-token")
+        self.assertEqual(len(self.short_token_warnings()), 1)
+        # Another short one is another change; a long one is no warning.
+        yield self.reload("short-token-2")
+        yield self.reload(TOKEN)
+        self.assertEqual([w.split(" characters")[0] for w in self.short_token_warnings()],
+                         ["The web token is 11", "The web token is 13"])
+        self.assertNotIn("short-token", self.log_text())
+
+
 class ApiWriteTests(WebTestCase):
 
     @defer.inlineCallbacks

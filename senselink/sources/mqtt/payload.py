@@ -1,4 +1,4 @@
-"""Reading values out of MQTT payloads, bounded whatever arrives; payloads in log lines.
+"""Reading values out of MQTT payloads, bounded whatever arrives.
 
 A payload is UTF-8 text: the value itself (C{42.5}, C{on}) or a JSON
 document read with a keypath. Before C{json.loads} sees a document, its
@@ -16,7 +16,6 @@ from senselink.power import UnreadableValue
 from senselink.readings import PowerPaths
 
 MAX_DEPTH = 64          # nesting levels of a JSON payload
-EXCERPT = 200           # characters of a payload or topic in a log line
 
 # A JSON string, or from a quote to the end when it is not closed: one match
 # per quote at most, so removing strings takes linear time.
@@ -70,17 +69,3 @@ def value(payload: bytes, keypath):
         raise UnreadableValue(f"the JSON has nothing at keypath {keypath!r}")
     return found
 
-
-def excerpt(data, limit: int = EXCERPT) -> str:
-    """At most C{limit} characters showing the start of C{data} (bytes or text), printable."""
-    shown = repr(data[:limit] if isinstance(data, str) else bytes(data[:limit]))
-    if len(shown) > limit:
-        shown = shown[:limit - 3] + "..."
-    return shown
-
-
-def topic_text(topic: str, limit: int = EXCERPT) -> str:
-    """A topic for a log line: as it is, or its start when it is long."""
-    if len(topic) <= limit and topic.isprintable():
-        return topic
-    return excerpt(topic, limit)

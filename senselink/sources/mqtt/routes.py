@@ -7,6 +7,7 @@ logged once per topic and plug until a good value arrives, with at most
 200 characters of it and its full size.
 """
 
+from senselink.excerpt import MAX_MESSAGE, clip, excerpt
 from senselink.log import Logger
 from senselink.mqtt.topics import has_wildcard, matches
 from senselink.power import Feed, PowerModel, UnreadableValue
@@ -117,7 +118,7 @@ class Router:
             if self.complaints.open:
                 self.complaints.resolved(
                     (topic, route.plug.id), "MQTT {topic}: the {role} of plug {plug} is "
-                    "readable again", topic=payloads.topic_text(topic), role=route.role,
+                    "readable again", topic=_topic(topic), role=route.role,
                     plug=route.plug.id)
             if self.debug:
                 self._debug(route, topic, value, watts, retain)
@@ -134,15 +135,24 @@ class Router:
 
     def _debug(self, route, topic, value, watts, retain):
         log.debug("MQTT {topic}{retained}: {role} {value} -> plug {plug} {watts} W",
-                  topic=payloads.topic_text(topic), retained=" (retained)" if retain else "",
-                  role=route.role, value=payloads.excerpt(value if isinstance(value, str)
-                                                          else repr(value)),
+                  topic=_topic(topic), retained=" (retained)" if retain else "",
+                  role=route.role, value=excerpt(value),
                   plug=route.plug.id, watts=watts)
 
     def _unreadable(self, route, topic, payload, size, problem):
+        """Log a payload the plug cannot use, once per topic and plug until it reads again.
+
+        C{payload} is all of it or, when it was over the limit, its first bytes;
+        C{size} is its full size.
+        """
         self.complaints.problem(
-            (topic, route.plug.id), "MQTT {topic}: cannot use {payload} ({size} bytes) for the "
-            "{role} of plug {plug}: {problem}; the plug keeps {watts} W",
-            topic=payloads.topic_text(topic), payload=payloads.excerpt(payload), size=size,
-            role=route.role, plug=route.plug.id, problem=problem[:200], watts=route.plug.watts)
+            (topic, route.plug.id), "MQTT {topic}: cannot use {payload} for the {role} of plug "
+            "{plug}: {problem}; the plug keeps {watts} W",
+            topic=_topic(topic), payload=excerpt(payload, size), role=route.role,
+            plug=route.plug.id, problem=clip(problem, MAX_MESSAGE), watts=route.plug.watts)
         return False
+
+
+def _topic(topic):
+    """A topic for a log line: as it is when short and printable, else its excerpt."""
+    return clip(topic) if topic.isprintable() else excerpt(topic)
