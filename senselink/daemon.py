@@ -176,8 +176,9 @@ class Daemon(MultiService):
                  quiet="" if self.responder.respond else " (quiet mode: not answering)")
         strip = self.strip
         if strip is not None:
-            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} sockets",
-                     alias=strip.alias, mac=strip.mac, n=len(reported))
+            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} {sockets}",
+                     alias=strip.alias, mac=strip.mac, n=len(reported),
+                     sockets="socket" if len(reported) == 1 else "sockets")
         else:
             log.info("kasa_clients is false: only the Sense request is answered")
         for plug in self.plugs:

@@ -21,6 +21,13 @@ sources:
     - lamp: {max_watts: 5, mac: "53:75:31:00:0D:03"}
 """
 
+ONE_PLUG = """\
+sources:
+- static:
+    plugs:
+    - lamp: {max_watts: 5, mac: "53:75:31:00:0D:03"}
+"""
+
 
 class StateFileSettingsTests(unittest.TestCase):
     def setUp(self):
@@ -30,8 +37,8 @@ class StateFileSettingsTests(unittest.TestCase):
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
-    def start(self, text):
-        daemon = makeService(config_from_text(text + PLUGS), port=0, interface="127.0.0.1",
+    def start(self, text, plugs=PLUGS):
+        daemon = makeService(config_from_text(text + plugs), port=0, interface="127.0.0.1",
                              reactor=self.clock)
         for child in list(daemon):
             if child.name in ("udp", "tcp"):
@@ -56,6 +63,18 @@ class StateFileSettingsTests(unittest.TestCase):
         self.assertEqual(os.listdir(directory), [])
         said = [line for line in self.lines() if "kept in memory only" in line]
         self.assertEqual(len(said), 1)
+
+    def test_start_lines_count_plugs_and_sockets(self):
+        self.start("state_file: false\n")
+        self.assertIn("3 plugs, 3 reported to Sense", "\n".join(self.lines()))
+        [strip] = [line for line in self.lines() if "power strip" in line]
+        self.assertTrue(strip.endswith(" with 3 sockets"), strip)
+
+    def test_one_socket(self):
+        self.start("state_file: false\n", plugs=ONE_PLUG)
+        self.assertIn("1 plug, 1 reported to Sense", "\n".join(self.lines()))
+        [strip] = [line for line in self.lines() if "power strip" in line]
+        self.assertTrue(strip.endswith(" with 1 socket"), strip)
 
     def test_saved_every_state_save_interval(self):
         path = os.path.abspath(self.mktemp())
