@@ -22,7 +22,7 @@ from senselink.config.loading import (DEFAULT_PATH, MAX_REPORTED_PLUGS, check_fi
                                       load_text, parse)
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import (MEASURED_POWER_KEYS, MODEL_FIELDS, PLUG_FIELDS, POWER_FIELDS,
-                                     TOP_LEVEL, check_power_paths, check_states)
+                                     READING_FIELDS, TOP_LEVEL, check_power_paths, check_states)
 from senselink.config.sections import WebOptions
 from senselink.config.where import ConfigError, _Where
 from senselink.config.yamlmarks import _List, _Loader, _Map, _PureLoader
@@ -30,7 +30,7 @@ from senselink.sources.kind import ISourceKind, SourceKind
 
 __all__ = (
     "Config", "ConfigError", "DEFAULT_PATH", "Field", "ISourceKind", "Invalid",
-    "MAX_REPORTED_PLUGS", "MEASURED_POWER_KEYS", "MODEL_FIELDS", "PLUG_FIELDS", "POWER_FIELDS", "PlugConfig", "SourceConfig", "SourceKind",
+    "MAX_REPORTED_PLUGS", "MEASURED_POWER_KEYS", "MODEL_FIELDS", "PLUG_FIELDS", "POWER_FIELDS", "PlugConfig", "READING_FIELDS", "SourceConfig", "SourceKind",
     "TOP_LEVEL", "WebOptions", "_List", "_Loader", "_Map", "_PureLoader", "_Where", "_describe",
     "_redact", "boolean", "check_fields", "check_power_paths", "check_states", "device_id", "host",
     "id_list", "integer", "is_ip", "keypath", "keypath_list", "load", "load_text", "mac", "number",

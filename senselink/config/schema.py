@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from senselink.config import sections
 from senselink.config.fields import Field, _shown, alias, boolean, device_id, host, integer, \
-    mac, number, power_curve, state_power, state_value
+    keypath, keypath_list, mac, number, power_curve, state_power, state_value
 
 PLUG_FIELDS = MappingProxyType({
     "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
@@ -44,6 +44,15 @@ MODEL_FIELDS = MappingProxyType({
     "state_power_default": Field(number(minimum=0),
                                  doc="Watts of a state not in state_power (default: keep the "
                                      "last value)"),
+})
+
+# Keys of a reading in parts (readings.PowerPaths), for kinds that read JSON documents;
+# check_power_paths says which combinations are allowed.
+READING_FIELDS = MappingProxyType({
+    "power_keypaths": Field(keypath_list, doc="Keypaths of power readings in watts, summed "
+                                              "(phases, channels)"),
+    "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
+    "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
 })
 
 TOP_LEVEL = MappingProxyType({

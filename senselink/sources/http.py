@@ -20,9 +20,8 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
 
-from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, boolean,
-                              check_power_paths, keypath, keypath_list, number, string,
-                              string_map)
+from senselink.config import (MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind,
+                              boolean, check_power_paths, number, string, string_map)
 from senselink.excerpt import MAX_MESSAGE, clip
 from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
@@ -91,9 +90,7 @@ class HttpKind(SourceKind):
     plug_fields = {
         **MODEL_FIELDS,
         "power_keypath": Field(string, doc="Keypath of a power reading in watts"),
-        "power_keypaths": Field(keypath_list, doc="Keypaths of power readings, summed"),
-        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
-        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        **READING_FIELDS,
         "state_keypath": Field(string, doc="Keypath of a state (on/off, a state_power word)"),
         "attribute_keypath": Field(string, doc="Keypath of an attribute scaled to watts"),
     }

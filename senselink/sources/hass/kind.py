@@ -6,7 +6,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
-    MODEL_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer, keypath_list,
+    MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer,
     string,
 )
 from senselink.extras import missing
@@ -99,10 +99,7 @@ class HassKind(SourceKind):
                                                 "e.g. attributes/data/0/level"),
         "power_keypath": Field(keypath, doc="Keypath of a value in watts, "
                                             "e.g. attributes/current_power_w"),
-        "power_keypaths": Field(keypath_list, doc="Keypaths of values in watts, summed "
-                                                  "(phases, channels)"),
-        "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
-        "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+        **READING_FIELDS,
         "state_keypath": Field(keypath, default="state", doc="Keypath of the state (on/off, a "
                                                              "state_power word)"),
     }

@@ -2,9 +2,8 @@
 
 from types import MappingProxyType
 
-from senselink.config import (MODEL_FIELDS, Field, Invalid, SourceKind, _describe,
-                              check_power_paths, host, integer, keypath, keypath_list,
-                              state_value, string)
+from senselink.config import (MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind,
+                              _describe, check_power_paths, host, integer, state_value, string)
 from senselink.mqtt.decode import DEFAULT_MAX_PAYLOAD
 from senselink.mqtt.topics import filter_problem
 from senselink.power import PowerModel
@@ -87,10 +86,7 @@ PLUG_FIELDS = MappingProxyType({
     "off_state_value": Field(state_value, default="off", doc="State payload that means off"),
     "power_topic": Field(string, doc="Topic with the power in watts"),
     "power_topic_keypath": Field(string, doc="Keypath of the power in a JSON payload"),
-    "power_keypaths": Field(keypath_list, doc="Keypaths of power parts in a power_topic "
-                                              "JSON payload, summed"),
-    "current_keypath": Field(keypath, doc="Keypath of a current in A in a power_topic payload"),
-    "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
+    **READING_FIELDS,       # in a power_topic JSON payload
     "state_topic": Field(string, doc="Topic with the on/off state"),
     "state_topic_keypath": Field(string, doc="Keypath of the state in a JSON payload"),
     "attribute_topic": Field(string, doc="Topic with an attribute such as brightness"),
