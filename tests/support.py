@@ -53,6 +53,16 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def has_ipv6_loopback():
+    """Whether ::1 can be bound here (some containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def with_timeout(d, seconds=WAIT):
     """Cancel C{d} if it has not fired after C{seconds}: a bound, not a measurement."""
     call = reactor.callLater(seconds, d.cancel)

@@ -17,6 +17,7 @@ from senselink.config import load_text
 from senselink.kasa import cipher, messages
 from senselink.service import makeService
 from tests.deploy_support import ROOT, WAIT, child_env, with_timeout
+from tests.support import has_ipv6_loopback
 
 CONFIG = """\
 sources:
@@ -175,15 +176,6 @@ def thousand_plugs():
         lines.append(f"        - p{i}: {{alias: 'Plug {i}', mac: '53:75:31:F7:{i // 256:02X}:"
                      f"{i % 256:02X}', max_watts: {i % 100}}}")
     return "\n".join(lines) + "\n"
-
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class IPv6Tests(unittest.TestCase):

@@ -5,7 +5,6 @@ sent to 127.0.0.2 is a request to a secondary address: before, the reply
 left from 127.0.0.1, the address the routing table prefers.
 """
 
-import socket
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
@@ -18,8 +17,8 @@ from senselink.responder import Responder
 from senselink.sources import default_kinds
 from senselink.udp import KasaDatagramProtocol
 from senselink.udpport import ArrivalListener
-from tests.support import (UDPClient, sense, start_service, tcp_connect, udp_client,
-                           wait_until)
+from tests.support import (UDPClient, has_ipv6_loopback, sense, start_service, tcp_connect,
+                           udp_client, wait_until)
 
 PLUGS = """
 sources:
@@ -28,15 +27,6 @@ sources:
     - NAS: {alias: "NAS Server", mac: "53:75:31:00:00:01", max_watts: 15}
     - Fan: {alias: "Fan", mac: "53:75:31:00:00:02", max_watts: 5}
 """
-
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def sources(replies):

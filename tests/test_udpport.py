@@ -13,14 +13,7 @@ from senselink.udpport import (DECISIONS, IP_PKTINFO, IPPROTO_IPV6, IPV6_PKTINFO
                                ArrivalListener, ReplySources, ipv4_reply_info, ipv6_reply_info,
                                packet_info, reply_ancillary)
 
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+from tests.support import has_ipv6_loopback
 
 
 def in_pktinfo(ifindex, spec_dst, addr):
