@@ -388,29 +388,32 @@
     top.appendChild(close);
     box.appendChild(top);
     box.appendChild(el("p", "big", watts(doc.watts)));
-    box.appendChild(el("h3", "", "Last 10 minutes"));
-    var recent = chart("watts over the last 10 minutes");
-    recent.id = "chart-recent";
-    drawRecent(recent, doc.recent, doc.now);
-    box.appendChild(recent);
+    var recent = detailChart(box, "Last 10 minutes", "watts over the last 10 minutes",
+                             "chart-recent", function (c) { drawRecent(c, doc.recent, doc.now); });
     box.appendChild(el("small", "", "top line " + recent.getAttribute("data-top") +
                        ", bottom line 0 W; now at the right"));
-    box.appendChild(el("h3", "", "Last 24 hours (per minute: min to max, and mean)"));
-    var day = chart("watts over the last 24 hours");
-    day.id = "chart-day";
-    drawDay(day, doc.minutes, doc.now);
-    box.appendChild(day);
+    var day = detailChart(box, "Last 24 hours (per minute: min to max, and mean)",
+                          "watts over the last 24 hours", "chart-day",
+                          function (c) { drawDay(c, doc.minutes, doc.now); });
     box.appendChild(el("small", "", "top line " + day.getAttribute("data-top") +
                        ", bottom line 0 W; now at the right"));
-    box.appendChild(el("h3", "", "Last 30 days (kWh per day)"));
-    var days = chart("energy per day over the last 30 days");
-    days.id = "chart-days";
-    drawDays(days, doc.days);
-    box.appendChild(days);
+    var days = detailChart(box, "Last 30 days (kWh per day)",
+                           "energy per day over the last 30 days", "chart-days",
+                           function (c) { drawDays(c, doc.days); });
     if (doc.days.length) {
       box.appendChild(el("small", "", doc.days[0][0] + " to " + doc.days[doc.days.length - 1][0] +
                          " (today); top line " + days.getAttribute("data-top")));
     }
+  }
+
+  // One chart of the detail view under its heading; returns the chart.
+  function detailChart(box, heading, label, id, draw) {
+    box.appendChild(el("h3", "", heading));
+    var c = chart(label);
+    c.id = id;
+    draw(c);
+    box.appendChild(c);
+    return c;
   }
 
   // ------------------------------------------------------------------ connection
