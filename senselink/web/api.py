@@ -19,7 +19,6 @@ from urllib.parse import quote
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from senselink.excerpt import excerpt
 from senselink.web.documents import history_document, plug_summary, status_document
 
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
@@ -49,18 +48,12 @@ class ApiError(Exception):
 
 class JsonResource(Resource):
     """A resource of the web interface C{web}; it answers a method it lacks with a JSON
-    405 naming the allowed ones."""
+    405 naming the allowed ones, and, as a leaf, a path that goes on below it with a
+    JSON 404."""
 
     def __init__(self, web=None):
         super().__init__()
         self.web = web
-
-    @staticmethod
-    def below(request):
-        """A JSON 404 when the path goes on below this leaf, else None."""
-        if request.postpath not in ([], [b""]):
-            return error(request, 404, "not found")
-        return None
 
     def allowed_methods(self):
         names = {name[7:] for name in dir(self) if name.startswith("render_")
@@ -70,6 +63,8 @@ class JsonResource(Resource):
         return sorted(names)
 
     def render(self, request):
+        if self.isLeaf and request.postpath not in ([], [b""]):
+            return error(request, 404, "not found")
         method = request.method.decode("ascii", "replace")
         handler = getattr(self, "render_" + method, None) if method.isupper() else None
         if handler is None and method == "HEAD":
@@ -146,9 +141,6 @@ class Status(JsonResource):
     isLeaf = True
 
     def render_GET(self, request):
-        missing = self.below(request)
-        if missing is not None:
-            return missing
         return send_json(request, 200, status_document(self.web, self.web.now()))
 
 
@@ -212,7 +204,7 @@ class PlugResource(JsonResource):
     def getChild(self, name, request):
         if name == b"":
             return self
-        if name == b"history" and request.postpath in ([], [b""]):
+        if name == b"history":
             return PlugHistory(self.web, self.plug)
         return NotFound()
 

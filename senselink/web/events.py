@@ -213,8 +213,6 @@ class Events(JsonResource):
         return b""
 
     def render_GET(self, request):
-        if request.postpath not in ([], [b""]):
-            return error(request, 404, "not found")
         if len(self.hub.clients) >= self.hub.max_clients:
             request.setHeader(b"Retry-After", b"10")
             return error(request, 503, f"too many event streams open "

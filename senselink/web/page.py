@@ -89,9 +89,6 @@ class StatusPage(JsonResource):
     isLeaf = True
 
     def render_GET(self, request):
-        missing = self.below(request)
-        if missing is not None:
-            return missing
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -117,7 +114,7 @@ class Static(JsonResource):
         self.files = static_files()
 
     def getChild(self, name, request):
-        if name in self.files and request.postpath in ([], [b""]):
+        if name in self.files:
             return StaticFile(*self.files[name])
         return NotFound()
 

@@ -104,7 +104,8 @@ class StatusPageTests(WebTestCase):
         response, content = yield self.call("GET", "/static/status.js")
         self.assertEqual(response.headers.getRawHeaders(b"content-type"),
                          [b"text/javascript; charset=utf-8"])
-        for path in ("/static/", "/static/nope.js", "/static/status.js/x", "/x/y"):
+        for path in ("/static/", "/static/nope.js", "/static/status.js/x", "/x/y",
+                     "/metrics/x", "/api/status/x", "/api/events/x", "/api/plugs/ev/history/x"):
             code, body = yield self.json_call("GET", path)
             self.assertEqual(code, 404, path)
 
