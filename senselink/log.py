@@ -11,7 +11,6 @@ C{debug} flag that the daemon sets from the same level, so a line that is
 off costs nothing.
 """
 
-from types import MappingProxyType
 import sys
 from types import MappingProxyType
 

@@ -22,9 +22,7 @@ from senselink.log import Logger
 
 from senselink.keypath import MISSING
 from senselink.readings import Parts, Product
-# means and state_text were defined here before statewords.py: still importable from here.
-from senselink.statewords import (StateWords, UnknownWords, folded, means,  # noqa: F401
-                                  state_text)
+from senselink.statewords import StateWords, UnknownWords, folded, means
 
 log = Logger()
 

@@ -4,7 +4,8 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from senselink.plugs import Plug
-from senselink.power import Feed, PowerModel, UnreadableValue, means, number
+from senselink.power import Feed, PowerModel, UnreadableValue, number
+from senselink.statewords import means
 
 
 def plug(clock):
