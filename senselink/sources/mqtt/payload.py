@@ -51,20 +51,24 @@ def document(text: str):
         raise UnreadableValue("the payload is not JSON") from None
 
 
-def value(payload: bytes, keypath):
-    """The raw value in C{payload}: its stripped text, or what is at C{keypath} in its JSON."""
+def parse(payload: bytes):
+    """C{(the JSON document in C{payload}, None)}, or C{(None, why it has none)}.
+
+    Parsed once per message, whichever number of plugs read keypaths in it.
+    """
     try:
-        text = payload.decode("utf-8")
+        return document(payload.decode("utf-8")), None
     except UnicodeDecodeError:
-        raise UnreadableValue("the payload is not UTF-8 text") from None
-    if keypath is None:
-        text = text.strip()
-        if not text:
-            raise UnreadableValue("the payload is empty")
-        return text
+        return None, "the payload is not UTF-8 text"
+    except UnreadableValue as e:
+        return None, str(e)
+
+
+def at(parsed, keypath):
+    """The raw value at C{keypath} (a keypath, or a L{PowerPaths}) in a parsed document."""
     if isinstance(keypath, PowerPaths):   # Parts or a Product: the model names a missing one
-        return keypath.read(document(text))
-    found = lookup(document(text), keypath)
+        return keypath.read(parsed)
+    found = lookup(parsed, keypath)
     if found is MISSING:
         raise UnreadableValue(f"the JSON has nothing at keypath {keypath!r}")
     return found

@@ -97,7 +97,7 @@ class Router:
         routes = self.routes.get(topic) if not self._wildcards else self.routes_for(topic)
         if routes is None:
             return False
-        delivered = False
+        delivered = parsed = False
         for route in routes:
             keypath = route.keypath
             try:
@@ -109,7 +109,12 @@ class Router:
                     if not value:
                         raise UnreadableValue("the payload is empty")
                 else:
-                    value = payloads.value(payload, keypath)
+                    if not parsed:              # once per message, for every keypath route
+                        parsed = True
+                        document, problem = payloads.parse(payload)
+                    if problem is not None:
+                        raise UnreadableValue(problem)
+                    value = payloads.at(document, keypath)
                 watts = route.apply(value)
             except UnreadableValue as e:
                 self._unreadable(route, topic, payload, len(payload), str(e))
