@@ -44,7 +44,7 @@ class MqttClientProtocol(Protocol):
         self.qos = service.options["qos"]
         self.clock = service.clock
         self.decoder = Decoder(BROKER, max_payload=service.max_payload,
-                               max_qos=service.options["qos"])
+                               max_qos=self.qos)
         self.state = CONNECTING
         self.accepted = False      # the broker accepted the CONNECT
         self.reported = False      # why the connection closes was logged already
@@ -146,26 +146,26 @@ class MqttClientProtocol(Protocol):
         self.accepted = True
         # Messages go straight from the decoder to the router (a PUBACK first at QoS 1).
         self._on_publish = self._acknowledge if self.qos else self.router.publish
-        topics = self.service.router.topics
+        topics = self.router.topics
         self.service._connection_ready(self)
         if not topics:
             self.state = READY
             self.service._subscribed(self, [])
             return None
-        qos = self.service.options["qos"]
+        qos = self.qos
         self.transport.write(encode.subscribe(SUBSCRIBE_ID, [(topic, qos) for topic in topics]))
         self.state = SUBSCRIBING
         self._expect(HANDSHAKE_TIMEOUT, SUBSCRIBE)
         return None
 
     def _suback(self, packet):
-        topics = self.service.router.topics
+        topics = self.router.topics
         if self.state is not SUBSCRIBING or packet.packet_id != SUBSCRIBE_ID:
             return self._fail(f"a SUBACK for packet {packet.packet_id}, which was not sent")
         if len(packet.return_codes) != len(topics):
             return self._fail(f"a SUBACK with {len(packet.return_codes)} return codes for "
                               f"{len(topics)} topics")
-        qos = self.service.options["qos"]
+        qos = self.qos
         if any(code != SUBSCRIPTION_FAILURE and code > qos for code in packet.return_codes):
             return self._fail(f"a SUBACK granting more than the QoS {qos} asked for")
         self._answered()

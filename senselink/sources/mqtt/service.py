@@ -6,6 +6,7 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP
 
+from senselink.excerpt import clip
 from senselink.log import Logger
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.mqtt.settings import (DEFAULT_PORT, DEFAULT_TLS_PORT, default_client_id,
@@ -60,7 +61,6 @@ class MqttService(SourceService):
         self.feeds.extend(self.router.feeds)
         self.topics = self.router.topics
         self.connection = None     # the MqttClientProtocol whose session is up
-        self.subscribed = []       # topics the broker granted on that connection
         self.subscribe_requests = 0    # SUBSCRIBE packets sent, one per connection
         self.readiness = Readiness(self.retry_delay)
         self._refusal_logged = False
@@ -134,11 +134,15 @@ class MqttService(SourceService):
                      user=self.user_text)
         self._refusal_logged = False
         self.connection = connection
-        self.subscribed = connection.subscribed
         if self.topics:
             self.subscribe_requests += 1
         log.info("Connected to MQTT broker {label} as {client_id}; subscribing to {n} topic(s)",
                  label=self.label, client_id=self.client_id, n=len(self.topics))
+
+    @property
+    def subscribed(self):
+        """The topics the broker granted on the current connection."""
+        return self.connection.subscribed if self.connection is not None else []
 
     def _subscribed(self, connection, refused):
         for topic in refused:
@@ -184,7 +188,6 @@ class MqttService(SourceService):
         was_ready = self.readiness.ended(connection)
         if connection is self.connection:
             self.connection = None
-            self.subscribed = []
             self.connected = False
             if self.running and was_ready and not connection.reported:
                 self.last_error = f"lost the connection to {self.label}: {_why(reason)}"
@@ -209,4 +212,4 @@ class MqttService(SourceService):
 
 def _why(failure):
     """A failure's message for the middle of a log line (without its final period)."""
-    return failure.getErrorMessage().strip().rstrip(".")[:200]
+    return clip(failure.getErrorMessage().strip().rstrip("."))
