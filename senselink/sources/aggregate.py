@@ -14,5 +14,3 @@ class AggregateKind(SourceKind):
         "elements": Field(id_list, required=True, doc="Ids of the plugs summed"),
     }
 
-    def initial(self, plug):
-        return 0.0, None

@@ -52,9 +52,6 @@ class Complaints:
             return True
         return False
 
-    def __contains__(self, key):
-        return key in self.open
-
 
 @implementer(ISource)
 class SourceService(MultiService):

@@ -119,9 +119,6 @@ class HttpKind(SourceKind):
         return HttpPollService(source, plugs, clock)
 
 
-# ---------------------------------------------------------------- TLS
-
-
 # ---------------------------------------------------------------- polling
 
 
@@ -294,8 +291,7 @@ class HttpPollService(SourceService):
             document = json.loads(text)
         except (UnicodeDecodeError, ValueError) as e:
             document = _NotJSON(body, clip(str(e), MAX_MESSAGE))
-        if self.complaints.resolved("poll"):
-            log.info("Polling {url} works again", url=self.label)
+        self.complaints.resolved("poll", "Polling {url} works again", url=self.label)
         not_json = isinstance(document, _NotJSON)
         self.last_error = None
         if not_json and self._needs_json:

@@ -7,10 +7,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from senselink.config import (
     MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer,
-    string,
+    keypath, string,
 )
 from senselink.extras import missing
-from senselink.keypath import split
 from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
@@ -59,13 +58,6 @@ def entity_id(value, raw=None):
     value = string(value).strip()
     if not _ENTITY_ID.match(value):
         raise Invalid(f"expected a Home Assistant entity id like light.kitchen, got {value!r}")
-    return value
-
-
-def keypath(value, raw=None):
-    value = string(value)
-    if not split(value):
-        raise Invalid(f"expected a '/'-separated keypath like attributes/brightness, got {value!r}")
     return value
 
 

@@ -52,15 +52,19 @@ def read_token_file(path: str) -> str:
 
 
 class _Binding:
-    __slots__ = ("plug", "feed", "entity_id", "state_path", "attribute_path", "power_paths")
+    """One plug's reading of one entity (the entity id is the key it is filed under)."""
 
-    def __init__(self, plug, feed, entity_id, state_path, attribute_path, power_paths):
-        self.plug = plug
+    __slots__ = ("feed", "state_path", "attribute_path", "power_paths")
+
+    def __init__(self, feed, state_path, attribute_path, power_paths):
         self.feed = feed
-        self.entity_id = entity_id
         self.state_path = state_path
         self.attribute_path = attribute_path
         self.power_paths = power_paths      # a PowerPaths, or None
+
+    @property
+    def plug(self):
+        return self.feed.plug
 
 
 def _attribute_path(options):
@@ -117,8 +121,8 @@ class HassService(SourceService):
                         timeout=o.get("timeout_duration"), uses_power=power_paths is not None,
                         uses_attribute=attribute_path is not None)
             self.feeds.append(feed)
-            binding = _Binding(plugs[pc.id], feed, o["entity_id"],
-                               split(o.get("state_keypath") or "state"), attribute_path, power_paths)
+            binding = _Binding(feed, split(o.get("state_keypath") or "state"), attribute_path,
+                               power_paths)
             self.bindings.setdefault(o["entity_id"], []).append(binding)
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection

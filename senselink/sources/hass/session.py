@@ -18,7 +18,7 @@ C{bindings}, C{ping_interval} and C{ping_timeout}.
 
 import json
 
-from senselink.excerpt import excerpt
+from senselink.excerpt import clip, excerpt
 from senselink.log import Logger
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
 
@@ -86,7 +86,7 @@ class HassSession:
             decoded = json.loads(payload.decode("utf-8") if is_binary else payload)
         except (UnicodeDecodeError, ValueError) as e:
             log.warn("Home Assistant at {url} sent a message that is not JSON ({error}); ignored",
-                     url=self.service.label, error=str(e)[:200])
+                     url=self.service.label, error=clip(str(e)))
             return
         messages = decoded if isinstance(decoded, list) else [decoded]
         for message in messages:
