@@ -18,7 +18,7 @@ from senselink.config.fields import (Field, Invalid, _describe, _redact, boolean
                                      host, id_list, integer, keypath, keypath_list, mac, number,
                                      power_curve, state_power, state_value, string, string_map,
                                      substitute_env)
-from senselink.config.loading import (DEFAULT_PATH, MAX_REPORTED_PLUGS, check_fields, is_ip, load,
+from senselink.config.loading import (DEFAULT_PATH, MAX_REPORTED_PLUGS, check_fields, load,
                                       load_text, parse)
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import (MEASURED_POWER_KEYS, MODEL_FIELDS, PLUG_FIELDS, POWER_FIELDS,
@@ -33,6 +33,6 @@ __all__ = (
     "MAX_REPORTED_PLUGS", "MEASURED_POWER_KEYS", "MODEL_FIELDS", "PLUG_FIELDS", "POWER_FIELDS", "PlugConfig", "READING_FIELDS", "SourceConfig", "SourceKind",
     "TOP_LEVEL", "WebOptions", "_List", "_Loader", "_Map", "_PureLoader", "_Where", "_describe",
     "_redact", "boolean", "check_fields", "check_power_paths", "check_states", "device_id", "host",
-    "id_list", "integer", "is_ip", "keypath", "keypath_list", "load", "load_text", "mac", "number",
+    "id_list", "integer", "keypath", "keypath_list", "load", "load_text", "mac", "number",
     "parse", "power_curve", "state_power", "state_value", "string", "string_map",
     "substitute_env")

@@ -8,14 +8,13 @@ and says what was expected. Nothing listens before the config is valid.
 """
 
 import difflib
-import ipaddress
 import os
-import re
 
 import yaml
 
 from senselink import sources as _sources
-from senselink.config.fields import Field, Invalid, _clip, _describe, _redact, _shown
+from senselink.config.fields import (_ENV, Field, Invalid, _clip, _describe, _redact, _shown,
+                                     substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_states
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
@@ -32,9 +31,6 @@ def _suggest(key, known):
     return f" (did you mean {_shown(close[0])}?)" if close else ""
 
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
 def _secret_part(value, spec):
     """What an error message about a secret field's C{value} must not show.
 
@@ -45,11 +41,10 @@ def _secret_part(value, spec):
     if isinstance(value, dict) and spec.secret_keys is not None:
         return [value[key] for key in spec.secret_keys if key in value]
     if isinstance(value, str) and "${" in value:
-        names = _ENV_REFERENCE.findall(value)
-        held = [os.environ[name] for name in names if name in os.environ]
+        held = [os.environ[name] for name in _ENV.findall(value) if name in os.environ]
         try:
-            held.append(_ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value))
-        except KeyError:
+            held.append(substitute_env(value))
+        except Invalid:
             pass
         return held
     return value
@@ -220,7 +215,6 @@ def _check_identity(plugs, warnings):
                             f"characters; the Kasa app allows {MAX_ALIAS}, and Sense may cut it")
         if plug.options.get("mac") is None:
             plug.options["mac"] = derive_mac(plug.id)
-            plug.mac_derived = True
             warnings.append(f"plug {_shown(plug.id)} has no mac: using {plug.options['mac']}, derived from "
                             f"its id (stable across restarts; set 'mac' to choose one)")
         if plug.options.get("device_id") is None:
@@ -357,11 +351,3 @@ def _check_permissions(config):
         config.warnings.append(
             f"{config.path} holds secrets ({key} at line {line}) and is readable by other users: "
             f"chmod o-r it, or take the secret from the environment with ${{NAME}}")
-
-
-def is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False

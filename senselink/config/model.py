@@ -18,7 +18,6 @@ class PlugConfig(_Options):
     options: dict
     line: int
     source: "SourceConfig" = None
-    mac_derived: bool = False
     # The context of the plug's settings (a _Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
 
