@@ -37,11 +37,6 @@ class ReloadRejected(Exception):
     """The new config is invalid; the running config stays. C{str()} is the error text."""
 
 
-def invalid_config_message(error: _config.ConfigError) -> str:
-    """The text start-up uses for an invalid config (see L{senselink.tap.makeService})."""
-    return f"senselink: invalid config:\n{error}"
-
-
 @dataclass
 class ReloadSummary:
     path: str
@@ -132,7 +127,7 @@ class Reloader(Service):
         try:
             new_config = _config.load(path, self.daemon.kinds)
         except _config.ConfigError as e:
-            message = invalid_config_message(e)
+            message = e.report()
             log.error("Reload rejected, still running the previous config:\n{error}",
                       error=message)
             self._tell("reloaded", False)

@@ -10,8 +10,7 @@ from twisted.python import usage
 from senselink import config as _config
 from senselink import log as _log
 from senselink import service as _service
-from senselink.energy.service import state_file_path
-from senselink.energy.statefile import check_location
+from senselink.energy.service import state_file_problem
 from senselink.errors import StartupError
 from senselink.service import DEFAULT_INTERFACE, DEFAULT_PORT, parse_interface
 
@@ -115,7 +114,7 @@ def makeService(options, kinds=None):
     try:
         config = _config.load(options["config"], kinds)
     except _config.ConfigError as e:
-        raise SystemExit(f"senselink: invalid config:\n{e}") from None
+        raise SystemExit(e.report()) from None
     parent = getattr(options, "parent", None)
     foreground = bool(parent["nodaemon"]) if parent is not None else True
     if not foreground:
@@ -126,9 +125,7 @@ def makeService(options, kinds=None):
             check_ports(options["port"], options["interface"])
         except StartupError as e:
             raise SystemExit(f"senselink: {e}") from None
-        state_file = config.options.get("state_file")
-        problem = (check_location(state_file_path(state_file))
-                   if state_file is not False else None)
+        problem = state_file_problem(config.options)
         if problem is not None:
             raise SystemExit(f"senselink: energy state file unusable: {problem}")
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],

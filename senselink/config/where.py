@@ -11,6 +11,10 @@ class ConfigError(Exception):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def report(self) -> str:
+        """What start-up prints, and a reload logs, for this invalid config."""
+        return f"senselink: invalid config:\n{self}"
+
 
 class _Where:
     """File, line and key path of the value being checked; collects problems."""
