@@ -66,11 +66,8 @@ def check(argv) -> int:
     print(plug_table(config))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from senselink.energy.service import state_file_path
-    from senselink.energy.statefile import check_location
-    state_file = config.options.get("state_file")
-    problem = (check_location(state_file_path(state_file)) if state_file is not False
-               else None)
+    from senselink.energy.service import state_file_problem
+    problem = state_file_problem(config.options)
     if problem is not None:
         print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
         print(f"senselink check: {options['config']} is valid, but the daemon would not start",

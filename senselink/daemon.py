@@ -20,15 +20,14 @@ L{senselink.service} adds.
 """
 
 from types import MappingProxyType
-import os
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
-from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
-from senselink.energy.service import EnergyService, state_file_path
+from senselink.config.sections import DEFAULT_STATE_SAVE_INTERVAL
+from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.guard import Guard
@@ -329,8 +328,7 @@ class Daemon(MultiService):
 
     def _set_state_file(self, options, starting):
         """Keep the counters in the configured state file (or in memory only)."""
-        path = options.get("state_file", DEFAULT_STATE_FILE)
-        path = os.path.abspath(state_file_path(path)) if path is not False else None
+        path = configured_state_file(options)
         interval = options.get("state_save_interval") or DEFAULT_STATE_SAVE_INTERVAL
         old = self.energy
         if old is not None and (old.path, old.save_interval) == (path, interval):

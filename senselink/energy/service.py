@@ -31,7 +31,8 @@ from senselink.log import Logger
 log = Logger()
 
 __all__ = ("DEFAULT_STATE_FILE", "EnergyService", "SAVE_INTERVAL", "STATE_DIRECTORY_VARIABLES",
-           "describe_location", "state_directory", "state_file_path")
+           "configured_state_file", "describe_location", "state_directory", "state_file_path",
+           "state_file_problem")
 
 SAVE_INTERVAL = DEFAULT_STATE_SAVE_INTERVAL     # seconds between state file writes
 
@@ -56,6 +57,21 @@ def state_file_path(configured=None, environ=None) -> str:
     relative to the L{state_directory}."""
     directory, _ = state_directory(environ)
     return os.path.join(directory, configured or DEFAULT_STATE_FILE)
+
+
+def configured_state_file(options, environ=None):
+    """The full path of the state file a config's top-level C{options} name, or None for
+    C{state_file: false} (counters in memory only)."""
+    configured = options.get("state_file")
+    if configured is False:
+        return None
+    return os.path.abspath(state_file_path(configured, environ))
+
+
+def state_file_problem(options, environ=None):
+    """Why that state file is unusable (see L{check_location}), or None."""
+    path = configured_state_file(options, environ)
+    return check_location(path) if path is not None else None
 
 
 def describe_location(path, environ=None) -> str:
