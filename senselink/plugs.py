@@ -91,14 +91,6 @@ class Plug:
         self._skip -= 1
         return False
 
-    def describe(self) -> dict:
-        """A plain summary for tables, logs and the API."""
-        return {
-            "id": self.id, "alias": self.alias, "mac": self.mac, "device_id": self.device_id,
-            "kind": self.kind, "watts": self.watts, "on": self.on, "updated": self.updated,
-            "aggregate": self.aggregate.id if self.aggregate is not None else None,
-        }
-
     def __repr__(self):
         return f"<{type(self).__name__} {self.id!r} {self.watts} W>"
 

@@ -29,17 +29,17 @@ CAUSES = (
 )
 
 
-def _energy(meter, plug, now):
-    counter = meter.get(plug.id) if meter is not None else None
+def energy_figures(meter, plug, now):
+    """C{[today, this month, total]} kWh of C{plug} in C{meter}, rounded; None when it
+    has no counter."""
+    counter = meter.get(plug.id)
     if counter is None:
-        return {"today_kwh": 0.0, "month_kwh": 0.0, "total_kwh": 0.0}
-    today, month, total = counter.figures(now)
-    return {"today_kwh": round(today, 6), "month_kwh": round(month, 6),
-            "total_kwh": round(total, 6)}
+        return None
+    return [round(kwh, 6) for kwh in counter.figures(now)]
 
 
-def plug_summary(plug, now, meter=None):
-    """The JSON description of one plug, with its energy when C{meter} is given."""
+def plug_summary(plug, now, meter):
+    """The JSON description of one plug, with its energy from C{meter}."""
     updated = plug.updated
     out = {
         "id": plug.id,
@@ -58,8 +58,8 @@ def plug_summary(plug, now, meter=None):
     elements = getattr(plug, "elements", None)
     if elements is not None:
         out["elements"] = [element.id for element in elements]
-    if meter is not None:
-        out["energy"] = _energy(meter, plug, now)
+    figures = energy_figures(meter, plug, now) or (0.0, 0.0, 0.0)
+    out["energy"] = dict(zip(("today_kwh", "month_kwh", "total_kwh"), figures))
     return out
 
 

@@ -25,7 +25,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from senselink.log import Logger
 from senselink.web.api import JsonResource, error
-from senselink.web.documents import snapshot, status_document
+from senselink.web.documents import energy_figures, snapshot, status_document
 
 log = Logger()
 
@@ -109,14 +109,12 @@ class EventHub:
         self._live = {}              # plug id -> (watts, on, updated) last sent
 
     def add(self, request):
-        """Start streaming to C{request}; None when there are too many streams."""
-        if len(self.clients) >= self.max_clients:
-            return None
+        """Start streaming to C{request} (the resource has checked L{max_clients})."""
         client = Client(self, request)
         self.clients.add(client)
         now = self.clock.seconds()
         if self._plugs is not self.web.plugs:
-            self._remember(now)
+            self._remember()
         request.registerProducer(client, True)
         request.notifyFinish().addBoth(lambda _: self._gone(client))
         client.send(f"retry: {RETRY_MS}\n\n".encode("ascii")
@@ -139,7 +137,7 @@ class EventHub:
             if loop.running:
                 loop.stop()
 
-    def _remember(self, now):
+    def _remember(self):
         plugs = self._plugs = self.web.plugs
         self._live = {plug.id: _live(plug) for plug in plugs}
 
@@ -161,7 +159,7 @@ class EventHub:
             return
         plugs = self.web.plugs
         if plugs is not self._plugs:
-            self._remember(now)
+            self._remember()
             self.broadcast(event("snapshot", snapshot(self.web, now)))
             return
         live = self._live
@@ -181,10 +179,9 @@ class EventHub:
         meter = self.web.daemon.meter
         energy = {}
         for plug in self.web.plugs:
-            counter = meter.get(plug.id)
-            if counter is not None:
-                today, month, total = counter.figures(now)
-                energy[plug.id] = [round(today, 6), round(month, 6), round(total, 6)]
+            figures = energy_figures(meter, plug, now)
+            if figures is not None:
+                energy[plug.id] = figures
         return {"now": now, "status": status_document(self.web, now), "energy": energy}
 
     def close(self):
