@@ -160,13 +160,17 @@ class PowerHistory:
     def __init__(self, clock):
         self.clock = clock
         self.plugs = {}          # plug id -> PlugHistory
-        self._watched = []       # (plug, observer) pairs to detach on the next watch
+        self._watched = ()       # the plugs to detach from on the next watch
+
+    def _detach(self):
+        for plug in self._watched:
+            if self.changed in plug.observers:
+                plug.observers.remove(self.changed)
+        self._watched = ()
 
     def watch(self, plugs):
         """Record C{plugs} (a L{senselink.plugs.PlugSet}) from now on, not the previous set."""
-        for plug, observer in self._watched:
-            if observer in plug.observers:
-                plug.observers.remove(observer)
+        self._detach()
         now = self.clock.seconds()
         kept = {}
         for plug in plugs:
@@ -177,10 +181,9 @@ class PowerHistory:
                 history.record(plug.watts, now)      # rebuilt under its id with another value
             kept[plug.id] = history
         self.plugs = kept
-        self._watched = []
-        for plug in plugs:
+        self._watched = tuple(plugs)
+        for plug in self._watched:
             plug.observers.append(self.changed)
-            self._watched.append((plug, self.changed))
 
     def changed(self, plug, now):
         """Observer of each plug."""
@@ -196,8 +199,5 @@ class PowerHistory:
 
     def stop(self):
         """Stop recording: detach from the plugs and drop every history."""
-        for plug, observer in self._watched:
-            if observer in plug.observers:
-                plug.observers.remove(observer)
-        self._watched = []
+        self._detach()
         self.plugs = {}

@@ -203,7 +203,6 @@ class EnergyMeter:
         self.clock = clock
         self.tz = tz
         self.counters = {}
-        self.plugs = ()
         self._observers = {}     # plug -> the observer it was given
 
     def watch(self, plugs):
@@ -221,7 +220,6 @@ class EnergyMeter:
                 counter.changed(plug, now)    # the same plug, or one rebuilt under its id
             plug.observers.append(counter.changed)
             self._observers[plug] = counter.changed
-        self.plugs = plugs
 
     def __getitem__(self, plug_id) -> PlugEnergy:
         return self.counters[plug_id]
