@@ -13,9 +13,10 @@ import hashlib
 DERIVED_MAC_PREFIX = (0x53, 0x75, 0x31)
 
 
-def derive_mac(plug_id: str) -> str:
-    """A MAC derived from the plug id: the same on every start."""
-    digest = hashlib.sha256(b"senselink-plug:" + plug_id.encode("utf-8")).digest()
+def derive_mac(name: str, salt: bytes = b"senselink-plug:") -> str:
+    """A MAC derived from a plug id (or, with another C{salt}, another name): the same on
+    every start."""
+    digest = hashlib.sha256(salt + name.encode("utf-8")).digest()
     return ":".join(f"{b:02X}" for b in DERIVED_MAC_PREFIX + tuple(digest[:3]))
 
 

@@ -12,7 +12,6 @@ values from C{Config.options}:
 Reading a config loads none of those modules.
 """
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,7 +19,7 @@ from types import MappingProxyType
 from senselink.config.fields import (Field, Invalid, _clip, _describe, _shown, boolean, device_id,
                                      mac, number, string)
 from senselink.extras import missing
-from senselink.plugs import DERIVED_MAC_PREFIX, derive_device_id
+from senselink.plugs import derive_device_id, derive_mac
 
 # ---------------------------------------------------------------- allow_from, rate_limit
 
@@ -80,8 +79,7 @@ DEFAULT_ALIAS = "SenseLink"
 
 def derive_strip_mac(alias: str) -> str:
     """The strip's MAC when none is configured: derived from its alias, the same on every start."""
-    digest = hashlib.sha256(b"senselink-strip:" + alias.encode("utf-8")).digest()
-    return ":".join(f"{b:02X}" for b in DERIVED_MAC_PREFIX + tuple(digest[:3]))
+    return derive_mac(alias, salt=b"senselink-strip:")
 
 
 _DEVICE_KEYS = MappingProxyType({
