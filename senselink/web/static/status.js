@@ -6,7 +6,6 @@
   var WINDOW = 600;                       // seconds in a sparkline
   var TOKEN_KEY = "senselink-token";
   var plugs = new Map();                  // id -> {data, card, points: [[t, w]...]}
-  var order = [];
   var status = null;
   var offset = 0;                         // server clock - browser clock, seconds
   var source = null;
@@ -237,12 +236,10 @@
     var list = $("plugs");
     list.textContent = "";
     plugs.clear();
-    order = [];
     doc.plugs.forEach(function (p) {
       var entry = card(p);
       entry.points = p.spark.map(function (s) { return [doc.now + s[0], s[1]]; });
       plugs.set(p.id, entry);
-      order.push(p.id);
       list.appendChild(entry.card);
       updatePlug(entry);
       drawSpark(entry);
