@@ -9,6 +9,7 @@ logged at most once a minute per source address and reason.
 """
 
 import ipaddress
+from collections import OrderedDict
 
 from senselink.config.sections import (DEFAULT_ALLOW, DEFAULT_EXEMPT, DEFAULT_RATE, networks,
                                        rate_limit)
@@ -42,7 +43,11 @@ class TokenBucket:
         self.stamp = now
 
     def take(self, now, n=1.0) -> bool:
-        tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        elapsed = now - self.stamp
+        # A clock that stepped back refills nothing, and takes nothing either: a step
+        # back of an hour must not leave the bucket an hour's worth of tokens short.
+        tokens = min(self.capacity, self.tokens + elapsed * self.rate) if elapsed > 0.0 \
+            else self.tokens
         self.stamp = now
         if tokens >= n:
             self.tokens = tokens - n
@@ -64,7 +69,7 @@ class Guard:
         self.replies = (TokenBucket(rate["replies_per_second"], rate["replies_per_second"],
                                     clock.seconds()) if rate else None)
         self.dropped = {}        # reason -> count
-        self._logged = {}        # (host, reason) -> time of the last log line
+        self._logged = OrderedDict()   # (host, reason) -> time of the last log line, oldest first
         self._verdicts = {}      # host -> DENIED / LIMITED / EXEMPT
 
     @classmethod
@@ -143,17 +148,25 @@ class Guard:
         return False
 
     def may_log(self, host, reason) -> bool:
-        """True at most once per LOG_INTERVAL for this (host, reason): no host floods the log."""
+        """True at most once per LOG_INTERVAL for this (host, reason): no host floods the log.
+
+        The table is kept oldest first, so that when it is full only the
+        entries past the interval at its front are looked at: a flood from
+        many addresses costs no more per datagram than one from a few. A
+        clock that stepped back makes older entries expire."""
         now = self.clock.seconds()
         key = (host, reason)
-        last = self._logged.get(key)
-        if last is not None and now - last < LOG_INTERVAL:
-            return False
-        if len(self._logged) >= MAX_TRACKED:
-            self._logged = {k: t for k, t in self._logged.items() if now - t < LOG_INTERVAL}
-            if len(self._logged) >= MAX_TRACKED:
+        logged = self._logged
+        last = logged.get(key)
+        if last is not None:
+            if 0 <= now - last < LOG_INTERVAL:
                 return False
-        self._logged[key] = now
+            del logged[key]                  # re-inserted last: the newest
+        while len(logged) >= MAX_TRACKED:
+            if 0 <= now - logged[next(iter(logged))] < LOG_INTERVAL:
+                return False                 # all recent: quiet until the oldest expires
+            logged.popitem(last=False)
+        logged[key] = now
         return True
 
     def complain(self, host, reason, message, **fields):

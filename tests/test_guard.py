@@ -96,3 +96,36 @@ class RateLimitTests(unittest.TestCase):
         for i in range(guard.MAX_TRACKED * 2):
             g.admit(f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}")
         self.assertLessEqual(len(g.buckets), guard.MAX_TRACKED)
+
+
+class ClockTests(unittest.TestCase):
+    def test_a_clock_stepped_back_does_not_silence_sources(self):
+        # reactor.seconds() is the wall clock: an NTP step back must not empty the buckets
+        # (the source's and the global reply cap) for as long as the step.
+        clock = Clock()
+        clock.advance(10_000)
+        g = guard.Guard(clock)
+        self.assertTrue(g.admit("192.168.1.50", replies=20))
+        clock.rightNow -= 600
+        admitted = []
+        for _ in range(20):                                # ten seconds of Sense polls
+            admitted.append(g.admit("192.168.1.50", replies=20))
+            clock.advance(0.5)
+        self.assertEqual(admitted, [True] * 20)
+        self.assertEqual(g.dropped, {})
+
+
+class LogTableTests(unittest.TestCase):
+    def test_a_full_table_logs_nothing_new_until_its_oldest_line_is_a_minute_old(self):
+        clock = Clock()
+        clock.advance(1000)
+        g = guard.Guard(clock)
+        hosts = [f"8.{i // 65536}.{(i // 256) % 256}.{i % 256}" for i in range(guard.MAX_TRACKED)]
+        self.assertTrue(all(g.may_log(host, "not_allowed") for host in hosts))
+        clock.advance(30)
+        self.assertFalse(g.may_log("9.9.9.9", "not_allowed"))
+        self.assertFalse(g.may_log(hosts[0], "not_allowed"))
+        clock.advance(31)
+        self.assertTrue(g.may_log("9.9.9.9", "not_allowed"))
+        self.assertTrue(g.may_log(hosts[1], "not_allowed"))
+        self.assertLessEqual(len(g._logged), guard.MAX_TRACKED)
