@@ -38,7 +38,7 @@ class SenseReplyCache:
             plug.observers.append(changed)
         self.replies = {}
         # Identity (alias, device id, voltage) may have changed on a kept plug.
-        self.encoders = {plug: e for plug, e in self.encoders.items() if plug.id in plugs
+        self.encoders = {plug: e for plug, e in self.encoders.items() if plugs.get(plug.id) is plug
                          and e.identity == (plug.alias, plug.mac, plug.device_id, plug.voltage)}
         self._list = None
 

@@ -68,3 +68,11 @@ class CacheTests(unittest.TestCase):
         self.plugs["lamp"].skip_rate = 1
         counts = [len(self.cache.sense_replies()) for _ in range(4)]
         self.assertEqual(counts, [3, 2, 3, 2])
+
+    def test_encoders_are_kept_only_for_the_plugs_served(self):
+        self.cache.sense_replies()
+        for _ in range(3):                 # reloads that rebuild every plug under its id
+            plugs, _ = setup_plugs(self.clock)
+            self.cache.replace(plugs)
+            self.cache.sense_replies()
+        self.assertEqual(set(self.cache.encoders), set(plugs.reported))
