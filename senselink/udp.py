@@ -72,13 +72,15 @@ class KasaDatagramProtocol(DatagramProtocol):
                     ancillary = arrival.ancillary()
                 else:
                     dest = addr
-                self._send(replies, dest, ancillary)
-                responder.counters.count(responder.counters.replies, kind, len(replies))
+                sent = self._send(replies, dest, ancillary)
+                if sent:
+                    responder.counters.count(responder.counters.replies, kind, sent)
         except Exception:
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
 
-    def _send(self, replies, dest, ancillary=None):
-        """Write the replies straight to the socket, with C{ancillary} data when given.
+    def _send(self, replies, dest, ancillary=None) -> int:
+        """Write the replies straight to the socket, with C{ancillary} data when given;
+        the number of datagrams sent.
 
         udp.Port.write validates the address on every datagram, which costs
         about as much as the system call; C{dest} is either the address the
@@ -90,24 +92,26 @@ class KasaDatagramProtocol(DatagramProtocol):
         if sock is None:                       # not a real UDP port (tests with fakes)
             for reply in replies:
                 self.transport.write(reply, dest)
-            return
+            return len(replies)
+        left = iter(replies)
         try:
             if ancillary is None:
                 sendto = sock.sendto
-                for reply in replies:
+                for reply in left:
                     sendto(reply, dest)
             else:
                 sendmsg = sock.sendmsg
-                for reply in replies:
+                for reply in left:
                     sendmsg((reply,), ancillary, 0, dest)
+            return len(replies)
         except (BlockingIOError, InterruptedError):
             self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
         except OSError as e:
-            if e.errno == errno.ECONNREFUSED:
-                return
             if e.errno == errno.ENOBUFS:
                 self.responder.counters.count(self.responder.counters.ignored, "send_buffer_full")
-                return
-            guard = self.responder.guard
-            if guard is None or guard.may_log(dest[0], "send_error"):
-                log.warn("Cannot send replies to {peer}: {error}", peer=dest[0], error=e.strerror)
+            elif e.errno != errno.ECONNREFUSED:
+                guard = self.responder.guard
+                if guard is None or guard.may_log(dest[0], "send_error"):
+                    log.warn("Cannot send replies to {peer}: {error}", peer=dest[0],
+                             error=e.strerror)
+        return len(replies) - 1 - sum(1 for _ in left)     # the ones before the failed one

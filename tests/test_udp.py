@@ -154,3 +154,30 @@ class PlainPortTests(unittest.TestCase):
         sense(client, service.udp_port)
         replies = yield client.wait_for(4)
         self.assertEqual(sources(replies), {"127.0.0.1"})
+
+
+class SendTests(unittest.TestCase):
+    """What reaches the socket is what the counters say was sent."""
+
+    def test_a_full_send_buffer_cuts_the_answer_short_and_is_counted(self):
+        plugs = build_plugs(load_text(PLUGS, "send.yml"), reactor, default_kinds())
+        responder = Responder(SenseReplyCache(plugs))
+        protocol = KasaDatagramProtocol(responder, clock=Clock())
+
+        class Socket:
+            sent = []
+
+            def sendto(self, data, dest):
+                if self.sent:
+                    raise BlockingIOError()
+                self.sent.append(data)
+
+        class Transport:
+            socket = Socket()
+
+        protocol.transport = Transport()
+        from senselink.kasa.messages import SENSE_REQUEST_ENCRYPTED
+        protocol.datagramReceived(SENSE_REQUEST_ENCRYPTED, ("127.0.0.1", 40000))
+        self.assertEqual(len(Transport.socket.sent), 1)
+        self.assertEqual(responder.counters.replies, {"sense": 1})
+        self.assertEqual(responder.counters.ignored, {"send_buffer_full": 1})
