@@ -95,7 +95,8 @@ class Responder:
         if kind == messages.OTHER and self.device is not None:
             if messages.is_reply(request):
                 counters.count(counters.ignored, "echo")
-                log.debug("Ignored a device reply from {peer}", peer=peer)
+                if self.may_log(peer, "echo"):
+                    log.debug("Ignored a device reply from {peer}", peer=peer)
                 return messages.ECHO, []
             return KASA, self._device_reply(request, peer)
         counters.count(counters.requests, kind)
@@ -110,7 +111,8 @@ class Responder:
                               plug=plug.id, alias=plug.alias, mac=plug.mac, watts=plug.watts)
         elif kind == messages.ECHO:
             counters.count(counters.ignored, "echo")
-            log.debug("Ignored an echoed reply from {peer}", peer=peer)
+            if self.may_log(peer, "echo"):
+                log.debug("Ignored an echoed reply from {peer}", peer=peer)
             return kind, []
         else:
             counters.count(counters.ignored, "unsupported")
@@ -119,8 +121,9 @@ class Responder:
                           request=messages.describe(request))
             return kind, []
         if not self.respond:
-            log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
-                      n=len(replies))
+            if self.debug:
+                log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
+                          n=len(replies))
             return kind, []
         return kind, replies
 
@@ -135,11 +138,12 @@ class Responder:
             log.debug("Kasa request from {peer}: {request}", peer=peer,
                       request=messages.describe(request))
         refused = self.device.refused_in(reply)
-        if refused:
+        if refused and (self.guard is None or self.guard.may_log(peer, "refused")):
             log.info("Refused {requests} from Kasa client {peer}: SenseLink plugs are read-only",
                      requests=", ".join(refused), peer=peer)
         if not self.respond:
-            log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
+            if self.debug:
+                log.debug("Quiet mode: not answering the Kasa request from {peer}", peer=peer)
             return []
         return [messages.encode(reply)]
 

@@ -130,6 +130,25 @@ class SenseOverUDPTests(unittest.TestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
         self.assertEqual(len(self.client.replies), 4)
 
+    @defer.inlineCallbacks
+    def test_echoes_are_logged_once_a_minute_per_source(self):
+        """A device that echoes every reply does not write a DEBUG line per datagram."""
+        from twisted.logger import formatEvent, globalLogPublisher
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.service.responder.debug = True
+        echo = messages.encode(messages.sense_reply(
+            alias="x", mac="53:75:31:00:00:09", device_id="0" * 40, power=1, voltage=120,
+            on=True))
+        for _ in range(3):
+            self.client.send(echo, self.port, encrypted=True)
+        sense(self.client, self.port)                  # answered after the echoes
+        yield self.client.wait_for(4)
+        self.assertEqual(self.service.responder.counters.ignored.get("echo"), 3)
+        lines = [formatEvent(e) for e in events]
+        self.assertEqual(sum("Ignored an echoed reply" in line for line in lines), 1)
+
 
 class TargetTests(unittest.TestCase):
     @defer.inlineCallbacks
