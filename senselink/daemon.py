@@ -84,7 +84,7 @@ class Daemon(MultiService):
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         # resolve: host name -> Deferred(address); default the reactor's resolver
         self._target = Target(self.udp_protocol,
-                              lambda name: (resolve or self.reactor.resolve)(name))
+                              lambda name: (resolve or self.reactor.resolve)(name), reactor)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.web = None              # the web interface's listening service, or None
@@ -199,6 +199,7 @@ class Daemon(MultiService):
         counters = self.counters
         log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
                  requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
+        self._target.stop()
         return super().stopService()
 
     def _fail(self, error):
