@@ -61,13 +61,13 @@ def _construct_map(loader, node):
     result = _Map()
     result.line = node.start_mark.line + 1
     yield result
-    written = node.value
-    loader.flatten_mapping(node)
-    # Keys merged in with "<<: *anchor" come first; keys written here may override them.
-    merged = len(node.value) - len(written)
+    merged, written = merge_pairs(node)
+    # Keys merged in with "<<: *anchor" come first; keys written here override them.
+    pairs = merged + written
+    merged = len(merged)
     lines, raw = result.lines, result.raw
     construct = loader.construct_object
-    for index, (key_node, value_node) in enumerate(node.value):
+    for index, (key_node, value_node) in enumerate(pairs):
         key = _key(loader, key_node)
         try:
             hash(key)
@@ -84,8 +84,49 @@ def _construct_map(loader, node):
             raw[key] = value_node.value
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+VALUE_TAG = "tag:yaml.org,2002:value"
+
+
+def merge_pairs(node):
+    """C{(merged, written)}: the pairs a mapping node takes in through merge keys, and its own.
+
+    Our reading of the YAML merge key (U{https://yaml.org/type/merge.html}),
+    whatever PyYAML release is installed (6.0.4 changed which mapping of a
+    merged list wins): C{<<: *a} or C{<<: [*a, *b]} merges the keys of those
+    mappings; of a list, a key of an earlier mapping overrides the same key of
+    a later one; the mapping's own keys override every merged key. In
+    C{merged} a later pair overrides an earlier one, as in construction. Nodes
+    are read, never changed: an anchor's node is shared by all its aliases.
+    """
+    merged, written = [], []
+    for key_node, value_node in node.value:
+        if key_node.tag != MERGE_TAG:
+            written.append((key_node, value_node))
+            continue
+        if isinstance(value_node, yaml.MappingNode):
+            sources = [value_node]
+        elif isinstance(value_node, yaml.SequenceNode):
+            sources = value_node.value
+        else:
+            sources = [None]
+        for source in reversed(sources):    # the first of the list is added last: it wins
+            if not isinstance(source, yaml.MappingNode):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    "a merge key (<<) takes a mapping or a list of mappings, found "
+                    + (source or value_node).id, (source or value_node).start_mark)
+            inner_merged, inner_written = merge_pairs(source)
+            merged += inner_merged
+            merged += inner_written
+    return merged, written
+
+
 def _key(loader, key_node):
-    """A mapping key: as YAML reads it, except booleans, which stay the text written."""
+    """A mapping key: as YAML reads it, except booleans, which stay the text written
+    (and a plain C{=}, which YAML 1.1 tags as its "value key", is the text C{=})."""
+    if key_node.tag == VALUE_TAG:
+        return key_node.value
     key = loader.construct_object(key_node, deep=True)
     if key.__class__ is bool and isinstance(key_node, yaml.ScalarNode):
         return key_node.value
