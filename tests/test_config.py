@@ -171,7 +171,7 @@ class ConfigErrorTests(unittest.TestCase):
         self.assertIn("'\\t'", problems[0])
 
     def test_parsed_by_libyaml_with_lines(self):
-        self.assertTrue(issubclass(config._Loader, yaml.CSafeLoader))   # PyYAML wheels have it
+        self.assertTrue(issubclass(config.FastLoader, yaml.CSafeLoader))   # PyYAML wheels have it
         problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {max_watts: lots}\n")
         self.assertTrue(problems[0].startswith("cfg.yml:4:"), problems)
 
@@ -264,7 +264,7 @@ class DuplicateKeyTests(unittest.TestCase):
                                     "cfg.yml:4: target: duplicate key 'target' (first at line 2)"])
 
     def test_both_loaders_find_them(self):
-        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+        for loader in (yamlmarks.FastLoader, yamlmarks.PureLoader):
             document, duplicates = yamlmarks._read(loader, DUPLICATES)
             self.assertEqual([(d.key, d.first, d.line) for d in duplicates],
                              [("sources", 1, 6), ("max_watts", 10, 11), ("b", 9, 12),
@@ -293,7 +293,7 @@ class DuplicateKeyTests(unittest.TestCase):
                 "e: {<<: {<<: *c, alias: E}, min_watts: 3}\n"
                 "f: {<<: [*a, *c], max_watts: 1}\n"
                 "g: {=: 1}\n")
-        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+        for loader in (yamlmarks.FastLoader, yamlmarks.PureLoader):
             document, duplicates = yamlmarks._read(loader, text)
             self.assertEqual(document["b"], {"max_watts": 5, "min_watts": 2}, loader)
             self.assertEqual(document["d"], {"max_watts": 7, "min_watts": 2}, loader)
@@ -359,7 +359,7 @@ class AliasExpansionTests(unittest.TestCase):
             "cfg.yml:6: YAML aliases expand the document to more than 100000 values; refusing it"])
 
     def test_both_loaders_refuse_it(self):
-        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+        for loader in (yamlmarks.FastLoader, yamlmarks.PureLoader):
             with self.assertRaises(yamlmarks.TooLarge, msg=loader) as caught:
                 yamlmarks._read(loader, BILLION_LAUGHS)
             self.assertEqual(caught.exception.line, 6)
@@ -370,14 +370,14 @@ class AliasExpansionTests(unittest.TestCase):
             "anchor); refusing it"])
 
     def test_aliases_count_in_full(self):
-        for loader in (yamlmarks._Loader, yamlmarks._PureLoader):
+        for loader in (yamlmarks.FastLoader, yamlmarks.PureLoader):
             node = yaml.compose("a: &a [1, 2]\nb: [*a, *a]\n", Loader=loader)
             # The mapping, 2 keys, [1, 2] (3 values), and [*a, *a] (1 + 3 + 3).
             self.assertEqual(yamlmarks._expanded_size(node), 13)
 
     def test_ordinary_configs_are_far_below_the_limit(self):
         text = many_plugs(200)
-        size = yamlmarks._expanded_size(yaml.compose(text, Loader=yamlmarks._Loader))
+        size = yamlmarks._expanded_size(yaml.compose(text, Loader=yamlmarks.FastLoader))
         self.assertLess(size, yamlmarks.MAX_NODES / 10)
         c = config.load_text(text, "cfg.yml")
         self.assertEqual(len(c.plugs), 200)

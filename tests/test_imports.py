@@ -224,3 +224,49 @@ class ModuleRulesTests(unittest.TestCase):
             imported = imported_modules(module, path, module_files(tests, ROOT))
             bad = sorted(m for m in imported if m.rsplit(".", 1)[-1].startswith("test_"))
             self.assertEqual(bad, [], f"{module} imports test modules")
+
+
+def private_names_used_across_modules(files):
+    """C{module:line: name} for each private name (C{_x}, not C{__x__}) that a module
+    of C{files} imports from another of the package, or reads as an attribute of an
+    imported module of the package (C{module._x})."""
+    found = []
+    for module, path in sorted(files.items()):
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        imported = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("senselink"):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{module}:{node.lineno}: {alias.name}")
+                    imported[alias.asname or alias.name] = alias.name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("senselink"):
+                        imported[alias.asname or alias.name.split(".")[0]] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in imported and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                found.append(f"{module}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+class PrivateNameTests(unittest.TestCase):
+    def test_no_private_name_is_imported_from_another_module(self):
+        """What another module needs is public and named so."""
+        files = module_files()
+        files["twisted.plugins.senselink_plugin"] = os.path.join(
+            ROOT, "twisted", "plugins", "senselink_plugin.py")
+        self.assertEqual(private_names_used_across_modules(files), [])
+
+    def test_the_check_finds_both_forms(self):
+        directory = self.mktemp()
+        os.makedirs(directory)
+        path = os.path.join(directory, "example.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("from senselink.config.fields import _hidden, shown\n"
+                    "from senselink import config\n"
+                    "config._other(shown)\n")
+        self.assertEqual(private_names_used_across_modules({"example": path}),
+                         ["example:1: _hidden", "example:3: config._other"])

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from senselink.excerpt import MAX_SHOWN, clip as _clip
+from senselink.excerpt import MAX_SHOWN, clip
 
 
 class Invalid(ValueError):
@@ -39,7 +39,7 @@ class Field:
 
 # ---------------------------------------------------------------- describing values
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def substitute_env(text: str) -> str:
@@ -49,25 +49,25 @@ def substitute_env(text: str) -> str:
         if name not in os.environ:
             raise Invalid(f"environment variable {name} is not set (used as ${{{name}}})")
         return os.environ[name]
-    return _ENV.sub(replace, text)
+    return ENV_REFERENCE.sub(replace, text)
 
 
-def _shown(value):
-    """The repr of C{value} for a message, clipped (whole, so that L{_redact} finds it)."""
-    return _clip(repr(value))
+def shown(value):
+    """The repr of C{value} for a message, clipped (whole, so that L{redact} finds it)."""
+    return clip(repr(value))
 
 
-def _describe(value):
+def describe_value(value):
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
-        return f"a mapping {_shown(dict(value))}"
+        return f"a mapping {shown(dict(value))}"
     if isinstance(value, list):
-        return f"a list {_shown(list(value))}"
-    return f"{_shown(value)} ({type(value).__name__})"
+        return f"a list {shown(list(value))}"
+    return f"{shown(value)} ({type(value).__name__})"
 
 
-def _redact(message, value):
+def redact(message, value):
     """C{message} without the text of C{value} (a secret that failed its type check).
 
     Converters describe a wrong value with its repr ("expected text, got a list
@@ -91,7 +91,7 @@ def _redact(message, value):
             if len(item) >= 4:
                 hidden.append(item)
     collect(value)
-    hidden += [_clip(text) for text in hidden if len(text) > MAX_SHOWN]
+    hidden += [clip(text) for text in hidden if len(text) > MAX_SHOWN]
     for text in sorted(set(hidden), key=len, reverse=True):
         message = message.replace(text, "***")
     return message
@@ -115,17 +115,17 @@ def number(minimum=None, maximum=None, above=None):
                     raise ValueError
                 value = float(value)
             except ValueError:
-                raise Invalid(f"expected a number, got {_describe(value)}") from None
+                raise Invalid(f"expected a number, got {describe_value(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Invalid(f"expected a number, got {_describe(value)}")
+            raise Invalid(f"expected a number, got {describe_value(value)}")
         if not math.isfinite(value):
-            raise Invalid(f"expected a finite number, got {_shown(value)}")
+            raise Invalid(f"expected a finite number, got {shown(value)}")
         if minimum is not None and value < minimum:
-            raise Invalid(f"expected a number >= {minimum}, got {_shown(value)}")
+            raise Invalid(f"expected a number >= {minimum}, got {shown(value)}")
         if maximum is not None and value > maximum:
-            raise Invalid(f"expected a number <= {maximum}, got {_shown(value)}")
+            raise Invalid(f"expected a number <= {maximum}, got {shown(value)}")
         if above is not None and value <= above:
-            raise Invalid(f"expected a number > {above}, got {_shown(value)}")
+            raise Invalid(f"expected a number > {above}, got {shown(value)}")
         return value
     return convert
 
@@ -136,14 +136,14 @@ def integer(minimum=None, maximum=None):
     def convert(value, raw=None):
         value = check(value)
         if value != int(value):
-            raise Invalid(f"expected a whole number, got {_shown(value)}")
+            raise Invalid(f"expected a whole number, got {shown(value)}")
         return int(value)
     return convert
 
 
 def string(value, raw=None):
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise Invalid(f"expected text, got {_describe(value)}")
+        raise Invalid(f"expected text, got {describe_value(value)}")
     return substitute_env(str(value))
 
 
@@ -152,7 +152,7 @@ def alias(value, raw=None):
     value = string(value)
     bad = [c for c in value if ord(c) < 32 or 127 <= ord(c) < 160]
     if bad:
-        raise Invalid(f"expected a name without control characters, got {_shown(value)} "
+        raise Invalid(f"expected a name without control characters, got {shown(value)} "
                       f"(it holds {bad[0]!r})")
     if not value.strip():
         raise Invalid("expected a non-empty name")
@@ -161,14 +161,14 @@ def alias(value, raw=None):
 
 def boolean(value, raw=None):
     if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {_describe(value)}")
+        raise Invalid(f"expected true or false, got {describe_value(value)}")
     return value
 
 
 def state_value(value, raw=None):
     """A state to compare with: the text as written, so unquoted on/off stay 'on'/'off'."""
     if isinstance(value, (list, dict)) or value is None:
-        raise Invalid(f"expected a state value such as on or off, got {_describe(value)}")
+        raise Invalid(f"expected a state value such as on or off, got {describe_value(value)}")
     if isinstance(value, bool) and raw is not None:
         return raw
     if isinstance(value, bool):
@@ -191,7 +191,7 @@ def state_word(key) -> str:
     if isinstance(key, (int, float)) and math.isfinite(key):
         return str(key)
     if not isinstance(key, str):
-        raise Invalid(f"expected a state word as key, got {_describe(key)}; quote it", key=key)
+        raise Invalid(f"expected a state word as key, got {describe_value(key)}; quote it", key=key)
     if not key:
         raise Invalid("a state word must not be empty", key=key)
     return key
@@ -201,7 +201,7 @@ def state_power(value, raw=None):
     """C{{state word: watts}}: each value a finite number >= 0."""
     if not isinstance(value, dict) or not value:
         raise Invalid(f"expected a mapping of states to watts such as {{heat: 1800, idle: 4}}, "
-                      f"got {_describe(value)}")
+                      f"got {describe_value(value)}")
     if len(value) > MAX_STATE_WORDS:
         raise Invalid(f"expected at most {MAX_STATE_WORDS} states, got {len(value)}")
     check = number(minimum=0)
@@ -209,11 +209,11 @@ def state_power(value, raw=None):
     for key, watts in value.items():
         word = state_word(key)
         if word in out:
-            raise Invalid(f"state {_shown(word)} is given twice", key=key)
+            raise Invalid(f"state {shown(word)} is given twice", key=key)
         try:
             out[word] = float(check(watts))
         except Invalid as e:
-            raise Invalid(f"watts of state {_shown(word)}: {e}", key=key) from None
+            raise Invalid(f"watts of state {shown(word)}: {e}", key=key) from None
     return out
 
 
@@ -221,7 +221,7 @@ def keypath(value, raw=None):
     """A '/'-separated keypath with at least one key."""
     value = string(value)
     if not any(value.split("/")):
-        raise Invalid(f"expected a '/'-separated keypath like ENERGY/Power, got {_shown(value)}")
+        raise Invalid(f"expected a '/'-separated keypath like ENERGY/Power, got {shown(value)}")
     return value
 
 
@@ -229,7 +229,7 @@ def keypath_list(value, raw=None):
     """A list of keypaths (power parts, summed)."""
     if not isinstance(value, list) or not value:
         raise Invalid(f"expected a list of keypaths like [ENERGY/Power/0, ENERGY/Power/1], "
-                      f"got {_describe(value)}")
+                      f"got {describe_value(value)}")
     if len(value) > MAX_KEYPATHS:
         raise Invalid(f"expected at most {MAX_KEYPATHS} keypaths, got {len(value)}")
     return [keypath(item) for item in value]
@@ -244,7 +244,7 @@ def mac(value, raw=None):
         if raw is not None and _MAC.match(str(raw)):
             value = raw
         else:
-            raise Invalid(f"expected a MAC address like 53:75:31:F6:4B:01, got {_describe(value)}")
+            raise Invalid(f"expected a MAC address like 53:75:31:F6:4B:01, got {describe_value(value)}")
     return value.replace("-", ":").upper()
 
 
@@ -253,7 +253,7 @@ _DEVICE_ID = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 def device_id(value, raw=None):
     if not isinstance(value, str) or not _DEVICE_ID.match(value):
-        raise Invalid(f"expected 40 hexadecimal digits, got {_describe(value)}")
+        raise Invalid(f"expected 40 hexadecimal digits, got {describe_value(value)}")
     return value.upper()
 
 
@@ -261,11 +261,11 @@ def id_list(value, raw=None):
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise Invalid(f"expected a list of plug ids, got {_describe(value)}")
+        raise Invalid(f"expected a list of plug ids, got {describe_value(value)}")
     out = []
     for item in value:
         if not isinstance(item, (str, int)) or isinstance(item, bool):
-            raise Invalid(f"expected plug ids, got {_describe(item)} in the list")
+            raise Invalid(f"expected plug ids, got {describe_value(item)} in the list")
         out.append(str(item))
     return out
 
@@ -277,10 +277,10 @@ def power_curve(value, raw=None):
     check = number()
     for point in value:
         if not isinstance(point, list) or len(point) != 2:
-            raise Invalid(f"expected [input, watts] pairs, got {_describe(point)}")
+            raise Invalid(f"expected [input, watts] pairs, got {describe_value(point)}")
         x, w = check(point[0]), check(point[1])
         if w < 0:
-            raise Invalid(f"watts must not be negative, got {_shown(w)}")
+            raise Invalid(f"watts must not be negative, got {shown(w)}")
         points.append((float(x), float(w)))
     xs = [x for x, _ in points]
     if sorted(set(xs)) != xs:
@@ -291,11 +291,11 @@ def power_curve(value, raw=None):
 def host(value, raw=None):
     value = string(value)
     if not value or any(c.isspace() for c in value):
-        raise Invalid(f"expected a host name or IP address, got {_shown(value)}")
+        raise Invalid(f"expected a host name or IP address, got {shown(value)}")
     return value
 
 
 def string_map(value, raw=None):
     if not isinstance(value, dict):
-        raise Invalid(f"expected a mapping of names to text, got {_describe(value)}")
+        raise Invalid(f"expected a mapping of names to text, got {describe_value(value)}")
     return {str(k): string(v) for k, v in value.items()}

@@ -13,13 +13,14 @@ import os
 import yaml
 
 from senselink import sources as _sources
-from senselink.config.fields import (_ENV, Field, Invalid, _clip, _describe, _redact, _shown,
+from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, redact, shown,
                                      substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
 from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_states
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
-from senselink.config.where import ConfigError, _Where
-from senselink.config.yamlmarks import TooLarge, _Map, read_yaml
+from senselink.config.where import ConfigError, Where
+from senselink.config.yamlmarks import TooLarge, MarkedMap, read_yaml
+from senselink.excerpt import clip
 from senselink.plugs import derive_device_id, derive_mac
 
 DEFAULT_PATH = "/etc/senselink/config.yml"
@@ -28,7 +29,7 @@ MAX_REPORTED_PLUGS = 20
 
 def _suggest(key, known):
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    return f" (did you mean {_shown(close[0])}?)" if close else ""
+    return f" (did you mean {shown(close[0])}?)" if close else ""
 
 
 def _secret_part(value, spec):
@@ -41,7 +42,7 @@ def _secret_part(value, spec):
     if isinstance(value, dict) and spec.secret_keys is not None:
         return [value[key] for key in spec.secret_keys if key in value]
     if isinstance(value, str) and "${" in value:
-        held = [os.environ[name] for name in _ENV.findall(value) if name in os.environ]
+        held = [os.environ[name] for name in ENV_REFERENCE.findall(value) if name in os.environ]
         try:
             held.append(substitute_env(value))
         except Invalid:
@@ -50,15 +51,15 @@ def _secret_part(value, spec):
     return value
 
 
-def check_fields(mapping, fields, where: _Where, what: str) -> dict:
+def check_fields(mapping, fields, where: Where, what: str) -> dict:
     """Validate C{mapping} against C{fields}; unknown keys and bad values are problems."""
     out = {}
     if mapping is None:
         mapping = {}
     if not isinstance(mapping, dict):
-        where.error(f"expected a mapping of {what} settings, got {_describe(mapping)}")
+        where.error(f"expected a mapping of {what} settings, got {describe_value(mapping)}")
         return out
-    raw = mapping.raw if isinstance(mapping, _Map) else {}
+    raw = mapping.raw if isinstance(mapping, MarkedMap) else {}
     for key, value in mapping.items():
         here = where.at(mapping, key)
         spec = fields.get(key)
@@ -77,7 +78,7 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
         except Invalid as e:
             if e.key is not None and isinstance(value, dict) and e.key in value:
                 here = here.at(value, e.key)
-            here.error(_redact(str(e), _secret_part(value, spec)) if spec.secret else str(e))
+            here.error(redact(str(e), _secret_part(value, spec)) if spec.secret else str(e))
             continue
         if spec.secret and isinstance(value, str) and "${" not in value:
             where.secrets.append((here.line, here.name))
@@ -96,9 +97,9 @@ def check_fields(mapping, fields, where: _Where, what: str) -> dict:
     return out
 
 
-def _single_key(item, where: _Where, what):
+def _single_key(item, where: Where, what):
     if not isinstance(item, dict) or len(item) != 1:
-        where.error(f"expected a single-key mapping like '- {what}: ...', got {_describe(item)}")
+        where.error(f"expected a single-key mapping like '- {what}: ...', got {describe_value(item)}")
         return None, None
     return next(iter(item.items()))
 
@@ -108,9 +109,9 @@ def parse(document, path="<config>", kinds=None) -> Config:
     if kinds is None:
         kinds = _sources.default_kinds()
     problems = []
-    top = _Where(path, problems, getattr(document, "line", 1))
+    top = Where(path, problems, getattr(document, "line", 1))
     if not isinstance(document, dict):
-        top.error(f"expected a mapping with a 'sources' list, got {_describe(document)}")
+        top.error(f"expected a mapping with a 'sources' list, got {describe_value(document)}")
         raise ConfigError(problems)
     options = check_fields(document, TOP_LEVEL, top, "top-level")
     ceiling = options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
@@ -118,7 +119,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
     sources, plugs = [], {}
     if "sources" in document and not isinstance(sources_doc, list):
         top.at(document, "sources").error(
-            f"expected a list of sources (- static: ...), got {_describe(sources_doc)}")
+            f"expected a list of sources (- static: ...), got {describe_value(sources_doc)}")
         sources_doc = []
     for index, item in enumerate(sources_doc or []):
         here = top.at(document, "sources").at(sources_doc, index)
@@ -139,7 +140,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
                               where=here)
         if isinstance(body, dict) and "plugs" in body and not isinstance(plug_list, list):
             here.at(body, "plugs").error(
-                f"expected a list of plugs (- my_plug: ...), got {_describe(plug_list)}")
+                f"expected a list of plugs (- my_plug: ...), got {describe_value(plug_list)}")
             plug_list = []
         plug_fields = {**PLUG_FIELDS, **kind.plug_fields}
         for p_index, plug_item in enumerate(plug_list or []):
@@ -159,7 +160,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
             plug = PlugConfig(plug_id, kind.name, plug_options,
                               getattr(plug_body, "line", p_here.line), source, where=p_here)
             if plug_id in plugs:
-                p_here.error(f"plug id {_shown(plug_id)} is already used at line {plugs[plug_id].line}")
+                p_here.error(f"plug id {shown(plug_id)} is already used at line {plugs[plug_id].line}")
                 continue
             plugs[plug_id] = plug
             source.plugs.append(plug)
@@ -198,7 +199,7 @@ def _check_watts(options, body, where, ceiling):
     for word, watts in (options.get("state_power") or {}).items():
         if watts > ceiling:
             where.at(body, "state_power").error(
-                f"{watts:g} W of state {_shown(word)} is above max_plug_watts ({ceiling:g} W)")
+                f"{watts:g} W of state {shown(word)} is above max_plug_watts ({ceiling:g} W)")
     options["max_plug_watts"] = ceiling
 
 
@@ -211,11 +212,11 @@ def _check_identity(plugs, warnings):
     for plug in plugs.values():
         name = plug.options.get("alias") or plug.id
         if len(name) > MAX_ALIAS:
-            warnings.append(f"plug {_shown(plug.id)}: its name {_shown(name)} has {len(name)} "
+            warnings.append(f"plug {shown(plug.id)}: its name {shown(name)} has {len(name)} "
                             f"characters; the Kasa app allows {MAX_ALIAS}, and Sense may cut it")
         if plug.options.get("mac") is None:
             plug.options["mac"] = derive_mac(plug.id)
-            warnings.append(f"plug {_shown(plug.id)} has no mac: using {plug.options['mac']}, derived from "
+            warnings.append(f"plug {shown(plug.id)} has no mac: using {plug.options['mac']}, derived from "
                             f"its id (stable across restarts; set 'mac' to choose one)")
         if plug.options.get("device_id") is None:
             plug.options["device_id"] = derive_device_id(plug.options["mac"])
@@ -223,7 +224,7 @@ def _check_identity(plugs, warnings):
         if mac_value in macs:
             other = macs[mac_value]
             plug.where.at(plug.options, "mac").error(
-                f"plugs {_shown(other.id)} (line {other.line}) and {_shown(plug.id)} (line {plug.line}) "
+                f"plugs {shown(other.id)} (line {other.line}) and {shown(plug.id)} (line {plug.line}) "
                 f"have the same MAC {mac_value}")
         else:
             macs[mac_value] = plug
@@ -237,13 +238,13 @@ def _check_aggregates(plugs, problems):
         for element in plug.options.get("elements") or ():
             where = plug.where.child("elements")
             if element not in plugs:
-                where.error(f"aggregate {_shown(plug.id)} names unknown plug {_shown(element)}"
+                where.error(f"aggregate {shown(plug.id)} names unknown plug {shown(element)}"
                             f"{_suggest(element, plugs)}")
             elif element == plug.id:
-                where.error(f"aggregate {_shown(plug.id)} contains itself")
+                where.error(f"aggregate {shown(plug.id)} contains itself")
             elif element in holder:
-                where.error(f"plug {_shown(element)} is in two aggregates: "
-                            f"{_shown(holder[element])} and {_shown(plug.id)}")
+                where.error(f"plug {shown(element)} is in two aggregates: "
+                            f"{shown(holder[element])} and {shown(plug.id)}")
             else:
                 holder[element] = plug.id
     # Cycles: follow each plug's chain of holders.
@@ -259,7 +260,7 @@ def _check_aggregates(plugs, problems):
                     reported_cycles.add(key)
                     plug = plugs[current]
                     plug.where.child("elements").error("aggregates form a cycle: " + " -> ".join(
-                        _clip(element) for element in cycle + [current]))
+                        clip(element) for element in cycle + [current]))
                 break
             seen.append(current)
             current = holder.get(current)
@@ -296,7 +297,7 @@ def _duplicate_problems(document, duplicates, path):
     for duplicate in duplicates:
         by_mapping.setdefault(id(duplicate.mapping), []).append(duplicate)
     problems = []
-    top = _Where(path, problems, getattr(document, "line", 1))
+    top = Where(path, problems, getattr(document, "line", 1))
     found = {}          # id(mapping with duplicates) -> its context
     visited = set()     # aliases make the document a graph: visit each container once
     stack = [(document, top)]
@@ -318,7 +319,7 @@ def _duplicate_problems(document, duplicates, path):
                 stack.append((value, where.at(node, key)))
     for duplicate in duplicates:
         found.get(id(duplicate.mapping), top).child(duplicate.key, duplicate.line).error(
-            f"duplicate key {_shown(duplicate.key)} (first at line {duplicate.first})")
+            f"duplicate key {shown(duplicate.key)} (first at line {duplicate.first})")
     return problems
 
 

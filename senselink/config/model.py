@@ -18,7 +18,7 @@ class PlugConfig(_Options):
     options: dict
     line: int
     source: "SourceConfig" = None
-    # The context of the plug's settings (a _Where): cross-key checks report with it.
+    # The context of the plug's settings (a Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, key):
@@ -32,7 +32,7 @@ class SourceConfig(_Options):
     plugs: list
     line: int
     index: int
-    # The context of the source's settings (a _Where): cross-key checks report with it.
+    # The context of the source's settings (a Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
 
 

@@ -8,7 +8,7 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 from types import MappingProxyType
 
 from senselink.config import sections
-from senselink.config.fields import Field, _shown, alias, boolean, device_id, host, integer, \
+from senselink.config.fields import Field, shown, alias, boolean, device_id, host, integer, \
     keypath, keypath_list, mac, number, power_curve, state_power, state_value
 
 PLUG_FIELDS = MappingProxyType({
@@ -93,13 +93,13 @@ def check_states(written, options, where):
     for word in words:
         other = folded.setdefault(fold(word), word)
         if other != word:
-            here.error(f"states {_shown(other)} and {_shown(word)} are the same word "
+            here.error(f"states {shown(other)} and {shown(word)} are the same word "
                        f"with state_case_sensitive: false")
     for key in ("on_state_value", "off_state_value"):
         value = options.get(key)
         if key in written and value is not None and fold(value) in folded:
             where.at(written, key).error(
-                f"{key} {_shown(value)} is also in state_power (line {here.line}): "
+                f"{key} {shown(value)} is also in state_power (line {here.line}): "
                 f"give that state's watts in one place")
     for key in MEASURED_POWER_KEYS:
         if options.get(key) is not None:

@@ -16,8 +16,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from senselink.config.fields import (Field, Invalid, _clip, _describe, _shown, boolean, device_id,
+from senselink.config.fields import (Field, Invalid, boolean, describe_value, device_id, shown,
                                      mac, number, string)
+from senselink.excerpt import clip
 from senselink.extras import missing
 from senselink.plugs import derive_device_id, derive_mac
 
@@ -36,13 +37,13 @@ def networks(value, raw=None):
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise Invalid(f"expected a list of addresses or CIDRs, got {_shown(value)}")
+        raise Invalid(f"expected a list of addresses or CIDRs, got {shown(value)}")
     out = []
     for item in value:
         try:
             out.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
-            raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {_shown(item)}") from None
+            raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {shown(item)}") from None
     return out
 
 
@@ -53,11 +54,11 @@ def rate_limit(value, raw=None):
     if value is True or value is None:
         value = {}
     if not isinstance(value, dict):
-        raise Invalid(f"expected false or a mapping, got {_shown(value)}")
+        raise Invalid(f"expected false or a mapping, got {shown(value)}")
     known = set(DEFAULT_RATE) | {"exempt"}
     unknown = set(value) - known
     if unknown:
-        raise Invalid(f"unknown rate_limit key {_shown(sorted(unknown, key=str)[0])}; known keys: "
+        raise Invalid(f"unknown rate_limit key {shown(sorted(unknown, key=str)[0])}; known keys: "
                       f"{', '.join(sorted(known))}")
     out = dict(DEFAULT_RATE)
     positive = number(above=0)
@@ -95,13 +96,13 @@ def device_identity(value, raw=None) -> dict:
         value = {}
     if not isinstance(value, dict):
         raise Invalid("expected a mapping with alias, mac and/or device_id, got "
-                      f"{_shown(value)}")
+                      f"{shown(value)}")
     out = {}
     raws = getattr(value, "raw", {})
     for key, item in value.items():
         convert = _DEVICE_KEYS.get(key)
         if convert is None:
-            raise Invalid(f"unknown key {_shown(key)}; known keys: "
+            raise Invalid(f"unknown key {shown(key)}; known keys: "
                           f"{', '.join(sorted(_DEVICE_KEYS))}")
         if item is None:
             continue
@@ -152,21 +153,21 @@ def endpoint_string(value, raw=None):
         serverFromString(reactor, value)
     except (ValueError, TypeError, KeyError) as e:
         raise Invalid(f"expected a Twisted endpoint string such as {DEFAULT_LISTEN!r}, "
-                      f"got {_shown(value)} ({_clip(str(e))})") from None
+                      f"got {shown(value)} ({clip(str(e))})") from None
     return value
 
 
 def web_section(value, raw=None):
     """The C{web} mapping: C{listen} and C{token}."""
     if not isinstance(value, dict):
-        raise Invalid(f"expected a mapping with listen and token, got {_describe(value)}")
+        raise Invalid(f"expected a mapping with listen and token, got {describe_value(value)}")
     lines = getattr(value, "lines", {})
 
     def at(key):
         return f" (line {lines[key]})" if key in lines else ""
     unknown = [k for k in value if k not in WEB_KEYS]
     if unknown:
-        raise Invalid(f"unknown web key {_shown(str(unknown[0]))}{at(unknown[0])}; known keys: "
+        raise Invalid(f"unknown web key {shown(str(unknown[0]))}{at(unknown[0])}; known keys: "
                       f"{', '.join(WEB_KEYS)}")
     options = WebOptions()
     if value.get("listen") is not None:

@@ -1,7 +1,7 @@
 """Where a config problem is: file, line and key path; and the error that lists them all."""
 
-from senselink.config.fields import _clip
-from senselink.config.yamlmarks import _List, _Map
+from senselink.excerpt import clip
+from senselink.config.yamlmarks import MarkedList, MarkedMap
 
 
 class ConfigError(Exception):
@@ -16,7 +16,7 @@ class ConfigError(Exception):
         return f"senselink: invalid config:\n{self}"
 
 
-class _Where:
+class Where:
     """File, line and key path of the value being checked; collects problems."""
 
     def __init__(self, path, problems, line=0, keys=(), secrets=None):
@@ -27,13 +27,13 @@ class _Where:
         self.secrets = [] if secrets is None else secrets   # (line, key name) of secret values
 
     def child(self, key, line=None):
-        return _Where(self.path, self.problems, line or self.line, self.keys + (key,), self.secrets)
+        return Where(self.path, self.problems, line or self.line, self.keys + (key,), self.secrets)
 
     def at(self, container, key):
         """The context of C{container[key]}, with that key's line when known."""
-        if isinstance(container, _Map):
+        if isinstance(container, MarkedMap):
             line = container.lines.get(key, container.line)
-        elif isinstance(container, _List) and isinstance(key, int) and key < len(container.lines):
+        elif isinstance(container, MarkedList) and isinstance(key, int) and key < len(container.lines):
             line = container.lines[key]
         else:
             line = self.line
@@ -43,7 +43,7 @@ class _Where:
     def name(self):
         out = ""
         for key in self.keys:
-            text = _clip(str(key))
+            text = clip(str(key))
             out += f"[{text}]" if isinstance(key, int) else (f".{text}" if out else text)
         return out or "(top level)"
 

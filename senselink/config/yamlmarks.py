@@ -1,7 +1,7 @@
 """YAML with line marks: mappings and lists that remember where they were written.
 
 Config errors name the line of the key at fault, so the loaders here build
-L{_Map} and L{_List} (a dict and a list that also hold the lines of their
+L{MarkedMap} and L{MarkedList} (a dict and a list that also hold the lines of their
 items, and for mappings the raw text of scalar values) instead of plain
 containers. libyaml parses when PyYAML has it; the pure-Python parser is
 kept for its clearer error messages.
@@ -38,7 +38,7 @@ class TooLarge(Exception):
                             else f"to more than {MAX_NODES} values"))
 
 
-class _Map(dict):
+class MarkedMap(dict):
     """A mapping that remembers the line of itself, of each key, and raw scalar text."""
 
     line = 0
@@ -49,7 +49,7 @@ class _Map(dict):
         self.raw = {}
 
 
-class _List(list):
+class MarkedList(list):
     line = 0
 
     def __init__(self):
@@ -58,7 +58,7 @@ class _List(list):
 
 
 def _construct_map(loader, node):
-    result = _Map()
+    result = MarkedMap()
     result.line = node.start_mark.line + 1
     yield result
     merged, written = merge_pairs(node)
@@ -144,7 +144,7 @@ def _note_duplicate(loader, mapping, key, line, before):
 
 
 def _construct_list(loader, node):
-    result = _List()
+    result = MarkedList()
     result.line = node.start_mark.line + 1
     yield result
     for item in node.value:
@@ -163,7 +163,7 @@ class _Marks:
         self.duplicates = []     # a Duplicate for each key written twice in a mapping
 
 
-class _PureLoader(_Marks, yaml.SafeLoader):
+class PureLoader(_Marks, yaml.SafeLoader):
     """Safe YAML with line numbers (our constructors above)."""
 
     yaml_constructors = {**yaml.constructor.SafeConstructor.yaml_constructors, **_MARKED}
@@ -172,10 +172,10 @@ class _PureLoader(_Marks, yaml.SafeLoader):
 _LIBYAML = hasattr(yaml, "CSafeLoader")
 
 
-class _Loader(_Marks, yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
+class FastLoader(_Marks, yaml.CSafeLoader if _LIBYAML else yaml.SafeLoader):
     """The same, parsed by libyaml when PyYAML has it (~10x faster: 15 ms instead of
     130 ms for a 200-plug config). Its error messages are terser ("found character
-    that cannot start any token" for a tab), so errors are reported by L{_PureLoader}."""
+    that cannot start any token" for a tab), so errors are reported by L{PureLoader}."""
 
     yaml_constructors = {**yaml.constructor.SafeConstructor.yaml_constructors, **_MARKED}
 
@@ -243,8 +243,8 @@ def read_yaml(text):
     duplicates: the mapping's own keys override them.)
     """
     try:
-        return _read(_Loader, text)
+        return _read(FastLoader, text)
     except yaml.YAMLError:
         if not _LIBYAML:
             raise
-    return _read(_PureLoader, text)   # for its error message (or if it accepts)
+    return _read(PureLoader, text)   # for its error message (or if it accepts)

@@ -29,7 +29,7 @@ from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
-from senselink.sources.httpclient import (MAX_BODY, PollFailed, _QuietClientFactory,
+from senselink.sources.httpclient import (MAX_BODY, PollFailed, QuietClientFactory,
                                           read_body, tls_policy)
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
@@ -215,7 +215,7 @@ class HttpPollService(SourceService):
         self._stopping = False
         import treq
         self._pool = HTTPConnectionPool(self.reactor, persistent=True)
-        self._pool._factory = _QuietClientFactory   # no log line per connection
+        self._pool._factory = QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
         self._client = treq.client.HTTPClient(
             Agent(self.reactor, contextFactory=tls_policy(self._options), pool=self._pool))

@@ -28,7 +28,7 @@ def tls_policy(options):
     return BrowserLikePolicyForHTTPS(load_ca_file(ca_file) if ca_file else None)
 
 
-class _QuietClientFactory(_HTTP11ClientFactory):
+class QuietClientFactory(_HTTP11ClientFactory):
     noisy = False
 
 

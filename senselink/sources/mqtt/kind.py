@@ -3,7 +3,7 @@
 from types import MappingProxyType
 
 from senselink.config import (MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind,
-                              _describe, check_power_paths, host, integer, state_value, string)
+                              describe_value, check_power_paths, host, integer, state_value, string)
 from senselink.mqtt.decode import DEFAULT_MAX_PAYLOAD
 from senselink.mqtt.topics import filter_problem
 from senselink.power import PowerModel
@@ -20,7 +20,7 @@ def tls_setting(value, raw=None):
         return {} if value else None
     if not isinstance(value, dict):
         raise Invalid(f"expected true, false or a mapping with ca_file, cert_file, key_file; "
-                      f"got {_describe(value)}")
+                      f"got {describe_value(value)}")
     known = ("ca_file", "cert_file", "key_file")
     unknown = [k for k in value if k not in known]
     if unknown:
