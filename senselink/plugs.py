@@ -46,7 +46,7 @@ class Plug:
         self.voltage = float(voltage)
         self.clock = clock
         self.aggregate = None
-        self._watts = float(watts)
+        self._watts = float(watts) + 0.0     # -0.0 is 0.0
         self._on = on
         self.updated = None
         self._skip = 0
@@ -68,6 +68,7 @@ class Plug:
 
     def set_power(self, watts: float, on=None):
         """Record a new value from a source (watts already sane: finite, >= 0)."""
+        watts += 0.0                        # -0.0 (a reading of "-0") is 0.0
         now = self.updated = self.clock.seconds()
         if watts != self._watts or on != self._on:
             self._watts = watts

@@ -137,7 +137,7 @@ class ConfigErrorTests(unittest.TestCase):
     def test_error_names_file_line_and_key(self):
         problems = errors_of("sources:\n- static:\n    plugs:\n    - a:\n        max_watts: lots\n")
         self.assertEqual(problems, [
-            "cfg.yml:5: sources[0].static.plugs[0].a.max_watts: expected a number, got 'lots' (str)"])
+            "cfg.yml:5: sources[0].static.plugs[0].a.max_watts: expected a number from 0 to 1000000000 W, got 'lots' (str)"])
 
     def test_unknown_key_suggests(self):
         problems = errors_of("sources:\n- static:\n    plugs:\n    - a:\n        max_wats: 3\n")
@@ -202,8 +202,8 @@ class ConfigErrorTests(unittest.TestCase):
         base = "sources:\n- static:\n    plugs:\n    - a:\n        "
         self.assertIn("expected a MAC", errors_of(base + "mac: nope\n")[0])
         self.assertIn("40 hexadecimal", errors_of(base + "device_id: abc\n")[0])
-        self.assertIn(">= 0", errors_of(base + "skip_rate: -1\n")[0])
-        self.assertIn("<= 1", errors_of(base + "on_fraction: 2\n")[0])
+        self.assertIn("expected a whole number from 0 to 1000, got -1", errors_of(base + "skip_rate: -1\n")[0])
+        self.assertIn("expected a number from 0 to 1, got 2", errors_of(base + "on_fraction: 2\n")[0])
         self.assertIn("expected the plug's settings", errors_of("sources:\n- static:\n    plugs:\n    - a:\n")[0])
 
     def test_several_problems_reported_together(self):
@@ -255,7 +255,7 @@ class DuplicateKeyTests(unittest.TestCase):
         self.assertEqual(problems, [
             "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: duplicate key 'max_watts' "
             "(first at line 4)",
-            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: expected a number, got 'x' (str)",
+            "cfg.yml:4: sources[0].static.plugs[0].a.max_watts: expected a number from 0 to 1000000000 W, got 'x' (str)",
         ])
 
     def test_every_repetition_names_the_first(self):
@@ -406,11 +406,12 @@ class ClippedValueTests(unittest.TestCase):
         self.assertEqual(len(problems), 1)
         full = repr(words)
         self.assertEqual(problems[0], "cfg.yml:5: sources[0].static.plugs[0].a.max_watts: "
-                         f"expected a number, got a list {full[:200]}… ({len(full)} characters)")
+                         f"expected a number from 0 to 1000000000 W, got a list {full[:200]}… "
+                         f"({len(full)} characters)")
 
     def test_short_values_are_whole(self):
         problems = errors_of("sources:\n- static:\n    plugs:\n    - a: {max_watts: [1, 2]}\n")
-        self.assertTrue(problems[0].endswith("expected a number, got a list [1, 2]"), problems)
+        self.assertTrue(problems[0].endswith("expected a number from 0 to 1000000000 W, got a list [1, 2]"), problems)
 
     def test_long_keys_and_ids_are_clipped(self):
         key, plug = "k" * 1000, "p" * 1000      # (YAML keys are at most 1024 characters)
@@ -419,14 +420,19 @@ class ClippedValueTests(unittest.TestCase):
         self.assertEqual(len(problems), 2, problems)
         for problem in problems:
             self.assertLess(len(problem), 800, problem[:300])
-            self.assertRegex(problem, r"… \(100\d characters\)")
+        # The ids are refused for their length (names: at most 128 characters).
+        self.assertIn("plug id: expected text of at most 128 characters, got 1000", problems[0])
+        self.assertIn("elements: expected text of at most 128 characters, got 1000", problems[1])
+        problems = errors_of(f"sources:\n- static:\n    plugs:\n    - a: {{{key}: 1}}\n")
+        self.assertRegex(problems[0], r"… \(1000 characters\)")
+        self.assertLess(len(problems[0]), 800)
 
     def test_a_clipped_secret_is_still_hidden(self):
         secret = "".join(f"{i:04d}" for i in range(100))      # 400 characters
         problems = errors_of("sources:\n- hass:\n    url: ws://127.0.0.1:8123\n"
                              f"    auth_token: [{secret}]\n    plugs: []\n")
         self.assertEqual(problems[0], "cfg.yml:4: sources[0].hass.auth_token: expected text, "
-                                      "got a list ***")
+                                      "got a list ***")  # (the secret list is not shown)
         problems = errors_of(f"web:\n  token: {{{secret}: [{secret}]}}\nsources: []\n")
         self.assertEqual(len(problems), 1)
         self.assertNotIn(secret[:20], problems[0])

@@ -74,12 +74,12 @@ class StatePowerTests(unittest.TestCase):
         self.assertEqual(options["state_power"], {"On": 40, "OFF": 0.5})
 
     def test_watts_must_be_finite_numbers_at_least_zero(self):
-        for value, expected in (("-1", "expected a number >= 0, got -1"),
-                                (".nan", "expected a finite number, got nan"),
-                                (".inf", "expected a finite number, got inf"),
-                                ("lots", "expected a number, got 'lots' (str)"),
-                                ("[1, 2]", "expected a number, got a list [1, 2]"),
-                                ("true", "expected a number, got True (bool)")):
+        for value, expected in (("-1", "expected a number from 0 to 1000000000 W, got -1"),
+                                (".nan", "expected a number from 0 to 1000000000 W (a finite number), got nan"),
+                                (".inf", "expected a number from 0 to 1000000000 W (a finite number), got inf"),
+                                ("lots", "expected a number from 0 to 1000000000 W, got 'lots' (str)"),
+                                ("[1, 2]", "expected a number from 0 to 1000000000 W, got a list [1, 2]"),
+                                ("true", "expected a number from 0 to 1000000000 W, got True (bool)")):
             found = problems(HASS, f"""
                 entity_id: climate.x
                 state_power:
@@ -108,7 +108,7 @@ class StatePowerTests(unittest.TestCase):
     def test_a_null_watts_value(self):
         self.assertEqual(problems(HASS, "entity_id: climate.x\nstate_power: {heat: }"), [
             "cfg.yml:8: sources[0].hass.plugs[0].p.state_power.heat: watts of state 'heat': "
-            "expected a number, got nothing (null)"])
+            "expected a number from 0 to 1000000000 W, got nothing (null)"])
 
     def test_not_a_mapping(self):
         for value in ("heat", "[heat, cool]", "{}"):
@@ -171,7 +171,7 @@ class StatePowerTests(unittest.TestCase):
             "needs state_power (the watts of the known states)"])
         (problem,) = problems(HASS, "entity_id: climate.x\nstate_power: {a: 1}\n"
                                     "state_power_default: -5")
-        self.assertIn("state_power_default: expected a number >= 0", problem)
+        self.assertIn("state_power_default: expected a number from 0 to 1000000000 W", problem)
         (problem,) = problems(HASS, "entity_id: climate.x\nstate_case_sensitive: 'no'")
         self.assertIn("state_case_sensitive: expected true or false", problem)
 

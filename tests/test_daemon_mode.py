@@ -204,7 +204,7 @@ class ForegroundReloadTests(unittest.TestCase):
         yield proc.wait_for(r"Reload rejected, still running the previous config:")
         yield proc.wait_for(re.escape(
             f"senselink: invalid config:\n\t{self.config}:21: "
-            "sources[2].static.plugs[1].Broken.max_watts: expected a number, got 'lots' (str)"))
+            "sources[2].static.plugs[1].Broken.max_watts: expected a number from 0 to 1000000000 W, got 'lots' (str)"))
         self.assertEqual(by_alias((yield ask_udp(port, 3))),
                          {"Desk Lamp": 60, "Heater": 800, "Kettle": 1500})
         yield proc.stop()

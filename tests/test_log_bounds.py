@@ -39,7 +39,7 @@ sources:
     - hass: {{entity_id: sensor.power, mac: "53:75:31:00:0E:01"}}
 - http:
     url: http://127.0.0.1:{port}/m
-    interval: 0.1
+    interval: 1
     plugs:
     - http: {{power_keypath: power, mac: "53:75:31:00:0E:02"}}
 """)

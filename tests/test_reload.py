@@ -190,7 +190,7 @@ class ReloadTests(unittest.TestCase):
         message = str(raised.exception)
         self.assertEqual(message, str(startup))
         self.assertIn(f"{self.path}:38: sources[3].line.plugs[1].Broken.max_watts: "
-                      "expected a number, got 'lots' (str)", message)
+                      "expected a number from 0 to 1000000000 W, got 'lots' (str)", message)
         self.assertTrue(any(message in line and "Reload rejected" in line
                             for line in self.logs.lines), self.logs.text())
         self.assertIs(service.config, config)

@@ -93,7 +93,7 @@ sources:
         entity_id: sensor.bad_power
 - http:
     url: http://127.0.0.1:{meter_port}/meter
-    interval: 0.1
+    interval: 1
     timeout: 1
     headers:
       Authorization: Bearer {HTTP_BEARER}
@@ -103,7 +103,7 @@ sources:
         power_keypath: power
 - http:
     url: http://meter:{HTTP_URL_PASSWORD}@127.0.0.1:{meter_port}/meter
-    interval: 0.1
+    interval: 1
     timeout: 1
     plugs:
     - http_url:

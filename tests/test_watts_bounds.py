@@ -35,7 +35,10 @@ class ConfigTests(unittest.TestCase):
 
     def test_config_values_above_the_ceiling_are_errors(self):
         text = self.problems("sources:\n- static:\n    plugs:\n    - a:\n        max_watts: 1e308\n")
-        self.assertIn("w.yml:5: sources[0].static.plugs[0].a.max_watts: 1e+308 W is above "
+        self.assertIn("w.yml:5: sources[0].static.plugs[0].a.max_watts: expected a number "
+                      "from 0 to 1000000000 W, got 1e+308", text)
+        text = self.problems("sources:\n- static:\n    plugs:\n    - a:\n        max_watts: 2e5\n")
+        self.assertIn("w.yml:5: sources[0].static.plugs[0].a.max_watts: 200000 W is above "
                       "max_plug_watts (100000 W)", text)
         text = self.problems("max_plug_watts: 5000\nsources:\n- mutable:\n    plugs:\n"
                              "    - a: {power: 6000}\n")
@@ -45,7 +48,7 @@ class ConfigTests(unittest.TestCase):
         self.assertIn("a.power_curve: 200000 W is above max_plug_watts", text)
         text = self.problems("max_plug_watts: .inf\nsources:\n- static:\n    plugs:\n"
                              "    - a: {max_watts: 1}\n")
-        self.assertIn("w.yml:1: max_plug_watts: expected a finite number", text)
+        self.assertIn("w.yml:1: max_plug_watts: expected a number from 1 to 1000000000 W (a finite number)", text)
 
     def test_up_to_the_ceiling_is_fine(self):
         config = load_text("sources:\n- static:\n    plugs:\n    - a: {max_watts: 100000}\n",
@@ -106,7 +109,7 @@ sources:
     - hass: {{entity_id: sensor.power, mac: "53:75:31:00:0B:03"}}
 - http:
     url: {meter_url}
-    interval: 0.1
+    interval: 1
     plugs:
     - http: {{power_keypath: power, mac: "53:75:31:00:0B:04"}}
 - aggregate:

@@ -12,15 +12,15 @@ from tests.support import free_port, start_service
 TOKEN = "a-demo-token-of-32-characters-xx"
 LONG = ("Garage EV charger on the north wall, the one behind the bikes and the freezer, "
         "wired on its own 40 A circuit by the previous owners of the house in 2019; "
-        "this alias is two hundred characters long, for the phone test.")[:200]
+        "this alias is as long as a name may be, for the phone test.")[:128]
 
 
 def demo_config(web_port, dead_port, plugs=20):
-    """A config with mutable, static and aggregate plugs, 200-character aliases, and an
+    """A config with mutable, static and aggregate plugs, 128-character aliases (the longest a name may be), and an
     HTTP source whose endpoint is down (a source with an error to show)."""
     statics = "\n".join(
         f"    - appliance{i}:\n"
-        f"        alias: \"{LONG[:190]} #{i:02d}\"\n"
+        f"        alias: \"{LONG[:120]} #{i:02d}\"\n"
         f"        max_watts: {20 + 37 * i}\n"
         f"        mac: 53:75:31:00:01:{i:02X}"
         for i in range(plugs - 5))

@@ -1,7 +1,8 @@
 """YAML config -> validated, typed config.
 
     yamlmarks   YAML with line marks (libyaml when available)
-    fields      Field and the converters (number, string, mac, ...)
+    scalars     numbers and text with their bounds declared (Bounded, plain_text, name)
+    fields      Field and the converters (mac, state_power, power_curve, ...)
     where       file/line/key context of problems; ConfigError
     sections    the optional top-level sections (web, device, rate_limit, ...)
     schema      the top-level keys and the keys every plug accepts

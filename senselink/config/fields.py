@@ -2,27 +2,28 @@
 
 A converter takes the loaded YAML value (and the raw scalar text, for values
 YAML 1.1 reads surprisingly, such as unquoted on/off and some MACs) and
-returns the typed value, or raises L{Invalid} saying what was expected.
+returns the typed value, or raises L{Invalid} saying what was expected. The
+scalar types (numbers with their ranges, text, names) are in
+L{senselink.config.scalars}; the converters here build on them.
 """
 
 import math
-import os
 import re
 from dataclasses import dataclass
 
-from senselink.excerpt import MAX_SHOWN, clip
+from senselink.config.scalars import (ENV_REFERENCE, MAX_MAGNITUDE, MAX_NAME, MAX_TEXT, MAX_WATTS,
+                                      Bounded, Invalid, alias, describe_value, figure, integer,
+                                      maybe_env, name, number, plain_text, redact, shown, string,
+                                      substitute_env)
 
-
-class Invalid(ValueError):
-    """Raised by field types; the message says what was expected.
-
-    C{key}: the key inside a mapping value that is at fault (the error then
-    names its line), or None.
-    """
-
-    def __init__(self, message, key=None):
-        super().__init__(message)
-        self.key = key
+# The scalar types, for the modules that take every converter from here.
+__all__ = (
+    "ENV_REFERENCE", "MAX_MAGNITUDE", "MAX_NAME", "MAX_TEXT", "MAX_WATTS", "Bounded", "Field",
+    "Invalid", "alias", "boolean", "describe_value", "device_id", "figure", "host", "id_list",
+    "integer", "keypath", "keypath_list", "mac", "maybe_env", "name", "number", "plain_text",
+    "power_curve", "redact", "shown", "state_power", "state_value", "state_word", "string",
+    "string_map", "substitute_env",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,126 +38,7 @@ class Field:
     secret_keys: tuple = None   # of a secret mapping: the keys that are secrets (None: all)
 
 
-# ---------------------------------------------------------------- describing values
-
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def substitute_env(text: str) -> str:
-    """Replace C{${NAME}} with the environment variable NAME."""
-    def replace(match):
-        name = match.group(1)
-        if name not in os.environ:
-            raise Invalid(f"environment variable {name} is not set (used as ${{{name}}})")
-        return os.environ[name]
-    return ENV_REFERENCE.sub(replace, text)
-
-
-def shown(value):
-    """The repr of C{value} for a message, clipped (whole, so that L{redact} finds it)."""
-    return clip(repr(value))
-
-
-def describe_value(value):
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return f"a mapping {shown(dict(value))}"
-    if isinstance(value, list):
-        return f"a list {shown(list(value))}"
-    return f"{shown(value)} ({type(value).__name__})"
-
-
-def redact(message, value):
-    """C{message} without the text of C{value} (a secret that failed its type check).
-
-    Converters describe a wrong value with its repr ("expected text, got a list
-    ['...']"); for secret fields every repr of the value and of what it holds
-    (mapping values and list items, not mapping keys), whole or clipped, is
-    replaced by C{***}.
-    """
-    hidden = []
-
-    def collect(item):
-        if isinstance(item, dict):
-            hidden.append(repr(dict(item)))
-            for inner in item.values():
-                collect(inner)
-        elif isinstance(item, list):
-            hidden.append(repr(list(item)))
-            for inner in item:
-                collect(inner)
-        elif isinstance(item, str):
-            hidden.append(repr(item))
-            if len(item) >= 4:
-                hidden.append(item)
-    collect(value)
-    hidden += [clip(text) for text in hidden if len(text) > MAX_SHOWN]
-    for text in sorted(set(hidden), key=len, reverse=True):
-        message = message.replace(text, "***")
-    return message
-
-
-def _maybe_env(value):
-    if isinstance(value, str) and "${" in value:
-        return substitute_env(value)
-    return value
-
-
 # ---------------------------------------------------------------- converters
-
-
-def number(minimum=None, maximum=None, above=None):
-    def convert(value, raw=None):
-        value = _maybe_env(value)
-        if isinstance(value, str):
-            try:
-                if not value.isascii() or "_" in value:    # float() reads "1_000", "١٢٣"
-                    raise ValueError
-                value = float(value)
-            except ValueError:
-                raise Invalid(f"expected a number, got {describe_value(value)}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Invalid(f"expected a number, got {describe_value(value)}")
-        if not math.isfinite(value):
-            raise Invalid(f"expected a finite number, got {shown(value)}")
-        if minimum is not None and value < minimum:
-            raise Invalid(f"expected a number >= {minimum}, got {shown(value)}")
-        if maximum is not None and value > maximum:
-            raise Invalid(f"expected a number <= {maximum}, got {shown(value)}")
-        if above is not None and value <= above:
-            raise Invalid(f"expected a number > {above}, got {shown(value)}")
-        return value
-    return convert
-
-
-def integer(minimum=None, maximum=None):
-    check = number(minimum, maximum)
-
-    def convert(value, raw=None):
-        value = check(value)
-        if value != int(value):
-            raise Invalid(f"expected a whole number, got {shown(value)}")
-        return int(value)
-    return convert
-
-
-def string(value, raw=None):
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise Invalid(f"expected text, got {describe_value(value)}")
-    return substitute_env(str(value))
-
-
-def alias(value, raw=None):
-    """A plug's name as Sense and the Kasa app show it: text without control characters."""
-    value = string(value)
-    bad = [c for c in value if ord(c) < 32 or 127 <= ord(c) < 160]
-    if bad:
-        raise Invalid(f"expected a name without control characters, got {shown(value)} "
-                      f"(it holds {bad[0]!r})")
-    if not value.strip():
-        raise Invalid("expected a non-empty name")
-    return value
 
 
 def boolean(value, raw=None):
@@ -173,7 +55,12 @@ def state_value(value, raw=None):
         return raw
     if isinstance(value, bool):
         return "on" if value else "off"
-    return substitute_env(str(value)) if isinstance(value, str) else str(raw if raw is not None else value)
+    if isinstance(value, str):
+        return plain_text(value)
+    if isinstance(value, (int, float)):
+        return str(raw if raw is not None else value)
+    raise Invalid(f"expected a state value such as on or off, got {describe_value(value)}; "
+                  f"quote it if it is meant as text")
 
 
 MAX_STATE_WORDS = 256
@@ -194,7 +81,10 @@ def state_word(key) -> str:
         raise Invalid(f"expected a state word as key, got {describe_value(key)}; quote it", key=key)
     if not key:
         raise Invalid("a state word must not be empty", key=key)
-    return key
+    try:
+        return plain_text(key)
+    except Invalid as e:
+        raise Invalid(f"state word: {e}", key=key) from None
 
 
 def state_power(value, raw=None):
@@ -204,7 +94,7 @@ def state_power(value, raw=None):
                       f"got {describe_value(value)}")
     if len(value) > MAX_STATE_WORDS:
         raise Invalid(f"expected at most {MAX_STATE_WORDS} states, got {len(value)}")
-    check = number(minimum=0)
+    check = number(0, MAX_WATTS, unit=" W")
     out = {}
     for key, watts in value.items():
         word = state_word(key)
@@ -235,24 +125,31 @@ def keypath_list(value, raw=None):
     return [keypath(item) for item in value]
 
 
-_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
 
 
 def mac(value, raw=None):
-    if not isinstance(value, str) or not _MAC.match(value):
+    if not isinstance(value, str) or not _MAC.fullmatch(value):
         # YAML 1.1 reads some unquoted MACs as sexagesimal numbers: use the text as written.
-        if raw is not None and _MAC.match(str(raw)):
+        if raw is not None and _MAC.fullmatch(str(raw)):
             value = raw
         else:
             raise Invalid(f"expected a MAC address like 53:75:31:F6:4B:01, got {describe_value(value)}")
-    return value.replace("-", ":").upper()
+    value = value.replace("-", ":").upper()
+    # The all-zero and the broadcast address name no device. The group bit (an odd
+    # first byte) is accepted: the original SenseLink's documented prefix 53:75:31,
+    # used by its configs and by our derived MACs, has it, and Sense takes it.
+    if value in ("00:00:00:00:00:00", "FF:FF:FF:FF:FF:FF"):
+        raise Invalid(f"expected the MAC address of one device, got {value} "
+                      f"({'all zero' if value[0] == '0' else 'the broadcast address'})")
+    return value
 
 
-_DEVICE_ID = re.compile(r"^[0-9A-Fa-f]{40}$")
+_DEVICE_ID = re.compile(r"[0-9A-Fa-f]{40}")
 
 
 def device_id(value, raw=None):
-    if not isinstance(value, str) or not _DEVICE_ID.match(value):
+    if not isinstance(value, str) or not _DEVICE_ID.fullmatch(value):
         raise Invalid(f"expected 40 hexadecimal digits, got {describe_value(value)}")
     return value.upper()
 
@@ -266,21 +163,32 @@ def id_list(value, raw=None):
     for item in value:
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise Invalid(f"expected plug ids, got {describe_value(item)} in the list")
-        out.append(str(item))
+        out.append(name(item))
     return out
+
+
+MAX_CURVE_POINTS = 1000
+CURVE_INPUT = number(-MAX_MAGNITUDE, MAX_MAGNITUDE)
+CURVE_WATTS = number(0, MAX_WATTS, unit=" W")
 
 
 def power_curve(value, raw=None):
     if not isinstance(value, list) or len(value) < 2:
         raise Invalid("expected a list of at least two [input, watts] points")
     points = []
-    check = number()
+    if len(value) > MAX_CURVE_POINTS:
+        raise Invalid(f"expected at most {MAX_CURVE_POINTS} points, got {len(value)}")
     for point in value:
         if not isinstance(point, list) or len(point) != 2:
             raise Invalid(f"expected [input, watts] pairs, got {describe_value(point)}")
-        x, w = check(point[0]), check(point[1])
-        if w < 0:
-            raise Invalid(f"watts must not be negative, got {shown(w)}")
+        try:
+            x = CURVE_INPUT(point[0])
+        except Invalid as e:
+            raise Invalid(f"input: {e}") from None
+        try:
+            w = CURVE_WATTS(point[1])
+        except Invalid as e:
+            raise Invalid(f"watts: {e}") from None
         points.append((float(x), float(w)))
     xs = [x for x, _ in points]
     if sorted(set(xs)) != xs:
@@ -289,7 +197,7 @@ def power_curve(value, raw=None):
 
 
 def host(value, raw=None):
-    value = string(value)
+    value = plain_text(value, raw, limit=255)
     if not value or any(c.isspace() for c in value):
         raise Invalid(f"expected a host name or IP address, got {shown(value)}")
     return value
@@ -298,4 +206,4 @@ def host(value, raw=None):
 def string_map(value, raw=None):
     if not isinstance(value, dict):
         raise Invalid(f"expected a mapping of names to text, got {describe_value(value)}")
-    return {str(k): string(v) for k, v in value.items()}
+    return {plain_text(k): string(v) for k, v in value.items()}

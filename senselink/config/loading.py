@@ -13,10 +13,10 @@ import os
 import yaml
 
 from senselink import sources as _sources
-from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, redact, shown,
-                                     substitute_env)
+from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, name, redact,
+                                     shown, substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
-from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_states
+from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_ranges, check_states
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, Where
 from senselink.config.yamlmarks import TooLarge, MarkedMap, read_yaml
@@ -97,6 +97,13 @@ def check_fields(mapping, fields, where: Where, what: str) -> dict:
     return out
 
 
+def plug_id_text(key) -> str:
+    """A plug id, a mapping key: a L{name} (a number key such as 1 is its text)."""
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        key = str(key)
+    return name(key)
+
+
 def _single_key(item, where: Where, what):
     if not isinstance(item, dict) or len(item) != 1:
         where.error(f"expected a single-key mapping like '- {what}: ...', got {describe_value(item)}")
@@ -148,13 +155,19 @@ def parse(document, path="<config>", kinds=None) -> Config:
             plug_id, plug_body = _single_key(plug_item, p_here, "my_plug")
             if plug_id is None:
                 continue
-            plug_id = str(plug_id)
+            try:
+                plug_id = plug_id_text(plug_id)
+            except Invalid as e:
+                p_here.error(f"plug id: {e}")
+                continue
             p_here = p_here.at(plug_item, plug_id)
             if plug_body is None:
                 p_here.error("expected the plug's settings under its id, got nothing")
                 continue
             plug_options = check_fields(plug_body, plug_fields, p_here, f"{kind.name} plug")
             _check_watts(plug_options, plug_body, p_here, ceiling)
+            if isinstance(plug_body, dict):
+                check_ranges(plug_body, plug_options, p_here)
             if "state_power" in plug_fields and isinstance(plug_body, dict):
                 check_states(plug_body, plug_options, p_here)
             plug = PlugConfig(plug_id, kind.name, plug_options,

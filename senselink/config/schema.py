@@ -8,23 +8,26 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 from types import MappingProxyType
 
 from senselink.config import sections
-from senselink.config.fields import Field, shown, alias, boolean, device_id, host, integer, \
-    keypath, keypath_list, mac, number, power_curve, state_power, state_value
+from senselink.config.fields import (MAX_MAGNITUDE, MAX_WATTS, Field, alias, boolean, device_id,
+                                     host, integer, keypath, keypath_list, mac, number,
+                                     power_curve, shown, state_power, state_value)
+
+WATTS = number(0, MAX_WATTS, unit=" W")
 
 PLUG_FIELDS = MappingProxyType({
     "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
     "mac": Field(mac, doc="MAC address (default: derived from the plug id, stable)"),
     "device_id": Field(device_id, doc="40 hex digits (default: derived from the MAC)"),
-    "skip_rate": Field(integer(minimum=0), default=0,
+    "skip_rate": Field(integer(0, 1000), default=0,
                        doc="Answer one Sense request, then skip this many"),
-    "voltage": Field(number(above=0), default=120.0, doc="Volts reported (current = power / voltage)"),
+    "voltage": Field(number(1, 1000, unit=" V"), default=120.0, doc="Volts reported (current = power / voltage)"),
 })
 
 # Keys every source kind of the original accepted on plugs (its DataSource base class).
 POWER_FIELDS = MappingProxyType({
-    "min_watts": Field(number(minimum=0), default=0.0, doc="Watts at the lowest setting"),
-    "max_watts": Field(number(minimum=0), default=0.0, doc="Watts when fully on"),
-    "off_usage": Field(number(minimum=0), doc="Watts when off (default: min_watts)"),
+    "min_watts": Field(WATTS, default=0.0, doc="Watts at the lowest setting"),
+    "max_watts": Field(WATTS, default=0.0, doc="Watts when fully on"),
+    "off_usage": Field(WATTS, doc="Watts when off (default: min_watts)"),
     "on_fraction": Field(number(minimum=0, maximum=1), default=1.0,
                          doc="Static plugs: fraction of the min..max range drawn"),
 })
@@ -32,16 +35,16 @@ POWER_FIELDS = MappingProxyType({
 # Keys of plugs whose value comes from a state/attribute/power reading.
 MODEL_FIELDS = MappingProxyType({
     **POWER_FIELDS,
-    "attribute_min": Field(number(), default=0.0, doc="Attribute value that means min_watts"),
-    "attribute_max": Field(number(), doc="Attribute value that means max_watts"),
+    "attribute_min": Field(number(-MAX_MAGNITUDE, MAX_MAGNITUDE), default=0.0, doc="Attribute value that means min_watts"),
+    "attribute_max": Field(number(-MAX_MAGNITUDE, MAX_MAGNITUDE), doc="Attribute value that means max_watts"),
     "power_curve": Field(power_curve, doc="[[input, watts], ...] interpolated piecewise-linearly"),
     "on_state_value": Field(state_value, doc="State that means on"),
     "off_state_value": Field(state_value, default="off", doc="State that means off"),
-    "timeout_duration": Field(number(above=0), doc="Seconds without update before off_usage"),
+    "timeout_duration": Field(number(1, 7 * 86400, unit=" s"), doc="Seconds without update before off_usage"),
     "state_power": Field(state_power, doc="{state: watts}, e.g. {heat: 1800, idle: 4}"),
     "state_case_sensitive": Field(boolean, default=True,
                                   doc="false: state words match ignoring case"),
-    "state_power_default": Field(number(minimum=0),
+    "state_power_default": Field(WATTS,
                                  doc="Watts of a state not in state_power (default: keep the "
                                      "last value)"),
 })
@@ -106,6 +109,24 @@ def check_states(written, options, where):
             where.at(written, key).error(
                 f"state_power gives watts by state: it cannot be combined with {key}, "
                 f"which reads measured watts")
+
+
+def check_ranges(written, options, where):
+    """The ranges across keys, for every plug: C{attribute_max} above C{attribute_min}
+    (whichever kind reads the attribute), and C{min_watts} at most C{max_watts} when
+    both are written (C{max_watts} unset means "not given" to some kinds).
+
+    @param written: the plug's settings as written; C{options}: the validated ones.
+    """
+    high, low = options.get("attribute_max"), options.get("attribute_min")
+    if high is not None and low is not None and high <= low:
+        where.at(written, "attribute_max").error(
+            f"attribute_max ({high:g}) must be above attribute_min ({low:g})")
+    if "min_watts" in written and "max_watts" in written:
+        low, high = options.get("min_watts"), options.get("max_watts")
+        if low is not None and high is not None and low > high:
+            where.at(written, "min_watts").error(
+                f"min_watts ({low:g} W) is above max_watts ({high:g} W)")
 
 
 def check_power_paths(options, where, single="power_keypath"):

@@ -16,8 +16,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from senselink.config.fields import (Field, Invalid, boolean, describe_value, device_id, shown,
-                                     mac, number, string)
+from senselink.config.fields import (MAX_WATTS, Field, Invalid, boolean, describe_value,
+                                     device_id, mac, name, number, shown, string)
 from senselink.excerpt import clip
 from senselink.extras import missing
 from senselink.plugs import derive_device_id, derive_mac
@@ -47,6 +47,9 @@ def networks(value, raw=None):
     return out
 
 
+RATE = number(0.001, 1_000_000)     # requests, replies a second; burst
+
+
 def rate_limit(value, raw=None):
     """The C{rate_limit} section: False, or a mapping of limits (missing keys take defaults)."""
     if value is False:
@@ -61,10 +64,12 @@ def rate_limit(value, raw=None):
         raise Invalid(f"unknown rate_limit key {shown(sorted(unknown, key=str)[0])}; known keys: "
                       f"{', '.join(sorted(known))}")
     out = dict(DEFAULT_RATE)
-    positive = number(above=0)
     for key in DEFAULT_RATE:
         if key in value:
-            out[key] = float(positive(value[key]))
+            try:
+                out[key] = float(RATE(value[key]))
+            except Invalid as e:
+                raise Invalid(f"{key}: {e}") from None
     out["exempt"] = networks(value.get("exempt", list(DEFAULT_EXEMPT)))
     return out
 
@@ -84,7 +89,7 @@ def derive_strip_mac(alias: str) -> str:
 
 
 _DEVICE_KEYS = MappingProxyType({
-    "alias": string,
+    "alias": name,
     "mac": mac,
     "device_id": device_id,
 })
@@ -201,7 +206,7 @@ DEFAULT_STATE_FILE = "senselink-state.json"
 
 DEFAULT_MAX_PLUG_WATTS = 100_000.0
 
-MAX_PLUG_WATTS = Field(number(above=0, maximum=1e9), default=DEFAULT_MAX_PLUG_WATTS,
+MAX_PLUG_WATTS = Field(number(1, MAX_WATTS, unit=" W"), default=DEFAULT_MAX_PLUG_WATTS,
                        doc="The most watts one plug may report; a reading above is "
                            "refused like an unreadable value, a config value above is an error")
 
@@ -224,6 +229,6 @@ STATE_FILE = Field(state_file, default=DEFAULT_STATE_FILE,
                    doc="File keeping the plugs' energy counters across restarts "
                        "(relative paths are in the state directory); false: memory only")
 
-STATE_SAVE_INTERVAL = Field(number(above=0), default=DEFAULT_STATE_SAVE_INTERVAL,
+STATE_SAVE_INTERVAL = Field(number(1, 86400, unit=" s"), default=DEFAULT_STATE_SAVE_INTERVAL,
                             doc="Seconds between saves of the state file (what a power cut "
                                 "or SIGKILL can lose at most)")

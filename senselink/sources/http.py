@@ -80,8 +80,8 @@ class HttpKind(SourceKind):
     doc = "Values polled from an HTTP(S) URL returning JSON or a plain number"
     source_fields = {
         "url": Field(http_url, required=True, doc="URL to GET (http:// or https://)"),
-        "interval": Field(number(above=0), default=10.0, doc="Seconds between polls"),
-        "timeout": Field(number(above=0), default=5.0, doc="Seconds a poll may take"),
+        "interval": Field(number(1, 86400, unit=" s"), default=10.0, doc="Seconds between polls"),
+        "timeout": Field(number(0.1, 600, unit=" s"), default=5.0, doc="Seconds a poll may take"),
         "headers": Field(header_map, default=None, secret=True,
                          doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),

@@ -1,7 +1,7 @@
 """Mutable plugs: an initial C{power}, changed at run time through the service's API."""
 
-from senselink.config.fields import Field, number
-from senselink.config.schema import POWER_FIELDS
+from senselink.config.fields import Field
+from senselink.config.schema import POWER_FIELDS, WATTS
 from senselink.sources.kind import SourceKind
 
 
@@ -10,7 +10,7 @@ class MutableKind(SourceKind):
     doc = "Power set at run time (Python API, web API)"
     plug_fields = {
         **POWER_FIELDS,
-        "power": Field(number(minimum=0), default=0.0, doc="Initial watts"),
+        "power": Field(WATTS, default=0.0, doc="Initial watts"),
     }
 
     def initial(self, plug):

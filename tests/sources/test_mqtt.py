@@ -113,8 +113,8 @@ class ConfigTests(TestCase):
             password: x
             keepalive: -1
         """))
-        self.assertIn("qos: expected a number <= 1, got 2", text)
-        self.assertIn("keepalive: expected a number >= 0", text)
+        self.assertIn("qos: expected a whole number from 0 to 1, got 2", text)
+        self.assertIn("keepalive: expected a whole number from 0 to 65535, got -1", text)
         self.assertIn("password: a password needs a username", text)
         self.assertIn("'#' must be a whole last level", text)
 
@@ -140,7 +140,7 @@ class ConfigTests(TestCase):
             max_payload_size: 8
         """))
         self.assertIn("username: an MQTT user name must not contain NUL", text)
-        self.assertIn("max_payload_size: expected a number >= 16", text)
+        self.assertIn("max_payload_size: expected a whole number from 16 to 16777216, got 8", text)
 
     def test_tls_mapping(self):
         text = self.problems(config_text(1883, """

@@ -15,6 +15,7 @@ from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url
 
 API_PATH = "/api/websocket"
+MAX_MESSAGE_LIMIT = 256 * 1024 * 1024    # the largest max_message_size a config may set
 _SCHEMES = MappingProxyType({"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"})
 # Home Assistant's own entity id rule (homeassistant.core.valid_entity_id).
 _ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
@@ -78,7 +79,7 @@ class HassKind(SourceKind):
                                    "through the Supervisor with $SUPERVISOR_TOKEN"),
         "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
         "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
-        "max_message_size": Field(integer(minimum=0), default=0,
+        "max_message_size": Field(integer(0, MAX_MESSAGE_LIMIT), default=0,
                                   doc="Largest websocket message in bytes (0: no limit)"),
         "verify_tls": Field(boolean, default=True, doc="Check the server certificate (wss://)"),
         "ca_file": Field(ca_file_path, doc="PEM file of the CA(s) that signed the server certificate"),
@@ -141,12 +142,9 @@ class HassKind(SourceKind):
                            "attribute or attribute_keypath")
             elif ((o.get("attribute") is not None or o.get("attribute_keypath") is not None)
                     and not o.get("power_curve")):
-                high, low = o.get("attribute_max"), o.get("attribute_min") or 0.0
-                if high is None:
+                if o.get("attribute_max") is None:
                     here.error("an attribute needs attribute_max (the value meaning max_watts) "
                                "or a power_curve")
-                elif high <= low:
-                    here.error(f"attribute_max ({high}) must be above attribute_min ({low})")
 
     def initial(self, plug):
         # As the original: 0 W until Home Assistant reports the entity.

@@ -126,15 +126,11 @@ class MqttKind(SourceKind):
                     here.child(key).error(f"{key} needs power_topic")
             if plug.get("state_power") is not None and "state" not in topics:
                 here.child("state_power").error("state_power needs state_topic")
-            if "attribute" in topics and plug.get("power_curve") is None:
-                low, high = plug.get("attribute_min", 0.0), plug.get("attribute_max")
-                if high is None:
-                    here.child("attribute_topic").error(
-                        "attribute_topic needs attribute_max (or a power_curve) to scale "
-                        "the attribute to watts")
-                elif high <= low:
-                    here.child("attribute_max").error(
-                        f"attribute_max must be above attribute_min ({low}), got {high}")
+            if ("attribute" in topics and plug.get("power_curve") is None
+                    and plug.get("attribute_max") is None):
+                here.child("attribute_topic").error(
+                    "attribute_topic needs attribute_max (or a power_curve) to scale "
+                    "the attribute to watts")
 
     def initial(self, plug):
         return PowerModel.from_options(plug.options).off_usage, None
