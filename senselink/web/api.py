@@ -19,9 +19,12 @@ from urllib.parse import quote
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from senselink.jsondepth import too_deep
 from senselink.web.documents import history_document, plug_summary, status_document
 
+# The body the API takes (a PUT of a plug): a JSON object like EXAMPLE, bounded.
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
+MAX_DEPTH = 8                 # nesting levels; a deeper body is a 400 before it is parsed
 EXAMPLE = 'expected a JSON object like {"power": 42.5} or {"state": "on"}'
 
 
@@ -253,8 +256,11 @@ def read_change(request):
     request.content.seek(0)
     raw = request.content.read(MAX_BODY + 1)
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        text = raw.decode("utf-8")
+        if too_deep(text, MAX_DEPTH):
+            raise ApiError(400, f"{EXAMPLE}; this body nests deeper than {MAX_DEPTH} levels")
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, EXAMPLE) from None
     if not isinstance(body, dict) or not body:
         raise ApiError(400, EXAMPLE)
