@@ -13,7 +13,7 @@ import shlex
 import socket
 import time
 
-from senselink.kasa import cipher, messages
+from senselink.kasa import cipher
 from tests.processes import Case, DaemonProcess, sense_replies, twistd
 from tests.support import LOOPBACK, WAIT, free_port
 
