@@ -8,7 +8,7 @@ understood is dropped with a DEBUG line.
 
 from zope.interface import implementer
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.policies import TimeoutMixin
 
@@ -20,7 +20,9 @@ log = Logger()
 MAX_DATAGRAM = 4096          # bytes; larger UDP datagrams are dropped
 MAX_FRAME = 64 * 1024        # bytes; a larger TCP frame length drops the connection
 MAX_CONNECTIONS = 64         # TCP connections open at once; more are closed at once
+MAX_PER_ADDRESS = 8          # of those, held by one source address (loopback included)
 IDLE_TIMEOUT = 120           # seconds a TCP connection may stay silent
+FRAME_TIMEOUT = 5.0          # seconds from a frame's first byte to its last
 
 KASA = "kasa"                # counter key of requests answered by the strip device
 UNRESOLVED = "<unresolved>"  # a target host name that did not resolve: send nothing
@@ -165,26 +167,35 @@ class _Backpressure:
         pass
 
 
+@implementer(IHalfCloseableProtocol)
 class KasaStreamProtocol(Protocol, TimeoutMixin):
     """Kasa over TCP: 4-byte big-endian length prefix, several requests per connection.
 
-    Bounded: a frame over L{MAX_FRAME} closes the connection, a silent
-    connection closes after the idle time-out, and a client that does not
-    read its replies is not read from until it does.
+    Bounded: a frame over L{MAX_FRAME} closes the connection, so does a
+    frame not whole L{FRAME_TIMEOUT} seconds after its first byte arrived
+    (a trickle cannot hold a slot), a silent connection closes after the
+    idle time-out, and a client that does not read its replies is not read
+    from until it does. A client that shuts down its sending side after its
+    requests (a half-close) gets its replies, then the connection closes.
     """
 
-    def __init__(self, responder: Responder, idle_timeout=IDLE_TIMEOUT):
+    def __init__(self, responder: Responder, idle_timeout=IDLE_TIMEOUT,
+                 frame_timeout=FRAME_TIMEOUT):
         self.responder = responder
         self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
+        self.peer = None          # the client's address (host), once connected
         self._buffer = b""
+        self._frame_deadline = None
 
     def connectionMade(self):
+        self.peer = self._peer()
         factory = getattr(self, "factory", None)
         if factory is not None:
-            factory.open.add(self)
+            factory.opened(self)
             self.callLater = factory.clock.callLater
         guard = self.responder.guard
-        if guard is not None and not guard.admit(self._peer()):
+        if guard is not None and not guard.admit(self.peer):
             self.transport.abortConnection()
             return
         self.transport.registerProducer(_Backpressure(self.transport), True)
@@ -192,13 +203,53 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason=None):
         self.setTimeout(None)
+        self._buffer = b""
+        self._end_frame_deadline()
         factory = getattr(self, "factory", None)
         if factory is not None:
-            factory.open.discard(self)
+            factory.closed(self)
+
+    def readConnectionLost(self):
+        """The client shut down its sending side: its replies are written, then we close."""
+        self._end_frame_deadline()
+        if self._buffer:
+            self._buffer = b""
+            self._count_ignored("truncated")
+        self.transport.loseConnection()        # after what is written has been sent
+
+    def writeConnectionLost(self):
+        """Not used: this side never shuts down alone."""
 
     def timeoutConnection(self):
-        log.debug("Closing idle TCP connection from {peer}", peer=self._peer())
+        log.debug("Closing idle TCP connection from {peer}", peer=self.peer)
         self.transport.abortConnection()
+
+    def _frame_late(self):
+        self._frame_deadline = None
+        self._buffer = b""
+        self._count_ignored("slow_frame")
+        if self.responder.may_log(self.peer, "slow_frame"):
+            log.debug("Closing TCP connection from {peer}: a frame was not whole {seconds} s "
+                      "after its first byte (such lines are logged once a minute per source)",
+                      peer=self.peer, seconds=self.frame_timeout)
+        self.transport.abortConnection()
+
+    def _watch_frame(self, completed):
+        """After data arrived: a partial frame in the buffer has a deadline from its first
+        byte (a new one when C{completed}, a frame before it having been whole)."""
+        if completed or not self._buffer:
+            self._end_frame_deadline()
+        if self._buffer and self._frame_deadline is None:
+            self._frame_deadline = self.callLater(self.frame_timeout, self._frame_late)
+
+    def _end_frame_deadline(self):
+        deadline, self._frame_deadline = self._frame_deadline, None
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+
+    def _count_ignored(self, reason):
+        counters = self.responder.counters
+        counters.count(counters.ignored, reason)
 
     def dataReceived(self, data):
         try:
@@ -208,12 +259,13 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
             header = cipher.HEADER_SIZE
             responder = self.responder
             guard = responder.guard
+            completed = False
             while len(buffer) >= header:
                 length = cipher.frame_length(buffer[:header])
                 if length > MAX_FRAME:
                     log.debug("Closing TCP connection from {peer}: frame of {length} bytes",
-                              peer=self._peer(), length=length)
-                    responder.counters.count(responder.counters.ignored, "oversized")
+                              peer=self.peer, length=length)
+                    self._count_ignored("oversized")
                     self._buffer = b""
                     self.transport.abortConnection()
                     return
@@ -221,7 +273,8 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
                     break
                 payload = buffer[header:header + length]
                 buffer = buffer[header + length:]
-                peer = self._peer()
+                completed = True
+                peer = self.peer
                 if guard is not None and not guard.admit(peer):
                     continue
                 kind, replies = responder.handle_kind(payload, peer)
@@ -229,8 +282,9 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
                     self.transport.writeSequence([cipher.frame(reply) for reply in replies])
                     responder.counters.count(responder.counters.replies, kind, len(replies))
             self._buffer = buffer
+            self._watch_frame(completed)
         except Exception:
-            log.failure("Unexpected error on a TCP connection from {peer}", peer=self._peer())
+            log.failure("Unexpected error on a TCP connection from {peer}", peer=self.peer)
             self.transport.abortConnection()
 
     def _peer(self):
@@ -239,29 +293,60 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
 
 
 class KasaStreamFactory(Factory):
+    """Kasa TCP connections: at most C{max_connections} open, C{max_per_address} of them
+    from one source address (loopback is no exception: a local process could take every
+    slot as well as a remote one, and a real Kasa client holds one or two)."""
+
     noisy = False
 
     def __init__(self, responder: Responder, *, clock=None, max_connections=MAX_CONNECTIONS,
-                 idle_timeout=IDLE_TIMEOUT):
+                 max_per_address=MAX_PER_ADDRESS, idle_timeout=IDLE_TIMEOUT,
+                 frame_timeout=FRAME_TIMEOUT):
         if clock is None:
             from twisted.internet import reactor as clock
         self.responder = responder
         self.clock = clock
         self.max_connections = max_connections
+        self.max_per_address = max_per_address
         self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
         self.connections = 0     # TCP connections accepted so far
         self.open = set()        # protocols of the connections open now
+        self.by_address = {}     # host -> connections open now from it
+
+    def opened(self, protocol):
+        self.open.add(protocol)
+        self.by_address[protocol.peer] = self.by_address.get(protocol.peer, 0) + 1
+
+    def closed(self, protocol):
+        if protocol not in self.open:
+            return
+        self.open.discard(protocol)
+        left = self.by_address.get(protocol.peer, 0) - 1
+        if left > 0:
+            self.by_address[protocol.peer] = left
+        else:
+            self.by_address.pop(protocol.peer, None)
 
     def buildProtocol(self, addr):
+        host = getattr(addr, "host", str(addr))
         if len(self.open) >= self.max_connections:
-            counters = self.responder.counters
-            counters.count(counters.ignored, "connection_limit")
-            host = getattr(addr, "host", str(addr))
-            if self.responder.guard is None or self.responder.guard.may_log(host, "connections"):
-                log.warn("Refusing a TCP connection from {peer}: {n} connections are open "
-                         "(the limit)", peer=host, n=len(self.open))
-            return None
+            return self._refuse(host, "connection_limit", "Refusing a TCP connection from "
+                                "{peer}: {n} connections are open (the limit)", len(self.open))
+        if self.by_address.get(host, 0) >= self.max_per_address:
+            return self._refuse(host, "address_limit", "Refusing a TCP connection from {peer}: "
+                                "it holds {n} connections (the limit per address)",
+                                self.by_address[host])
         self.connections += 1
-        protocol = KasaStreamProtocol(self.responder, self.idle_timeout)
+        protocol = KasaStreamProtocol(self.responder, self.idle_timeout, self.frame_timeout)
         protocol.factory = self
         return protocol
+
+    def _refuse(self, host, reason, message, n):
+        counters = self.responder.counters
+        counters.count(counters.ignored, reason)
+        guard = self.responder.guard
+        if guard is None or guard.may_log(host, "connections"):
+            log.warn(message + " (such lines are logged once a minute per source)",
+                     peer=host, n=n)
+        return None

@@ -160,9 +160,12 @@ class TCPClient(protocol.Protocol):
         self.transport.write(cipher.frame(cipher.encrypt(payload)))
 
 
-def tcp_connect(testcase, port, host=LOOPBACK):
+def tcp_connect(testcase, port, host=LOOPBACK, source=None):
+    """A L{TCPClient} connected to C{host}:C{port}, from the address C{source} if given
+    (another loopback address such as 127.0.0.2 makes another peer)."""
     client = TCPClient()
-    d = connectProtocol(TCP4ClientEndpoint(reactor, host, port), client)
+    bind = None if source is None else (source, 0)
+    d = connectProtocol(TCP4ClientEndpoint(reactor, host, port, bindAddress=bind), client)
 
     def connected(p):
         testcase.addCleanup(lambda: (p.transport.loseConnection(), p.closed)[1])

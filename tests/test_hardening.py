@@ -1,15 +1,19 @@
 """The responder's protections wired in: allow_from, rate limits, TCP bounds."""
 
-from twisted.internet import defer
+import struct
+
+from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from senselink.guard import Guard
 from senselink.kasa import cipher, messages
 from senselink.plugs import PlugSet
 from senselink.replies import SenseReplyCache
-from senselink.responder import KasaStreamFactory, Responder
+from senselink.responder import (FRAME_TIMEOUT, MAX_CONNECTIONS, MAX_PER_ADDRESS,
+                                  KasaStreamFactory, Responder)
 from tests.support import sense, start_service, tcp_connect, udp_client, wait_until
 
 PLUGS = """
@@ -110,3 +114,97 @@ class TCPBoundsTests(unittest.TestCase):
         self.assertEqual(transport.producerState, "producing")
         protocol.connectionLost(None)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_a_trickled_frame_is_dropped_at_its_deadline(self):
+        clock, factory, protocol, transport = self.make_protocol()
+        protocol.dataReceived(struct.pack(">I", 60000))
+        for _ in range(int(FRAME_TIMEOUT) - 1):
+            clock.advance(1)
+            protocol.dataReceived(b"\x00")          # each byte resets the idle time-out only
+        self.assertFalse(transport.disconnecting or transport.disconnected)
+        clock.advance(1)
+        self.assertTrue(transport.disconnecting or transport.disconnected)
+        self.assertEqual(factory.responder.counters.ignored.get("slow_frame"), 1)
+
+    def test_each_frame_has_its_own_deadline(self):
+        clock, factory, protocol, transport = self.make_protocol()
+        frame = cipher.frame(messages.SENSE_REQUEST_ENCRYPTED)
+        protocol.dataReceived(frame[:5])
+        clock.advance(FRAME_TIMEOUT - 1)
+        protocol.dataReceived(frame[5:] + frame[:5])   # the first whole, the second begun
+        clock.advance(FRAME_TIMEOUT - 1)
+        self.assertFalse(transport.disconnecting or transport.disconnected)
+        protocol.dataReceived(frame[5:])
+        [idle] = clock.getDelayedCalls()               # no frame deadline left, only the idle one
+        self.assertEqual(idle.getTime(), clock.seconds() + 30)
+        protocol.connectionLost(None)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class HostileTCPClientTests(unittest.TestCase):
+    """Kasa TCP against peers that hold connections open, over real sockets on 127.0.0.1;
+    the deadlines run on a Clock."""
+
+    def setUp(self):
+        self.service = start_service(self, PLUGS)
+        self.clock = Clock()
+        self.factory = KasaStreamFactory(self.service.responder, clock=self.clock)
+        listening = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        self.port = listening.getHost().port
+
+    @defer.inlineCallbacks
+    def test_trickling_peer_cannot_take_every_slot(self):
+        # 64 connections from one address, each announcing a 60000-byte frame, one byte sent.
+        hostile = []
+        for _ in range(MAX_CONNECTIONS):
+            client = yield tcp_connect(self, self.port, source="127.0.0.2")
+            client.transport.write(struct.pack(">I", 60000) + b"\x00")
+            hostile.append(client)
+        refused = MAX_CONNECTIONS - MAX_PER_ADDRESS
+        yield wait_until(lambda: sum(c.closed.called for c in hostile) >= refused,
+                         "the connections over the per-address cap closed")
+        self.assertEqual(self.factory.by_address, {"127.0.0.2": MAX_PER_ADDRESS})
+        client = yield tcp_connect(self, self.port)          # a real client, another address
+        client.request(messages.SENSE_REQUEST)
+        frames = yield client.wait_for(2)
+        self.assertEqual(len(frames), 2)
+        self.clock.advance(FRAME_TIMEOUT)                   # the held frames are late
+        yield wait_until(lambda: all(c.closed.called for c in hostile), "all hostile closed")
+        ignored = self.service.responder.counters.ignored
+        self.assertEqual((ignored.get("address_limit"), ignored.get("slow_frame")),
+                         (refused, MAX_PER_ADDRESS))
+        self.assertFalse(client.closed.called)
+        self.assertEqual(self.factory.by_address, {"127.0.0.1": 1})
+        self.assertEqual([c.frames for c in hostile], [[]] * MAX_CONNECTIONS)
+
+    @defer.inlineCallbacks
+    def test_refusals_are_logged_once_a_minute(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clients = []
+        for _ in range(MAX_PER_ADDRESS + 20):
+            clients.append((yield tcp_connect(self, self.port, source="127.0.0.3")))
+        yield wait_until(lambda: sum(c.closed.called for c in clients) >= 20)
+        refusals = [e for e in events if "Refusing a TCP connection" in e.get("log_format", "")]
+        self.assertEqual(len(refusals), 1)
+
+
+class HalfCloseTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_a_client_that_shuts_down_its_sending_side_gets_its_replies(self):
+        service = start_service(self, PLUGS)
+        for _ in range(10):
+            sense_client = yield tcp_connect(self, service.tcp_port)
+            sense_client.request(messages.SENSE_REQUEST)
+            sense_client.transport.loseWriteConnection()
+            kasa_client = yield tcp_connect(self, service.tcp_port)
+            kasa_client.request({"system": {"get_sysinfo": {}}})
+            kasa_client.transport.loseWriteConnection()
+            yield sense_client.closed
+            yield kasa_client.closed
+            self.assertEqual(len(sense_client.frames), 2)
+            self.assertEqual(len(kasa_client.frames), 1)
+            self.assertIn("system", kasa_client.frames[0])
+        yield wait_until(lambda: not service.tcp_factory.open, "the server side closed")

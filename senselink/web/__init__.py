@@ -21,6 +21,9 @@ One module per concern:
   - L{page}: the HTML status page and its static files (C{static/})
   - L{interface}: C{WebInterface}, the resource tree over the running daemon,
     and the site
+  - L{connections}: the site's connections, bounded: caps per listener and per
+    peer (descriptors kept in reserve), header and body deadlines, the 413
+    answered from a request's head
   - L{listener}: the listening services, C{make_service} (the C{web} section)
     and C{make_listener} (one more, e.g. for Home Assistant's ingress);
     C{warn_if_short}, the warning about a short token

@@ -19,24 +19,41 @@ from urllib.parse import quote
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from senselink.jsondepth import too_deep
 from senselink.web.documents import history_document, plug_summary, status_document
 
+# The body the API takes (a PUT of a plug): a JSON object like EXAMPLE, bounded.
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
+MAX_DEPTH = 8                 # nesting levels; a deeper body is a 400 before it is parsed
 EXAMPLE = 'expected a JSON object like {"power": 42.5} or {"state": "on"}'
 
 
 # ---------------------------------------------------------------- JSON answers
 
 
+def json_bytes(document) -> bytes:
+    """C{document} as the interface writes JSON."""
+    return json.dumps(document, indent=1).encode("utf-8") + b"\n"
+
+
 def send_json(request, code, document):
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     request.setHeader(b"Cache-Control", b"no-store")
-    return json.dumps(document, indent=1).encode("utf-8") + b"\n"
+    return json_bytes(document)
 
 
 def error(request, code, message, **extra):
     return send_json(request, code, {"error": message, **extra})
+
+
+def error_bytes(message) -> bytes:
+    """The body of a JSON error, for an answer written without a request."""
+    return json_bytes({"error": message})
+
+
+def too_large_message(limit=MAX_BODY) -> str:
+    return f"request body larger than {limit} bytes"
 
 
 class ApiError(Exception):
@@ -96,7 +113,12 @@ def shown_id(name: bytes) -> str:
 
 
 class LimitedRequest(Request):
-    """A request whose body is dropped (and later refused) past L{MAX_BODY} bytes."""
+    """A request whose body may hold L{MAX_BODY} bytes; past that, it is dropped and refused.
+
+    Its channel (L{senselink.web.connections.BoundedChannel}) answers the 413
+    and closes as soon as the head announces a larger body, or the chunks
+    of one grow past it; under a plain channel the PUT answers it.
+    """
 
     max_body = MAX_BODY
     body_too_large = False
@@ -116,6 +138,9 @@ class LimitedRequest(Request):
             self.body_too_large = True
             self.content.seek(0)
             self.content.truncate()
+            refuse = getattr(self.channel, "refuse_body", None)
+            if refuse is not None:
+                refuse(self.max_body)
             return
         super().handleContentChunk(data)
 
@@ -218,7 +243,7 @@ class PlugResource(JsonResource):
             check_write(self.web, request)
             if getattr(request, "body_too_large", False):
                 request.setHeader(b"Connection", b"close")
-                raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
+                raise ApiError(413, too_large_message(MAX_BODY))
             if plug.kind != "mutable":
                 raise ApiError(409, f"plug {plug.id!r} is a {plug.kind} plug; only mutable "
                                     f"plugs can be changed")
@@ -253,8 +278,11 @@ def read_change(request):
     request.content.seek(0)
     raw = request.content.read(MAX_BODY + 1)
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        text = raw.decode("utf-8")
+        if too_deep(text, MAX_DEPTH):
+            raise ApiError(400, f"{EXAMPLE}; this body nests deeper than {MAX_DEPTH} levels")
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, EXAMPLE) from None
     if not isinstance(body, dict) or not body:
         raise ApiError(400, EXAMPLE)

@@ -6,12 +6,12 @@ read as C{web}.
 """
 
 import hmac
-import weakref
 
 from twisted.web.server import Site
 
 from senselink.log import Logger
 from senselink.web.api import Api, JsonResource, LimitedRequest, NotFound
+from senselink.web.connections import BoundedChannel, ConnectionLimits
 from senselink.web.events import EventHub, Events
 from senselink.web.metrics import Metrics
 from senselink.web.page import Static, StatusPage
@@ -24,26 +24,30 @@ IDLE_TIMEOUT = 120           # seconds an HTTP connection may stay idle (event s
 class WebSite(Site):
     """The site: access lines go to our log at DEBUG (scrapes and page reloads are frequent).
 
-    It keeps the connections that made requests (L{close_connections} ends
-    them when the interface stops, so no kept-alive connection goes on
-    serving); connections idle for L{IDLE_TIMEOUT} seconds are closed.
+    Its connections are L{BoundedChannel}s within C{limits} (a
+    L{ConnectionLimits}): connections over the caps are closed at once, a
+    slow request is cut off, connections idle for L{IDLE_TIMEOUT} seconds
+    between requests are closed, and L{close_connections} ends them all
+    when the interface stops. C{reactor} times all of it.
     """
 
     noisy = False
+    protocol = BoundedChannel
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, resource, *, limits=None, reactor=None, **kwargs):
         kwargs.setdefault("timeout", IDLE_TIMEOUT)
-        super().__init__(*args, **kwargs)
-        self.channels = weakref.WeakSet()
+        if reactor is None:
+            from twisted.internet import reactor
+        super().__init__(resource, reactor=reactor, **kwargs)
+        self.limits = limits if limits is not None else ConnectionLimits(reactor)
 
-    def getResourceFor(self, request):
-        self.channels.add(request.channel)        # a connection that made a request
-        return super().getResourceFor(request)
+    def buildProtocol(self, addr):
+        if not self.limits.admit(getattr(addr, "host", str(addr))):
+            return None                   # Twisted closes the accepted socket
+        return super().buildProtocol(addr)
 
     def close_connections(self):
-        for channel in list(self.channels):
-            if channel.transport is not None:
-                channel.transport.abortConnection()
+        self.limits.close_all()
 
     def log(self, request):
         log.debug("Web {method} {path} from {peer}: {code}",
@@ -68,10 +72,11 @@ class WebInterface:
     counters and the running config's token), so a reload shows at once.
     The daemon is duck-typed: C{reactor}, C{plugs}, C{sources}, C{counters},
     C{meter}, C{history}, C{polling}, C{quiet}, C{target},
-    C{config.options["web"].token}, C{set_power} and C{switch}.
+    C{config.options["web"].token}, C{set_power} and C{switch}. C{limits}: the
+    site's L{ConnectionLimits} (default: L{senselink.web.connections}' caps).
     """
 
-    def __init__(self, daemon):
+    def __init__(self, daemon, limits=None):
         self.daemon = daemon
         self.reactor = daemon.reactor
         self.events = EventHub(self, daemon.reactor)
@@ -82,7 +87,8 @@ class WebInterface:
         root.putChild(b"metrics", Metrics(self))
         root.putChild(b"static", Static())
         self.root = root
-        self.site = WebSite(root, requestFactory=LimitedRequest)
+        self.site = WebSite(root, requestFactory=LimitedRequest, reactor=daemon.reactor,
+                            limits=limits)
         self.site.displayTracebacks = False
 
     @property

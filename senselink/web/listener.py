@@ -11,6 +11,7 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 
 from senselink.log import Logger
+from senselink.web.connections import ConnectionLimits
 from senselink.web.interface import WebInterface
 
 log = Logger()
@@ -119,7 +120,9 @@ def make_listener(daemon, listen, allow=None, note=""):
     A port that cannot be bound raises at start (C{CannotListenError});
     C{service.endpoint.port} is the bound port.
     """
-    web = WebInterface(daemon)
+    # Behind the ingress proxy every request comes from its one address: no cap per peer.
+    limits = None if allow is None else ConnectionLimits(daemon.reactor, max_per_peer=None)
+    web = WebInterface(daemon, limits)
     site = web.site if allow is None else AllowedPeers(web.site, allow)
     listening = strports.service(listen, site, reactor=daemon.reactor)
     listening.endpoint = AnnouncingEndpoint(listening.endpoint, web, note)

@@ -324,15 +324,16 @@ class PayloadTests(TestCase):
                 and str(e.get("log_namespace")).startswith("senselink.sources.mqtt")]
 
     def test_too_deep(self):
-        from senselink.sources.mqtt.payload import MAX_DEPTH, too_deep
-        self.assertFalse(too_deep("[" * MAX_DEPTH + "]" * MAX_DEPTH))
-        self.assertTrue(too_deep("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)))
-        self.assertTrue(too_deep("[" * 100000))
-        self.assertFalse(too_deep('["' + "[" * 1000 + '"]'))           # brackets in a string
-        self.assertFalse(too_deep('["\\"' + "[" * 1000 + '"]'))        # after an escaped quote
-        self.assertFalse(too_deep("[]" * 10000))                        # wide, not deep
+        from senselink.jsondepth import too_deep
+        from senselink.sources.mqtt.payload import MAX_DEPTH
+        self.assertFalse(too_deep("[" * MAX_DEPTH + "]" * MAX_DEPTH, MAX_DEPTH))
+        self.assertTrue(too_deep("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), MAX_DEPTH))
+        self.assertTrue(too_deep("[" * 100000, MAX_DEPTH))
+        self.assertFalse(too_deep('["' + "[" * 1000 + '"]', MAX_DEPTH))     # brackets in a string
+        self.assertFalse(too_deep('["\\"' + "[" * 1000 + '"]', MAX_DEPTH))  # after an escaped quote
+        self.assertFalse(too_deep("[]" * 10000, MAX_DEPTH))                  # wide, not deep
         # An unclosed string with many escaped quotes stays linear (no regex backtracking).
-        self.assertTrue(too_deep("[" * 100 + '"' + '\\"' * 30000))
+        self.assertTrue(too_deep("[" * 100 + '"' + '\\"' * 30000, MAX_DEPTH))
 
     def test_deep_json_keeps_the_value(self):
         self.router.message("tele/washer/SENSOR", b'{"ENERGY": {"Power": 450}}')

@@ -249,6 +249,19 @@ class ApiWriteTests(WebTestCase):
         self.assertEqual(self.service.plugs["ev"].watts, 1500.0)
 
     @defer.inlineCallbacks
+    def test_deeply_nested_body_is_a_json_400(self):
+        for raw in (b'{"power": ' + b"[" * 30000 + b"]" * 30000 + b"}", b"[" * 30000,
+                    b'{"a":' * 10000 + b"1" + b"}" * 10000):
+            code, answer = yield self.json_call("PUT", "/api/plugs/ev", raw=raw, token=TOKEN)
+            self.assertEqual(code, 400)
+            self.assertIn("nests deeper than 8 levels", answer["error"])
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertNotIn("RecursionError", self.log_text())
+        code, answer = yield self.json_call("PUT", "/api/plugs/ev", raw=b'{"power": 7}',
+                                            token=TOKEN)
+        self.assertEqual((code, answer["watts"]), (200, 7.0))
+
+    @defer.inlineCallbacks
     def test_off_with_power_is_a_contradiction(self):
         code, answer = yield self.json_call("PUT", "/api/plugs/ev", {"state": "off", "power": 50},
                                             token=TOKEN)
