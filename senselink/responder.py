@@ -14,6 +14,7 @@ from twisted.protocols.policies import TimeoutMixin
 
 from senselink.log import Logger
 from senselink.kasa import cipher, messages
+from senselink.openconnections import OpenConnections
 
 log = Logger()
 
@@ -311,32 +312,23 @@ class KasaStreamFactory(Factory):
         self.idle_timeout = idle_timeout
         self.frame_timeout = frame_timeout
         self.connections = 0     # TCP connections accepted so far
-        self.open = set()        # protocols of the connections open now
-        self.by_address = {}     # host -> connections open now from it
+        self.open = OpenConnections()     # protocols of the connections open now
 
     def opened(self, protocol):
-        self.open.add(protocol)
-        self.by_address[protocol.peer] = self.by_address.get(protocol.peer, 0) + 1
+        self.open.add(protocol, protocol.peer)
 
     def closed(self, protocol):
-        if protocol not in self.open:
-            return
-        self.open.discard(protocol)
-        left = self.by_address.get(protocol.peer, 0) - 1
-        if left > 0:
-            self.by_address[protocol.peer] = left
-        else:
-            self.by_address.pop(protocol.peer, None)
+        self.open.discard(protocol, protocol.peer)
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", str(addr))
         if len(self.open) >= self.max_connections:
             return self._refuse(host, "connection_limit", "Refusing a TCP connection from "
                                 "{peer}: {n} connections are open (the limit)", len(self.open))
-        if self.by_address.get(host, 0) >= self.max_per_address:
+        if self.open.held(host) >= self.max_per_address:
             return self._refuse(host, "address_limit", "Refusing a TCP connection from {peer}: "
                                 "it holds {n} connections (the limit per address)",
-                                self.by_address[host])
+                                self.open.held(host))
         self.connections += 1
         protocol = KasaStreamProtocol(self.responder, self.idle_timeout, self.frame_timeout)
         protocol.factory = self

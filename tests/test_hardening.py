@@ -164,7 +164,7 @@ class HostileTCPClientTests(unittest.TestCase):
         refused = MAX_CONNECTIONS - MAX_PER_ADDRESS
         yield wait_until(lambda: sum(c.closed.called for c in hostile) >= refused,
                          "the connections over the per-address cap closed")
-        self.assertEqual(self.factory.by_address, {"127.0.0.2": MAX_PER_ADDRESS})
+        self.assertEqual(self.factory.open.by_peer, {"127.0.0.2": MAX_PER_ADDRESS})
         client = yield tcp_connect(self, self.port)          # a real client, another address
         client.request(messages.SENSE_REQUEST)
         frames = yield client.wait_for(2)
@@ -175,7 +175,7 @@ class HostileTCPClientTests(unittest.TestCase):
         self.assertEqual((ignored.get("address_limit"), ignored.get("slow_frame")),
                          (refused, MAX_PER_ADDRESS))
         self.assertFalse(client.closed.called)
-        self.assertEqual(self.factory.by_address, {"127.0.0.1": 1})
+        self.assertEqual(self.factory.open.by_peer, {"127.0.0.1": 1})
         self.assertEqual([c.frames for c in hostile], [[]] * MAX_CONNECTIONS)
 
     @defer.inlineCallbacks

@@ -30,6 +30,7 @@ from twisted.logger import LogLevel
 from twisted.web.http import HTTPChannel
 
 from senselink.log import Logger
+from senselink.openconnections import OpenConnections
 from senselink.web.api import error_bytes, too_large_message
 
 log = Logger()
@@ -65,8 +66,7 @@ class ConnectionLimits:
         self.max_connections = connection_limit() if max_connections is None \
             else max_connections
         self.max_per_peer = self.max_connections if max_per_peer is None else max_per_peer
-        self.open = set()            # channels open now
-        self.by_peer = {}            # host -> channels open now from it
+        self.open = OpenConnections()    # channels open now
         self.dropped = {}            # reason -> connections refused or timed out
         self.logged = {}             # reason -> time of the last log line
 
@@ -76,7 +76,7 @@ class ConnectionLimits:
             self.drop("connection_limit", "Web interface: refusing connections, {n} are "
                       "open (the limit); last from {peer}", peer=host, n=len(self.open))
             return False
-        held = self.by_peer.get(host, 0)
+        held = self.open.held(host)
         if held >= self.max_per_peer:
             self.drop("peer_limit", "Web interface: refusing connections from {peer}, it "
                       "holds {n} (the limit per address)", peer=host, n=held)
@@ -84,18 +84,10 @@ class ConnectionLimits:
         return True
 
     def opened(self, channel):
-        self.open.add(channel)
-        self.by_peer[channel.peer] = self.by_peer.get(channel.peer, 0) + 1
+        self.open.add(channel, channel.peer)
 
     def closed(self, channel):
-        if channel not in self.open:
-            return
-        self.open.discard(channel)
-        left = self.by_peer.get(channel.peer, 0) - 1
-        if left > 0:
-            self.by_peer[channel.peer] = left
-        else:
-            self.by_peer.pop(channel.peer, None)
+        self.open.discard(channel, channel.peer)
 
     def drop(self, reason, message, level=LogLevel.warn, **fields):
         """Count C{reason}; log C{message} at most once per L{LOG_INTERVAL} for it."""
@@ -108,7 +100,7 @@ class ConnectionLimits:
                      count=count, **fields)
 
     def close_all(self):
-        for channel in list(self.open):
+        for channel in self.open:
             if channel.transport is not None:
                 channel.transport.abortConnection()
 
