@@ -36,6 +36,6 @@ class Control(DatagramProtocol):
 
 def makeService(options):
     service = _makeService(options)
-    plugs = [plug for plug in service.plugs if plug.reported]
+    plugs = [plug for plug in service.daemon.plugs if plug.reported]   # (twistd's root holds the daemon)
     reactor.listenUDP(options["control-port"], Control(plugs), interface="127.0.0.1")
     return service
