@@ -1,6 +1,7 @@
 """`python -m senselink check`: what it finds besides the config itself."""
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -87,3 +88,37 @@ class FilesThatAreNotConfigsTests(CheckCase):
         path, _, result = self.check(None, sparse)
         self.assertOneProblem(result, f"{path}: cannot read config: it holds 1073741824 bytes, "
                                       f"more than the 4 MiB a config file may hold")
+
+    def state_file(self, make):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        state = os.path.join(directory, "state")
+        make(state)
+        path, _, result = self.check(f"state_file: {state}\n" + CONFIG)
+        return path, state, result
+
+    def test_a_state_file_that_is_a_device(self):
+        path, state, result = self.state_file(
+            lambda p: os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+        self.assertOneProblem(result, f"{path}: state_file: cannot read {state}: it is a "
+                                      f"character device, not a regular file")
+        self.assertTrue(stat.S_ISCHR(os.lstat(state).st_mode))
+
+    def test_dev_null_as_state_file(self):
+        path, _, result = self.check("state_file: /dev/null\n" + CONFIG)
+        self.assertOneProblem(result, f"{path}: state_file: cannot read /dev/null: it is a "
+                                      f"character device, not a regular file")
+
+    def test_a_state_file_that_is_a_fifo(self):
+        path, state, result = self.state_file(os.mkfifo)
+        self.assertOneProblem(result, f"{path}: state_file: cannot read {state}: it is a FIFO "
+                                      f"(named pipe), not a regular file")
+
+    def test_a_state_file_of_a_gigabyte(self):
+        def sparse(path):
+            with open(path, "wb") as f:
+                f.truncate(1 << 30)
+        path, state, result = self.state_file(sparse)
+        self.assertOneProblem(result, f"{path}: state_file: cannot read {state}: it holds "
+                                      f"1073741824 bytes, more than the 16 MiB a state file may "
+                                      f"hold")

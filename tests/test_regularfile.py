@@ -1,9 +1,9 @@
 """The one way files a person names are read: regular files only, never blocking, capped.
 
 In process: the reader on FIFOs, device nodes, symlinks, directories, sockets and
-sparse files made in a temp dir. As a user meets it: SIGHUP after the config was
-replaced by one (the daemon keeps its config, keeps answering, and SIGTERM still
-stops it).
+sparse files made in a temp dir. As a user meets it: the daemon started with a
+state file that is not a regular file, and SIGHUP after the config was replaced
+by one (the daemon keeps its config, keeps answering, and SIGTERM still stops it).
 """
 
 import os
@@ -97,6 +97,52 @@ class ReaderTests(unittest.TestCase):
         self.assertEqual(describe_size(16 << 20), "16 MiB")
         self.assertEqual(describe_size(64 << 10), "64 KiB")
         self.assertEqual(describe_size(1000), "1000 bytes")
+
+
+class StartTests(Case):
+    """`python -m senselink` with a state file that is not a regular file: one line, exit 1,
+    and the thing at the path left as it was."""
+
+    def setUp(self):
+        if os.getuid() != 0:
+            raise unittest.SkipTest("device nodes are made with mknod, which needs root")
+
+    def start(self, make):
+        directory = self.mktemp_dir()
+        state = os.path.join(directory, "state")
+        make(state)
+        before = os.lstat(state)
+        config = os.path.join(directory, "c.yml")
+        with open(config, "w") as f:
+            f.write(CONFIG.format(state=state))
+        result = self.run_quick([sys.executable, "-m", "senselink", "-c", config, "-p",
+                                 str(free_port()), "--interface", LOOPBACK], timeout=30,
+                                preexec_fn=limit_memory())
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        self.assertNotIn("Traceback", output)
+        after = os.lstat(state)
+        self.assertEqual((after.st_mode, after.st_ino, after.st_rdev, after.st_size),
+                         (before.st_mode, before.st_ino, before.st_rdev, before.st_size))
+        self.assertEqual(sorted(os.listdir(directory)), ["c.yml", "state"])   # nothing renamed
+        return state, output
+
+    def test_a_character_device(self):
+        state, output = self.start(char_device)
+        self.assertIn(f"senselink: energy state file unusable: cannot read {state}: it is a "
+                      f"character device, not a regular file", output)
+
+    def test_a_fifo(self):
+        state, output = self.start(os.mkfifo)
+        self.assertIn(f"cannot read {state}: it is a FIFO (named pipe), not a regular file", output)
+
+    def test_a_huge_file(self):
+        def huge(path):
+            with open(path, "wb") as f:
+                f.truncate(1 << 30)
+        state, output = self.start(huge)
+        self.assertIn(f"cannot read {state}: it holds 1073741824 bytes, more than the 16 MiB a "
+                      f"state file may hold", output)
 
 
 class ReloadTests(Case):
