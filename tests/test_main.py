@@ -122,3 +122,21 @@ class FilesThatAreNotConfigsTests(CheckCase):
         self.assertOneProblem(result, f"{path}: state_file: cannot read {state}: it holds "
                                       f"1073741824 bytes, more than the 16 MiB a state file may "
                                       f"hold")
+
+    def test_a_ca_file_or_token_file_that_is_a_fifo(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        fifo = os.path.join(directory, "fifo")
+        os.mkfifo(fifo)
+        path, _, result = self.check(
+            f"state_file: false\nsources:\n- http:\n    url: https://127.0.0.1/\n"
+            f"    ca_file: {fifo}\n    plugs:\n    - a: {{mac: '53:75:31:00:0C:02'}}\n")
+        self.assertOneProblem(result, f"{path}:5: sources[0].http.ca_file: cannot read ca_file "
+                                      f"{fifo!r}: it is a FIFO (named pipe), not a regular file")
+        path, _, result = self.check(
+            f"state_file: false\nsources:\n- hass:\n    url: ws://127.0.0.1:1/\n"
+            f"    auth_token_file: {fifo}\n    plugs:\n"
+            f"    - a: {{entity_id: light.a, mac: '53:75:31:00:0C:03'}}\n")
+        self.assertOneProblem(result, f"{path}:3: sources[0].hass.auth_token_file: cannot read "
+                                      f"the access token from {fifo!r}: it is a FIFO (named "
+                                      f"pipe), not a regular file")
