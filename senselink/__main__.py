@@ -103,9 +103,23 @@ def run(argv) -> int:
     globalLogBeginner.beginLoggingTo([filtered(textFileLogObserver(sys.stdout), options.level)])
     service = tap.makeService(options)
     service.privilegedStartService()
-    reactor.callWhenRunning(service.startService)
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    stop = reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    failed = []
+
+    def start():
+        # A start that fails (the state file is unusable) raises SystemExit with one
+        # line, as under twistd: print it and exit 1, without stopping what never started.
+        try:
+            service.startService()
+        except SystemExit as e:
+            reactor.removeSystemEventTrigger(stop)
+            failed.append(e.code)
+            reactor.stop()
+    reactor.callWhenRunning(start)
     reactor.run()
+    if failed:
+        print(failed[0], file=sys.stderr)
+        return 1
     return 0
 
 

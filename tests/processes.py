@@ -2,11 +2,14 @@
 
 import json
 import os
+import resource
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 from twisted.trial import unittest
 
@@ -38,12 +41,36 @@ def sense_replies(port, expected, attempts=100):
     raise AssertionError(f"no {expected} replies from port {port}")
 
 
+def limit_memory(size=1 << 30):
+    """A C{preexec_fn}: the child may map at most C{size} bytes, so that a bug that reads
+    without bound fails at once instead of filling the machine's memory."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    return limit
+
+
 class DaemonProcess:
-    def __init__(self, testcase, args):
+    def __init__(self, testcase, args, **popen):
         env = {**os.environ, "PYTHONPATH": ROOT}
         self.process = subprocess.Popen(args, cwd=testcase.mktemp_dir(), env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        **popen)
+        self.seen = ""      # output read by wait_for
         testcase.addCleanup(self.stop)
+
+    def wait_for(self, text, timeout=20):
+        """Read the output until C{text} appears in it; AssertionError after C{timeout} s."""
+        deadline = time.monotonic() + timeout
+        fd = self.process.stdout.fileno()     # read below the text buffer: select sees it all
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError(f"no {text!r} in {timeout} s; output so far:\n{self.seen}")
+            data = os.read(fd, 65536)
+            if not data:
+                raise AssertionError(f"the daemon ended before {text!r}:\n{self.seen}")
+            self.seen += data.decode("utf-8", "replace")
+        return self.seen
 
     def stop(self):
         if self.process.poll() is None:
@@ -53,7 +80,7 @@ class DaemonProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        return self.process.stdout.read()
+        return self.seen + self.process.stdout.read()
 
 
 class Case(unittest.TestCase):
@@ -62,7 +89,7 @@ class Case(unittest.TestCase):
         os.makedirs(path)
         return path
 
-    def run_quick(self, args, timeout=60):
+    def run_quick(self, args, timeout=60, **popen):
         env = {**os.environ, "PYTHONPATH": ROOT}
         return subprocess.run(args, cwd=self.mktemp_dir(), env=env, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, **popen)

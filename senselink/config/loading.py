@@ -22,8 +22,11 @@ from senselink.config.where import ConfigError, Where
 from senselink.config.yamlmarks import TooLarge, MarkedMap, read_yaml
 from senselink.excerpt import clip
 from senselink.plugs import derive_device_id, derive_mac
+from senselink.regularfile import UnreadableFile, read_regular
 
 DEFAULT_PATH = "/etc/senselink/config.yml"
+# A config of 200 plugs is some tens of KB: anything above this is not one.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_REPORTED_PLUGS = 20
 
 
@@ -339,10 +342,9 @@ def _duplicate_problems(document, duplicates, path):
 def load(path, kinds=None) -> Config:
     """Read and validate the config file at C{path}; raise L{ConfigError}."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read config: {e.strerror or e}"]) from None
+        data = read_regular(path, MAX_CONFIG_BYTES, "config file")
+    except UnreadableFile as e:
+        raise ConfigError([f"{path}: cannot read config: {e}"]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -12,9 +12,7 @@ are split between the days.
 from datetime import date, datetime, time as dtime, timedelta
 
 from senselink.energy.statefile import STATE_VERSION, StateFileError, check_plug_state
-from senselink.log import Logger
-
-log = Logger()
+from senselink.excerpt import excerpt
 
 KEEP_DAYS = 400              # days of per-day energy kept
 MAX_SPLITS = 1000            # bound on day boundaries handled in one integration step
@@ -184,12 +182,12 @@ class PlugEnergy:
         return {"total_wh": self.total_wh, "days": dict(self.days), "months": dict(self.months)}
 
     def restore(self, saved: dict):
-        """Add saved counters (validated by L{check_plug_state}) to these."""
-        self.total_wh += saved["total_wh"]
+        """Add saved counters (validated by L{check_plug_state}: bounded numbers) to these."""
+        self.total_wh += float(saved["total_wh"])
         for key, wh in saved["days"].items():
-            self.days[key] = self.days.get(key, 0.0) + wh
+            self.days[key] = self.days.get(key, 0.0) + float(wh)
         for key, wh in saved["months"].items():
-            self.months[key] = self.months.get(key, 0.0) + wh
+            self.months[key] = self.months.get(key, 0.0) + float(wh)
 
 
 class EnergyMeter:
@@ -243,25 +241,25 @@ class EnergyMeter:
                 "plugs": {plug_id: c.snapshot() for plug_id, c in self.counters.items()}}
 
     def restore(self, state: dict):
-        """Load counters from a parsed state file; returns the ids restored.
+        """Load counters from a parsed state file; returns C{(restored, bad)}: the ids
+        restored, and C{(id, problem)} of each entry that is unusable.
 
         Raises L{StateFileError} when the document is not a state file.
-        Entries of unknown plugs are ignored, unusable entries logged and skipped.
+        Every entry is checked on its own: a bad one costs only its plug its
+        counters. Entries of plugs without counters are checked, not restored.
         """
         if not isinstance(state, dict) or not isinstance(state.get("plugs"), dict):
             raise StateFileError("not a SenseLink state file (no 'plugs' mapping)")
         if state.get("version") != STATE_VERSION:
-            raise StateFileError(f"unknown state file version {state.get('version')!r}")
-        restored = []
+            raise StateFileError(f"unknown state file version {excerpt(state.get('version'))}")
+        restored, bad = [], []
         for plug_id, saved in state["plugs"].items():
-            counter = self.counters.get(plug_id)
-            if counter is None:
-                continue
             problem = check_plug_state(saved)
             if problem:
-                log.warn("Energy counters of plug {plug} in the state file are unusable "
-                         "({problem}); starting them at zero", plug=plug_id, problem=problem)
+                bad.append((plug_id, problem))
                 continue
-            counter.restore(saved)
-            restored.append(plug_id)
-        return restored
+            counter = self.counters.get(plug_id)
+            if counter is not None:
+                counter.restore(saved)
+                restored.append(plug_id)
+        return restored, bad

@@ -4,8 +4,11 @@ At start the file's location is checked: a file that cannot be read (for
 instance after a first run as another user) or a location that cannot be
 written (a missing or read-only directory) stops the daemon with one line
 (L{senselink.errors.StartupError}) and the file is left alone. A missing
-file starts the counters at zero; a corrupt one is kept as
-C{<state_file>.corrupt-<UTC time>} and the counters start at zero. Saving
+file starts the counters at zero; a corrupt one is kept as a copy,
+C{<state_file>.corrupt-<UTC time>}, and the counters start at zero; an
+unusable entry costs only its plug its counters, and the file as it was is
+kept the same way before the first save overwrites it. Nothing but a regular
+file is read, copied or replaced. Saving
 happens at start, every C{state_save_interval} seconds (so a power cut or
 SIGKILL loses at most that much), and on stop; a failure while running is
 logged once until a save succeeds again.
@@ -24,8 +27,9 @@ from twisted.application.service import MultiService
 
 from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
 from senselink.energy.statefile import (StateFileError, StateFileUnusable, check_location,
-                                        keep_aside, read_state, write_state)
+                                        keep_aside, parse_state, read_state, write_state)
 from senselink.errors import StartupError
+from senselink.excerpt import excerpt
 from senselink.log import Logger
 
 log = Logger()
@@ -117,36 +121,71 @@ class EnergyService(MultiService):
         super().startService()     # the timer saves at once, then every save_interval
 
     def stopService(self):
-        d = super().stopService()
+        if not self.running:       # the start failed: nothing was loaded, nothing is saved
+            return None
+        try:
+            d = super().stopService()
+        except Exception:
+            log.failure("Stopping the energy state file's timer failed")
+            d = None
         self.save(final=True)
         return d
 
     def load(self):
+        """Restore the counters from the file; a corrupt file, or a bad entry in it, is
+        kept beside it as a copy before anything overwrites it.
+
+        L{StartupError} when the file is unusable, or when a copy cannot be kept.
+        """
         try:
-            state = read_state(self.path)
-            if state is None:
-                log.info("No energy state file at {path}; counters start at zero", path=self.path)
-                return
-            restored = self.meter.restore(state)
+            data = read_state(self.path)
         except StateFileUnusable as e:
             raise StartupError(f"energy state file unusable: {e}") from None
-        except StateFileError as e:
-            try:
-                kept = f"; kept as {keep_aside(self.path, self.clock.seconds())}"
-            except OSError as error:
-                kept = f"; it could not be kept aside ({error.strerror or error})"
-            log.warn("Energy state file {path} is corrupt ({reason}){kept}; counters start "
-                     "at zero", path=self.path, reason=str(e), kept=kept)
+        if data is None:
+            log.info("No energy state file at {path}; counters start at zero", path=self.path)
             return
+        try:
+            restored, bad = self.meter.restore(parse_state(data))
+        except StateFileError as e:
+            kept = self.keep_copy(data, f"it is corrupt ({e})")
+            log.warn("Energy state file {path} is corrupt ({reason}); kept as {kept}; counters "
+                     "start at zero", path=self.path, reason=str(e), kept=kept)
+            return
+        except Exception:
+            kept = self.keep_copy(data, "it could not be restored")
+            log.failure("Energy state file {path} could not be restored whole; kept as {kept}",
+                        path=self.path, kept=kept)
+            return
+        for plug_id, problem in bad:
+            log.warn("Energy counters of plug {plug} in the state file are unusable "
+                     "({problem}); starting them at zero", plug=excerpt(plug_id), problem=problem)
+        if bad:
+            log.warn("Energy state file {path} had {n} unusable {entries}; the file as it was "
+                     "is kept as {kept}", path=self.path, n=len(bad),
+                     entries="entry" if len(bad) == 1 else "entries",
+                     kept=self.keep_copy(data, f"{len(bad)} of its entries are unusable"))
         log.info("Energy counters restored from {path} for {n} of {total} plugs",
                  path=self.path, n=len(restored), total=len(self.meter.counters))
+
+    def keep_copy(self, data, why):
+        """Keep C{data} beside the state file; its name. L{StartupError} when it cannot be
+        kept: the file stays as it is and the daemon does not start."""
+        try:
+            return keep_aside(self.path, data, self.clock.seconds())
+        except OSError as e:
+            raise StartupError(f"energy state file {self.path}: {why}, and no copy of it can "
+                               f"be kept beside it ({e.strerror or e}); it is left as it is "
+                               f"(move it away to start the counters at zero)") from None
 
     def save(self, final=False):
         """Write the counters now; a failure is logged, never raised."""
         try:
             write_state(self.path, self.meter.snapshot())
-        except (OSError, TypeError, ValueError) as e:
-            reason = getattr(e, "strerror", None) or str(e)
+        except Exception as e:
+            expected = isinstance(e, (OSError, TypeError, ValueError, StateFileUnusable))
+            reason = (getattr(e, "strerror", None) or str(e)) if expected else repr(e)
+            if not expected:
+                log.failure("Writing the energy state file {path} failed", path=self.path)
             if final:
                 log.error("Cannot write energy state file {path}: {reason}; the counts since "
                           "its last save are lost", path=self.path, reason=reason)

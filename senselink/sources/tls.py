@@ -17,9 +17,10 @@ from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 
 from senselink.config import Invalid, string
+from senselink.regularfile import UnreadableFile, read_regular
 
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-MAX_FILE = 4 * 1024 * 1024   # bytes read from a certificate or key file
+MAX_FILE = 4 * 1024 * 1024   # bytes of a certificate or key file (a CA bundle is some 200 KB)
 
 
 class CertificateFileError(ValueError):
@@ -28,10 +29,9 @@ class CertificateFileError(ValueError):
 
 def _read(key, path):
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_FILE)
-    except OSError as e:
-        raise CertificateFileError(f"cannot read {key} {path!r}: {e.strerror or e}") from None
+        return read_regular(path, MAX_FILE, key)
+    except UnreadableFile as e:
+        raise CertificateFileError(f"cannot read {key} {path!r}: {e}") from None
 
 
 def load_certificates(path, key="ca_file"):

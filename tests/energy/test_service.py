@@ -11,7 +11,7 @@ import tempfile
 from twisted.internet import task
 from twisted.trial import unittest
 
-from senselink import energy
+from senselink import energy, excerpt, regularfile
 from senselink.energy import EnergyService, statefile
 from senselink.energy.service import STATE_DIRECTORY_VARIABLES
 from senselink.errors import StartupError
@@ -119,8 +119,8 @@ class StateFileTests(unittest.TestCase):
     def test_the_location_is_checked_as_the_daemon_user(self):
         """A file left by a first run as another user (root) cannot be read: one line, untouched.
 
-        Run as the user nobody: the check module (standard library only) is
-        copied next to the file, for a Python that user may run.
+        Run as the user nobody: the check module and the two it imports (standard
+        library only) are copied next to the file, for a Python that user may run.
         """
         import subprocess
         if os.getuid() != 0:
@@ -134,6 +134,12 @@ class StateFileTests(unittest.TestCase):
             f.write("{}")
         os.chmod(path, 0o600)
         shutil.copy(statefile.__file__, os.path.join(directory, "statefile.py"))
+        package = os.path.join(directory, "senselink")
+        os.makedirs(package)
+        os.chmod(package, 0o755)
+        open(os.path.join(package, "__init__.py"), "w").close()
+        for module in (excerpt, regularfile):
+            shutil.copy(module.__file__, package)
         nobody = pwd.getpwnam("nobody")
 
         def become_nobody():

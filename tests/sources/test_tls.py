@@ -53,7 +53,7 @@ class LoaderTests(FilesTestCase):
             (lambda: load_ca_file(missing),
              f"cannot read ca_file {missing!r}: No such file or directory"),
             (lambda: load_ca_file(self.directory),
-             f"cannot read ca_file {self.directory!r}: Is a directory"),
+             f"cannot read ca_file {self.directory!r}: it is a directory, not a regular file"),
             (lambda: load_ca_file(empty), f"ca_file {empty!r} holds no PEM certificate"),
             (lambda: load_ca_file(garbage),
              f"ca_file {garbage!r} holds a PEM certificate that cannot be read ("),

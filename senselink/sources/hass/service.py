@@ -12,6 +12,7 @@ from senselink.keypath import lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
+from senselink.regularfile import UnreadableFile, read_regular
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.hass.protocol import HassClientFactory
 from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
@@ -22,6 +23,9 @@ log = Logger(namespace="senselink.sources.hass")
 # url: supervisor (the default inside a Home Assistant app): Home Assistant through the
 # Supervisor's proxy, authenticated with the $SUPERVISOR_TOKEN it gives the app.
 SUPERVISOR = "supervisor"
+
+# A Home Assistant long-lived access token is some 200 characters.
+MAX_TOKEN_FILE = 64 * 1024
 
 
 def supervisor_url(environ=None) -> str:
@@ -43,9 +47,16 @@ def supervisor_token(environ=None) -> str:
 
 
 def read_token_file(path: str) -> str:
-    """The token in C{path}, stripped; OSError or ValueError (empty) otherwise."""
-    with open(path, encoding="utf-8") as f:
-        token = f.read().strip()
+    """The token in C{path}, stripped; ValueError (unreadable, not a regular file, larger
+    than L{MAX_TOKEN_FILE}, not UTF-8, empty) otherwise."""
+    try:
+        data = read_regular(path, MAX_TOKEN_FILE, "token file")
+    except UnreadableFile as e:
+        raise ValueError(str(e)) from None
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not token:
         raise ValueError("the file is empty")
     return token
