@@ -79,6 +79,12 @@ def _part(value, name) -> float:
         raise UnreadableValue(f"{name}: {e}") from None
 
 
+# The settings a model is built from (L{PowerModel.from_settings}).
+MODEL_KEYS = ("min_watts", "max_watts", "off_usage", "on_fraction", "on_state_value",
+              "off_state_value", "attribute_min", "attribute_max", "power_curve", "state_power",
+              "state_case_sensitive", "state_power_default")
+
+
 class PowerModel:
     """Configuration and arithmetic that turn raw values into watts."""
 
@@ -120,6 +126,18 @@ class PowerModel:
         else:
             self.state_power = None
             self._states = None
+
+    @classmethod
+    def from_settings(cls, settings, max_plug_watts=DEFAULT_MAX_PLUG_WATTS,
+                      **defaults) -> "PowerModel":
+        """Build a model from a plug's typed settings (a C{PowerSettings}, or one of its
+        kinds with the model's keys); C{defaults} for keys a kind leaves unset."""
+        kwargs = dict(defaults, max_plug_watts=max_plug_watts)
+        for key in MODEL_KEYS:
+            value = getattr(settings, key, None)
+            if value is not None:
+                kwargs[key] = value
+        return cls(**kwargs)
 
     @classmethod
     def from_options(cls, options: dict, **defaults) -> "PowerModel":

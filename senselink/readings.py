@@ -67,6 +67,18 @@ class PowerPaths:
             self.names = None
 
     @classmethod
+    def from_settings(cls, settings, single="power_keypath"):
+        """From a plug's typed settings: C{power_keypaths}, C{current_keypath} +
+        C{voltage_keypath}, or the attribute named C{single} (one keypath; None: none);
+        None when none is set."""
+        if settings.power_keypaths:
+            return cls(parts=settings.power_keypaths)
+        if settings.current_keypath is not None and settings.voltage_keypath is not None:
+            return cls(current=settings.current_keypath, voltage=settings.voltage_keypath)
+        one = None if single is None else getattr(settings, single)
+        return cls(single=one) if one else None
+
+    @classmethod
     def from_options(cls, options, single="power_keypath"):
         """From a plug's C{power_keypaths}, C{current_keypath} + C{voltage_keypath} or
         C{single} (the key of one keypath; None: none); None when none is set."""

@@ -16,7 +16,9 @@ from senselink import sources as _sources
 from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, name, redact,
                                      shown, substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
-from senselink.config.schema import PLUG_FIELDS, TOP_LEVEL, check_ranges, check_states
+from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, check_ranges,
+                                     check_states)
+from senselink.config.settings import build, from_table
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, Where
 from senselink.config.yamlmarks import TooLarge, MarkedMap, read_yaml
@@ -188,12 +190,28 @@ def parse(document, path="<config>", kinds=None) -> Config:
     _check_aggregates(plugs, problems)
     if problems:
         raise ConfigError(problems)
-    config = Config(path, sources, plugs, options, warnings, list(top.secrets))
+    _type_settings(sources, kinds, ceiling)
+    config = Config(path, sources, plugs, options, warnings, list(top.secrets),
+                    settings=build(DaemonSettings, options))
     reported = config.reported()
     if len(reported) > MAX_REPORTED_PLUGS:
         warnings.append(f"{path}: {len(reported)} plugs are reported to Sense; "
                         f"Sense shows about {MAX_REPORTED_PLUGS} at most")
     return config
+
+
+def _type_settings(sources, kinds, ceiling):
+    """Give each valid source and plug its frozen, typed settings (the kind's classes)."""
+    for source in sources:
+        kind = kinds[source.kind]
+        source_class = getattr(kind, "source_settings", None) \
+            or from_table(f"{kind.name.title()}SourceSettings", kind.source_fields)
+        plug_class = getattr(kind, "plug_settings", None) \
+            or from_table(f"{kind.name.title()}PlugSettings", {**PLUG_FIELDS, **kind.plug_fields})
+        source.settings = build(source_class, source.options)
+        for plug in source.plugs:
+            plug.settings = build(plug_class, plug.options)
+            plug.max_plug_watts = ceiling
 
 
 # Plug keys in watts: none may be above max_plug_watts.

@@ -20,6 +20,9 @@ class PlugConfig(_Options):
     source: "SourceConfig" = None
     # The context of the plug's settings (a Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
+    # The typed settings (a frozen dataclass of the kind's plug_settings), once valid.
+    settings: object = None
+    max_plug_watts: float = None       # the config's ceiling, for the plug's power model
 
     def __getitem__(self, key):
         return self.options[key]
@@ -34,6 +37,7 @@ class SourceConfig(_Options):
     index: int
     # The context of the source's settings (a Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
+    settings: object = None            # the typed settings (the kind's source_settings)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Config:
     options: dict = field(default_factory=dict)   # validated top-level keys
     warnings: list = field(default_factory=list)
     secrets: list = field(default_factory=list)   # (line, key) of secrets written in the file
+    settings: object = None        # the typed top-level settings (schema.DaemonSettings)
 
     @property
     def target(self):

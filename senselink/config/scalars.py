@@ -165,7 +165,7 @@ class Bounded:
             if value != int(value):
                 raise Invalid(f"expected {self.range}, got {shown(value)}")
             return int(value)
-        return value + 0.0 if isinstance(value, float) else value   # -0.0 is 0.0
+        return float(value) + 0.0        # a float, as typed (-0.0 is 0.0)
 
 
 def number(minimum=None, maximum=None, above=None, unit=""):

@@ -5,70 +5,99 @@ Each source kind adds its own source and plug keys (L{SourceKind.source_fields},
 L{SourceKind.plug_fields}); the keys here are the same for all of them.
 """
 
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from senselink.config import sections
 from senselink.config.fields import (MAX_MAGNITUDE, MAX_WATTS, Field, alias, boolean, device_id,
                                      host, integer, keypath, keypath_list, mac, number,
                                      power_curve, shown, state_power, state_value)
+from senselink.config.settings import declared, field_table, setting
 
 WATTS = number(0, MAX_WATTS, unit=" W")
 
-PLUG_FIELDS = MappingProxyType({
-    "alias": Field(alias, doc="Name Sense shows (default: the plug id)"),
-    "mac": Field(mac, doc="MAC address (default: derived from the plug id, stable)"),
-    "device_id": Field(device_id, doc="40 hex digits (default: derived from the MAC)"),
-    "skip_rate": Field(integer(0, 1000), default=0,
-                       doc="Answer one Sense request, then skip this many"),
-    "voltage": Field(number(1, 1000, unit=" V"), default=120.0, doc="Volts reported (current = power / voltage)"),
-})
 
-# Keys every source kind of the original accepted on plugs (its DataSource base class).
-POWER_FIELDS = MappingProxyType({
-    "min_watts": Field(WATTS, default=0.0, doc="Watts at the lowest setting"),
-    "max_watts": Field(WATTS, default=0.0, doc="Watts when fully on"),
-    "off_usage": Field(WATTS, doc="Watts when off (default: min_watts)"),
-    "on_fraction": Field(number(minimum=0, maximum=1), default=1.0,
-                         doc="Static plugs: fraction of the min..max range drawn"),
-})
+@dataclass(frozen=True)
+class PlugSettings:
+    """The keys every plug accepts."""
 
-# Keys of plugs whose value comes from a state/attribute/power reading.
-MODEL_FIELDS = MappingProxyType({
-    **POWER_FIELDS,
-    "attribute_min": Field(number(-MAX_MAGNITUDE, MAX_MAGNITUDE), default=0.0, doc="Attribute value that means min_watts"),
-    "attribute_max": Field(number(-MAX_MAGNITUDE, MAX_MAGNITUDE), doc="Attribute value that means max_watts"),
-    "power_curve": Field(power_curve, doc="[[input, watts], ...] interpolated piecewise-linearly"),
-    "on_state_value": Field(state_value, doc="State that means on"),
-    "off_state_value": Field(state_value, default="off", doc="State that means off"),
-    "timeout_duration": Field(number(1, 7 * 86400, unit=" s"), doc="Seconds without update before off_usage"),
-    "state_power": Field(state_power, doc="{state: watts}, e.g. {heat: 1800, idle: 4}"),
-    "state_case_sensitive": Field(boolean, default=True,
-                                  doc="false: state words match ignoring case"),
-    "state_power_default": Field(WATTS,
-                                 doc="Watts of a state not in state_power (default: keep the "
-                                     "last value)"),
-})
+    alias: str = setting(alias, doc="Name Sense shows (default: the plug id)")
+    mac: str = setting(mac, doc="MAC address (default: derived from the plug id, stable)")
+    device_id: str = setting(device_id, doc="40 hex digits (default: derived from the MAC)")
+    skip_rate: int = setting(integer(0, 1000), default=0,
+                             doc="Answer one Sense request, then skip this many")
+    voltage: float = setting(number(1, 1000, unit=" V"), default=120.0,
+                             doc="Volts reported (current = power / voltage)")
 
-# Keys of a reading in parts (readings.PowerPaths), for kinds that read JSON documents;
-# check_power_paths says which combinations are allowed.
-READING_FIELDS = MappingProxyType({
-    "power_keypaths": Field(keypath_list, doc="Keypaths of power readings in watts, summed "
-                                              "(phases, channels)"),
-    "current_keypath": Field(keypath, doc="Keypath of a current in A (with voltage_keypath)"),
-    "voltage_keypath": Field(keypath, doc="Keypath of a voltage in V: watts = A x V"),
-})
+
+@dataclass(frozen=True)
+class PowerSettings(PlugSettings):
+    """Keys every source kind of the original accepted on plugs (its DataSource base class)."""
+
+    min_watts: float = setting(WATTS, default=0.0, doc="Watts at the lowest setting")
+    max_watts: float = setting(WATTS, default=0.0, doc="Watts when fully on")
+    off_usage: float = setting(WATTS, doc="Watts when off (default: min_watts)")
+    on_fraction: float = setting(number(0, 1), default=1.0,
+                                 doc="Static plugs: fraction of the min..max range drawn")
+
+
+@dataclass(frozen=True)
+class ModelSettings(PowerSettings):
+    """Keys of plugs whose value comes from a state, attribute or power reading."""
+
+    attribute_min: float = setting(number(-MAX_MAGNITUDE, MAX_MAGNITUDE), default=0.0,
+                                   doc="Attribute value that means min_watts")
+    attribute_max: float = setting(number(-MAX_MAGNITUDE, MAX_MAGNITUDE),
+                                   doc="Attribute value that means max_watts")
+    power_curve: tuple = setting(power_curve,
+                                 doc="[[input, watts], ...] interpolated piecewise-linearly")
+    on_state_value: str = setting(state_value, doc="State that means on")
+    off_state_value: str = setting(state_value, default="off", doc="State that means off")
+    timeout_duration: float = setting(number(1, 7 * 86400, unit=" s"),
+                                      doc="Seconds without update before off_usage")
+    state_power: dict = setting(state_power, doc="{state: watts}, e.g. {heat: 1800, idle: 4}")
+    state_case_sensitive: bool = setting(boolean, default=True,
+                                         doc="false: state words match ignoring case")
+    state_power_default: float = setting(WATTS, doc="Watts of a state not in state_power "
+                                                    "(default: keep the last value)")
+
+
+@dataclass(frozen=True)
+class ReadingSettings:
+    """Keys of a reading in parts (L{senselink.readings.PowerPaths}), for kinds that read
+    JSON documents; L{check_power_paths} says which combinations are allowed."""
+
+    power_keypaths: tuple = setting(keypath_list, doc="Keypaths of power readings in watts, "
+                                                      "summed (phases, channels)")
+    current_keypath: str = setting(keypath, doc="Keypath of a current in A (with "
+                                                "voltage_keypath)")
+    voltage_keypath: str = setting(keypath, doc="Keypath of a voltage in V: watts = A x V")
+
+
+PLUG_FIELDS = field_table(PlugSettings)
+POWER_FIELDS = field_table(PowerSettings, besides=PlugSettings)
+MODEL_FIELDS = field_table(ModelSettings, besides=PlugSettings)
+READING_FIELDS = field_table(ReadingSettings)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """The top-level keys besides C{sources}: one typed value each (see L{sections})."""
+
+    target: str = setting(host, doc="Send replies to this host (at the requester's port)")
+    allow_from: tuple = declared(sections.ALLOW_FROM)
+    rate_limit: object = declared(sections.RATE_LIMIT)
+    web: object = declared(sections.WEB)
+    device: object = declared(sections.DEVICE)
+    kasa_clients: bool = declared(sections.KASA_CLIENTS)
+    state_file: object = declared(sections.STATE_FILE)
+    state_save_interval: float = declared(sections.STATE_SAVE_INTERVAL)
+    max_plug_watts: float = declared(sections.MAX_PLUG_WATTS)
+
 
 TOP_LEVEL = MappingProxyType({
     "sources": Field(None, required=True, doc="List of sources, each with its plugs"),
-    "target": Field(host, doc="Send replies to this host (at the requester's port)"),
-    "allow_from": sections.ALLOW_FROM,
-    "rate_limit": sections.RATE_LIMIT,
-    "web": sections.WEB,
-    "device": sections.DEVICE,
-    "kasa_clients": sections.KASA_CLIENTS,
-    "state_file": sections.STATE_FILE,
-    "state_save_interval": sections.STATE_SAVE_INTERVAL,
-    "max_plug_watts": sections.MAX_PLUG_WATTS,
+    **field_table(DaemonSettings),
 })
 
 
