@@ -1,6 +1,7 @@
 """`python -m senselink check`: what it finds besides the config itself."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -42,3 +43,20 @@ class CheckTests(unittest.TestCase):
         _, _, result = self.check("state_file: false\n" + CONFIG)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("valid; 1 plug, 1 reported to Sense", result.stdout)
+
+    def test_long_names_are_clipped_in_the_table(self):
+        """A 10,000-character alias: the table shows 200 of them and the size."""
+        alias = "A" * 10_000
+        _, _, result = self.check(
+            "state_file: false\nsources:\n- static:\n    plugs:\n"
+            f"    - lamp: {{alias: '{alias}', max_watts: 5, mac: '53:75:31:00:0C:01'}}\n"
+            "- aggregate:\n    plugs:\n"
+            f"    - room: {{alias: '{alias}', mac: '53:75:31:00:0C:02', elements: [lamp]}}\n")
+        lines = (result.stdout + result.stderr).splitlines()
+        self.assertLessEqual(max(len(line) for line in lines), 600, lines)
+        if result.returncode == 0:     # (a config that bounds aliases refuses it, briefly)
+            clipped = re.escape("A" * 200 + "… (10000 characters)")
+            self.assertRegex(result.stdout, rf"\nlamp +{clipped} +53:75:31:00:0C:01 +static +"
+                                            rf"in aggregate room\n")
+            self.assertRegex(result.stdout, rf"\nroom +{clipped} +53:75:31:00:0C:02 +aggregate +"
+                                            rf"yes\n")
