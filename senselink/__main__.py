@@ -27,7 +27,8 @@ Without a command, runs the daemon in the foreground (like `twistd -n senselink`
   check     validate the config and print the plug table; exit code 0 when valid
   generate  print a fresh MAC address and device id to paste into a config
   probe     play the Sense monitor: list the plugs that answer (broadcast by default);
-            exit code 0 when at least one plug answered
+            exit code 0 when at least one plug answered; Ctrl-C prints the table so
+            far (exit code 130)
 """
 
 
