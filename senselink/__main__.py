@@ -13,6 +13,7 @@ from twisted.python import usage
 
 import senselink
 from senselink import config as _config
+from senselink.excerpt import shown_name
 
 USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
@@ -26,7 +27,8 @@ Without a command, runs the daemon in the foreground (like `twistd -n senselink`
   check     validate the config and print the plug table; exit code 0 when valid
   generate  print a fresh MAC address and device id to paste into a config
   probe     play the Sense monitor: list the plugs that answer (broadcast by default);
-            exit code 0 when at least one plug answered
+            exit code 0 when at least one plug answered; Ctrl-C prints the table so
+            far (exit code 130)
 """
 
 
@@ -40,11 +42,12 @@ class CheckOptions(usage.Options):
 
 
 def plug_table(config) -> str:
+    """One row a plug; ids and aliases clipped (L{shown_name})."""
     rows = [("ID", "ALIAS", "MAC", "SOURCE", "REPORTED")]
     for plug in config.plugs.values():
         holder = config.aggregate_of(plug.id)
-        rows.append((plug.id, plug.get("alias", plug.id), plug["mac"], plug.kind,
-                     "yes" if holder is None else f"in aggregate {holder}"))
+        rows.append((shown_name(plug.id), shown_name(plug.get("alias", plug.id)), plug["mac"],
+                     plug.kind, "yes" if holder is None else f"in aggregate {shown_name(holder)}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
                      for row in rows)

@@ -26,10 +26,11 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
-from senselink.config.sections import DEFAULT_STATE_SAVE_INTERVAL
+from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
+from senselink.excerpt import clip, shown_name
 from senselink.guard import Guard
 from senselink.history import PowerHistory
 from senselink.log import Logger
@@ -55,8 +56,8 @@ LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
 
 
 def describe_source(source) -> str:
-    """C{hass source #2 (plug_a, plug_b)}: a source config, for log lines."""
-    ids = ", ".join(plug.id for plug in source.plugs) or "no plugs"
+    """C{hass source #2 (plug_a, plug_b)}: a source config, for log lines (ids clipped)."""
+    ids = clip(", ".join(shown_name(plug.id) for plug in source.plugs)) or "no plugs"
     return f"{source.kind} source #{source.index + 1} ({ids})"
 
 
@@ -176,14 +177,16 @@ class Daemon(MultiService):
         strip = self.strip
         if strip is not None:
             log.info("Kasa clients see a power strip {alias} ({mac}) with {n} {sockets}",
-                     alias=strip.alias, mac=strip.mac, n=len(reported),
+                     alias=shown_name(strip.alias), mac=strip.mac, n=len(reported),
                      sockets="socket" if len(reported) == 1 else "sockets")
         else:
             log.info("kasa_clients is false: only the Sense request is answered")
         for plug in self.plugs:
-            where = "reported" if plug.reported else f"in aggregate {plug.aggregate.id}"
+            where = ("reported" if plug.reported
+                     else f"in aggregate {shown_name(plug.aggregate.id)}")
             log.info("Plug {plug} ({alias}, {mac}, {kind}): {watts} W, {where}",
-                     plug=plug.id, alias=plug.alias, mac=plug.mac, kind=plug.kind,
+                     plug=shown_name(plug.id), alias=shown_name(plug.alias), mac=plug.mac,
+                     kind=plug.kind,
                      watts=plug.watts, where=where)
         self.set_target(self.config.target)
 
@@ -236,7 +239,7 @@ class Daemon(MultiService):
             raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
                              f"got {value:g}")
         plug.set_power(value, on)
-        log.info("Mutable plug {plug} set to {watts} W", plug=plug_id, watts=value)
+        log.info("Mutable plug {plug} set to {watts} W", plug=shown_name(plug_id), watts=value)
 
     def switch(self, plug_id, on: bool):
         """Switch a C{mutable} plug on or off with the power its current settings give.
@@ -351,7 +354,8 @@ class Daemon(MultiService):
             log.info("state_file is false: the energy counters are kept in memory only")
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
-                                    load=starting)
+                                    load=starting,
+                                    configured=options.get("state_file") or DEFAULT_STATE_FILE)
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",

@@ -36,3 +36,13 @@ def excerpt(value, size=None) -> str:
     unit = "characters" if isinstance(value, str) else "bytes"
     return f"{shown[:MAX_SHOWN]}… ({full} {unit})"
 
+
+
+def shown_name(name) -> str:
+    """A name (plug id, alias) as a log line or a table shows it.
+
+    Itself when printable, else its repr (a control character never reaches a
+    terminal raw); clipped to L{MAX_SHOWN} characters and its full size either way.
+    """
+    text = str(name)
+    return clip(text) if text.isprintable() else excerpt(text)

@@ -24,6 +24,7 @@ class PlugChanges:
     removed: list = field(default_factory=list)
     kept: list = field(default_factory=list)
     reset: list = field(default_factory=list)     # kept, value reset from the new config
+    aliases: list = field(default_factory=list)   # kept with a new alias: (id, old, new)
 
 
 def _default_kinds(kinds):
@@ -67,6 +68,8 @@ def build_plugs(config, clock, kinds=None, running=None, running_config=None,
                 changes.added.append(pc.id)
             continue
         fresh = _new_plug(pc, clock, 0.0, None)
+        if fresh.alias != old.alias:
+            changes.aliases.append((pc.id, old.alias, fresh.alias))
         for name in CONFIG_ATTRIBUTES:
             setattr(old, name, getattr(fresh, name))
         old.aggregate = None

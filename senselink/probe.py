@@ -11,11 +11,15 @@ also the Docker image's health check (against 127.0.0.1).
 A daemon with many plugs sends all its replies at once, faster than they
 are read: the probe's receive buffer holds L{RECEIVE_BUFFER} bytes (beyond
 the system's limit when allowed), and replies the kernel still dropped are
-counted and reported.
+counted and reported. Each datagram is read whole, up to the largest UDP
+datagram (L{MAX_DATAGRAM}). Ctrl-C (SIGINT) ends the collection early: the
+table so far is printed and the exit code is L{INTERRUPTED} (130).
 """
 
 import ipaddress
 import json
+import math
+import signal
 import socket
 import struct
 import sys
@@ -26,12 +30,15 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python import usage
 
 from senselink.config import MAX_REPORTED_PLUGS
+from senselink.excerpt import excerpt, shown_name
 from senselink.kasa import cipher, messages
 from senselink.keypath import MISSING, lookup
 
 BROADCAST = "255.255.255.255"
 DEFAULT_PORT = 9999
 DEFAULT_TIMEOUT = 3.0
+MAX_DATAGRAM = 65535     # bytes: the largest UDP datagram, read whole
+INTERRUPTED = 130        # exit code after Ctrl-C (128 + SIGINT), as shells report it
 SENSE_MODEL = messages.HS110_MODEL   # the model Sense accepts
 
 # Bytes asked for the receive buffer. Linux doubles the figure for its
@@ -122,6 +129,7 @@ class ProbeResult:
     unreadable: list = field(default_factory=list)   # (address, reason)
     dropped: int = 0            # replies the kernel dropped: the receive buffer was full
     buffer: int = 0             # bytes the receive buffer held
+    interrupted: bool = False   # ended early (Ctrl-C) rather than by timeout or count
 
     def warnings(self):
         """What would confuse a Sense monitor, one sentence each."""
@@ -130,14 +138,16 @@ class ProbeResult:
         for answer in self.answers:
             by_mac.setdefault(answer.mac, []).append(answer)
         for mac, answers in by_mac.items():
+            mac = shown_name(mac)
             if len(answers) > 1:
-                who = ", ".join(f"{a.alias!r} from {a.address}" for a in answers)
+                who = ", ".join(f"{excerpt(a.alias)} from {a.address}" for a in answers)
                 out.append(f"duplicate MAC {mac}: {len(answers)} answers ({who}); "
                            f"Sense tells plugs apart by MAC, give each plug its own")
         for answer in self.answers:
             if answer.model != SENSE_MODEL:
-                out.append(f"{answer.alias!r} ({answer.mac}) from {answer.address} reports model "
-                           f"{answer.model!r}; Sense only accepts {SENSE_MODEL!r}")
+                out.append(f"{excerpt(answer.alias)} ({shown_name(answer.mac)}) from "
+                           f"{answer.address} reports model {excerpt(answer.model)}; Sense only "
+                           f"accepts {SENSE_MODEL!r}")
         if len(self.answers) > MAX_REPORTED_PLUGS:
             out.append(f"{len(self.answers)} plugs answered; Sense shows about "
                        f"{MAX_REPORTED_PLUGS} at most")
@@ -192,14 +202,16 @@ class _Collector(DatagramProtocol):
 
 @defer.inlineCallbacks
 def probe(reactor, target=BROADCAST, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, count=None,
-          clock=None, receive_buffer=RECEIVE_BUFFER):
+          clock=None, receive_buffer=RECEIVE_BUFFER, interrupt=None):
     """Send the Sense request to C{target:port}; fires with a L{ProbeResult}.
 
     C{target}: an IPv4 or IPv6 address (in brackets or not, link-local with
     its zone), or a host name (resolved to IPv4). Collects replies for
     C{timeout} seconds (measured on C{clock}, default the reactor), or until
-    C{count} plugs answered. Fails with OSError (or ValueError for a bad
-    target) when the request cannot be sent.
+    C{count} plugs answered, or until C{interrupt} (a Deferred) fires: then
+    the result holds what arrived so far and says it was interrupted. Fails
+    with OSError (or ValueError for a bad target) when the request cannot be
+    sent.
     """
     clock = clock or reactor
     address, family = parse_target(target)
@@ -216,7 +228,8 @@ def probe(reactor, target=BROADCAST, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT,
     collector = _Collector(result, count, zone)
     sock = receive_socket(family, interface, receive_buffer)
     try:
-        listening = reactor.adoptDatagramPort(sock.fileno(), family, collector)
+        listening = reactor.adoptDatagramPort(sock.fileno(), family, collector,
+                                              maxPacketSize=MAX_DATAGRAM)
     finally:
         sock.close()       # the port holds its own copy of the descriptor
     try:
@@ -225,31 +238,49 @@ def probe(reactor, target=BROADCAST, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT,
         waited = defer.Deferred()
         timer = clock.callLater(timeout, waited.callback, None)
         collector.full.addCallback(lambda _: waited.called or waited.callback(None))
+        if interrupt is not None:
+            interrupt.addCallback(_interrupted, result, waited)
         yield waited
         if timer.active():
             timer.cancel()
+        if result.interrupted:
+            listening.doRead()    # replies that arrived before Ctrl-C are in the table
         result.dropped = dropped(listening.getHandle()) or 0
     finally:
-        yield listening.stopListening()
+        # No yield here: a generator closed while waiting must not wait again.
+        stopping = listening.stopListening()
+    yield stopping
     return result
+
+
+def _interrupted(_, result, waited):
+    if not waited.called:
+        result.interrupted = True
+        waited.callback(None)
 
 
 def table(answers) -> str:
     rows = [("ALIAS", "MAC", "WATTS", "MODEL", "FROM")]
     for a in answers:
-        rows.append((a.alias, a.mac, f"{a.watts:.1f}", a.model, a.address))
+        rows.append((shown_name(a.alias), shown_name(a.mac), f"{a.watts:.1f}",
+                     shown_name(a.model), a.address))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
                      for row in rows)
 
 
 def report(result: ProbeResult, out) -> int:
-    """Print the table and warnings; the exit code (0 when at least one plug answered)."""
+    """Print the table and warnings; the exit code (0 when at least one plug answered,
+    1 when none did, L{INTERRUPTED} after Ctrl-C)."""
     host, _ = parse_target(result.target)
     where = join_host_port(host, result.port)
     if result.answers:
         print(table(result.answers), file=out)
-        print(f"\n{len(result.answers)} plug(s) answered the Sense request to {where}", file=out)
+        print(f"\n{len(result.answers)} plug(s) answered the Sense request to {where}"
+              f"{' before the probe was interrupted' if result.interrupted else ''}", file=out)
+    elif result.interrupted:
+        print(f"No plug answered the Sense request to {where} before the probe was "
+              f"interrupted.", file=out)
     else:
         print(f"No plug answered the Sense request to {where} within {result.timeout:g} s.",
               file=out)
@@ -258,14 +289,33 @@ def report(result: ProbeResult, out) -> int:
               f"{result.port} is open, and that Docker uses host networking.", file=out)
     for warning in result.warnings():
         print(f"warning: {warning}", file=out)
+    if result.interrupted:
+        return INTERRUPTED
     return 0 if result.answers else 1
 
 
-def _positive(value):
-    number = float(value)
-    if not number > 0:
-        raise ValueError(f"must be > 0, got {value}")
-    return number
+@dataclass(frozen=True)
+class Seconds:
+    """An option's number of seconds, from C{low} to C{high}: the coerce function of
+    L{Options} (its range shown in --help), refusing anything else with a usage error
+    that names the range (C{inf}, C{nan}, negative and absurd numbers included)."""
+    option: str
+    low: float
+    high: float
+
+    @property
+    def coerceDoc(self):
+        return f"From {self.low:g} to {self.high:g} seconds."
+
+    def __call__(self, text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not self.low <= value <= self.high:
+            raise usage.UsageError(f"{self.option} must be a number of seconds from "
+                                   f"{self.low:g} to {self.high:g}, got {shown_name(text)}")
+        return value
 
 
 def _port(value):
@@ -278,12 +328,14 @@ def _port(value):
 class Options(usage.Options):
     synopsis = "[--target HOST] [--port P] [--timeout S] [--count N]"
     longdesc = ("Play the Sense monitor: send its request and list every plug that answers. "
-                "Exit code 0 when at least one plug answered.")
+                "Exit code 0 when at least one plug answered; Ctrl-C prints the table so far "
+                f"(exit code {INTERRUPTED}).")
     optParameters = [
         ["target", "t", BROADCAST, "Host to ask: IPv4, IPv6 ([::1], fe80::1%eth0) or a name "
                                    "(default: broadcast on the LAN)"],
         ["port", "p", DEFAULT_PORT, "UDP port plugs answer on", _port],
-        ["timeout", "w", DEFAULT_TIMEOUT, "Seconds to collect replies", _positive],
+        ["timeout", "w", DEFAULT_TIMEOUT, "Seconds to collect replies",
+         Seconds("--timeout", 0.01, 3600.0)],
         ["count", "n", None, "Stop as soon as this many plugs answered", int],
     ]
 
@@ -306,6 +358,7 @@ def main(argv, out=None, err=None) -> int:
         return 2
     from twisted.internet import reactor
     codes = []
+    interrupt = defer.Deferred()
 
     def done(result):
         codes.append(report(result, out))
@@ -317,10 +370,24 @@ def main(argv, out=None, err=None) -> int:
 
     def go():
         d = probe(reactor, options["target"], options["port"], options["timeout"],
-                  options["count"])
+                  options["count"], interrupt=interrupt)
         d.addCallbacks(done, failed)
         d.addBoth(lambda _: reactor.stop())
 
+    def on_sigint(signum, frame):
+        # The first Ctrl-C ends the collection (the table so far is printed), a
+        # second one stops at once. Twisted leaves a SIGINT handler set before run().
+        if interrupt.called:
+            reactor.callFromThread(reactor.stop)
+        else:
+            reactor.callFromThread(lambda: interrupt.called or interrupt.callback(None))
+
     reactor.callWhenRunning(go)
-    reactor.run()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        reactor.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupt.called and not codes:
+        codes.append(INTERRUPTED)
     return codes[0] if codes else 1

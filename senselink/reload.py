@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 
 from senselink import config as _config
 from senselink.daemon import describe_source
+from senselink.excerpt import excerpt, shown_name
 from senselink.log import Logger
 from senselink.plugbuilder import PlugChanges, build_plugs
 
@@ -44,9 +45,12 @@ class ReloadSummary:
     plugs_removed: list = field(default_factory=list)
     plugs_kept: list = field(default_factory=list)
     plugs_reset: list = field(default_factory=list)      # kept, value reset from the new config
+    aliases_changed: list = field(default_factory=list)  # kept plugs: (id, old alias, new alias)
     sources_kept: list = field(default_factory=list)      # SourceConfig of the new config
     sources_stopped: list = field(default_factory=list)   # SourceConfig of the old config
     sources_started: list = field(default_factory=list)   # SourceConfig of the new config
+    sources_idle: list = field(default_factory=list)      # new config, no connection to run
+    sources_failed: list = field(default_factory=list)    # new config, could not be started
     settings_changed: list = field(default_factory=list)  # top-level sections applied anew
 
 
@@ -165,6 +169,7 @@ class Reloader(Service):
         daemon.replace_plugs(new_config, plugs)
         summary.plugs_added, summary.plugs_removed = changes.added, changes.removed
         summary.plugs_kept, summary.plugs_reset = changes.kept, changes.reset
+        summary.aliases_changed = changes.aliases
 
         # Sources: keep the ones with equal settings, make services for the others.
         running = daemon.running_sources()
@@ -182,9 +187,12 @@ class Reloader(Service):
             except Exception:
                 log.failure("Cannot set up the {source}; it stays stopped",
                             source=describe_source(source))
+                summary.sources_failed.append(source)
                 continue
             if service is not None:
                 starting.append((source, service))
+            else:      # static, mutable, aggregate: plugs only, nothing to connect
+                summary.sources_idle.append(source)
 
         # Top-level sections and the target: at once.
         daemon.apply_settings(new_config)
@@ -204,14 +212,17 @@ class Reloader(Service):
         for plug_id in summary.plugs_added:
             plug = plugs[plug_id]
             log.info("Reload: plug {plug} ({alias}, {mac}, {kind}) added: {watts} W",
-                     plug=plug_id, alias=plug.alias, mac=plug.mac, kind=plug.kind,
-                     watts=plug.watts)
+                     plug=shown_name(plug_id), alias=shown_name(plug.alias), mac=plug.mac,
+                     kind=plug.kind, watts=plug.watts)
         for plug_id in summary.plugs_removed:
-            log.info("Reload: plug {plug} removed", plug=plug_id)
+            log.info("Reload: plug {plug} removed", plug=shown_name(plug_id))
+        for plug_id, old, new in summary.aliases_changed:
+            log.info("Reload: plug {plug} now has the alias {alias} (was {old})",
+                     plug=shown_name(plug_id), alias=excerpt(new), old=excerpt(old))
         for plug_id in summary.plugs_reset:
             plug = plugs[plug_id]
             log.info("Reload: plug {plug} ({kind}) set to {watts} W from the new config",
-                     plug=plug_id, kind=plug.kind, watts=plug.watts)
+                     plug=shown_name(plug_id), kind=plug.kind, watts=plug.watts)
         for source, _ in running:
             log.info("Reload: stopping the {source} (removed or settings changed)",
                      source=describe_source(source))
@@ -223,10 +234,25 @@ class Reloader(Service):
         started = {id(service) for _, service in daemon.running_sources()}
         summary.sources_started = [source for source, service in starting
                                    if id(service) in started]
-        log.info("Reloaded {path}: {n} {plugs} ({added} added, {removed} removed, {kept} kept); "
-                 "sources: {skept} kept, {stopped} stopped, {started} started",
-                 path=new_config.path, n=len(plugs), plugs="plug" if len(plugs) == 1 else "plugs",
-                 added=len(summary.plugs_added), removed=len(summary.plugs_removed),
-                 kept=len(summary.plugs_kept), skept=len(summary.sources_kept),
-                 stopped=len(summary.sources_stopped), started=len(summary.sources_started))
+        summary.sources_failed += [source for source, service in starting
+                                   if id(service) not in started]
+        log_summary(summary, len(plugs), len(new_config.sources))
         return summary
+
+
+def log_summary(summary, plugs, sources):
+    """The reload's last line: what became of the plugs and of every source in the new config
+    (kept, started, without a connection to run, failed add up to C{sources})."""
+    failed = len(summary.sources_failed)
+    aliases = len(summary.aliases_changed)
+    log.info("Reloaded {path}: {n} {plugs} ({added} added, {removed} removed, {kept} kept"
+             "{aliases}); sources: {sources} ({skept} kept, {started} started, {idle} without "
+             "a connection{failed}), {stopped} stopped",
+             path=summary.path, n=plugs, plugs="plug" if plugs == 1 else "plugs",
+             added=len(summary.plugs_added), removed=len(summary.plugs_removed),
+             kept=len(summary.plugs_kept),
+             aliases=f", {aliases} with a new alias" if aliases else "",
+             sources=sources, skept=len(summary.sources_kept),
+             started=len(summary.sources_started), idle=len(summary.sources_idle),
+             failed=f", {failed} failed" if failed else "",
+             stopped=len(summary.sources_stopped))

@@ -44,6 +44,21 @@ EXTRA_PLUG = """\
 """
 
 
+THREE_SOURCES = """\
+sources:
+  - static:
+      plugs:
+        - Lamp: {{alias: "{alias}", mac: "53:75:31:F6:4E:11", max_watts: 60}}
+        - TV: {{mac: "53:75:31:F6:4E:12", max_watts: 90}}
+  - mutable:
+      plugs:
+        - Heater: {{mac: "53:75:31:F6:4E:13", power: 800}}
+  - aggregate:
+      plugs:
+        - Room: {{mac: "53:75:31:F6:4E:14", elements: [Lamp, TV]}}
+"""
+
+
 def write_config(path, alias="Lamp", extra="", state_file=None):
     text = CONFIG.format(alias=alias, extra=extra)
     if state_file:
@@ -193,7 +208,8 @@ class ForegroundReloadTests(unittest.TestCase):
         # A valid new config: applied, same port.
         write_config(self.config, alias="Desk Lamp", extra=EXTRA_PLUG)
         proc.transport.signalProcess("HUP")
-        yield proc.wait_for(r"Reloaded .*3 plugs \(1 added, 0 removed, 2 kept\)")
+        yield proc.wait_for(r"Reloaded .*3 plugs \(1 added, 0 removed, 2 kept, 1 with a new "
+                            r"alias\); sources: 3 \(0 kept, 0 started, 3 without a connection\)")
         self.assertEqual(by_alias((yield ask_udp(port, 3))),
                          {"Desk Lamp": 60, "Heater": 800, "Kettle": 1500})
 
@@ -217,3 +233,31 @@ class ForegroundReloadTests(unittest.TestCase):
 
     def test_python_m_senselink(self):
         return self.check_reloads([sys.executable, "-m", "senselink"])
+
+    @defer.inlineCallbacks
+    def test_the_reload_line_counts_every_source_and_names_new_aliases(self):
+        """Before: `sources: 0 kept, 0 stopped, 0 started` for three sources, no word of an alias."""
+        def write(alias):
+            with open(self.config, "w") as f:
+                f.write(THREE_SOURCES.format(alias=alias))
+        write("Lamp")
+        proc = spawn([sys.executable, "-m", "senselink", "-c", self.config, "-p", "0",
+                      "--interface", "127.0.0.1"], child_env(), path=self.dir)
+        self.addCleanup(proc.stop)
+        yield proc.wait_for("SenseLink started from")
+        write("Desk Lamp")
+        proc.transport.signalProcess("HUP")
+        yield proc.wait_for(r"Reloaded .*\n")
+        self.assertIn("Reload: plug Lamp now has the alias 'Desk Lamp' (was 'Lamp')\n",
+                      proc.output)
+        self.assertIn(f"Reloaded {self.config}: 4 plugs (0 added, 0 removed, 4 kept, 1 with a "
+                      f"new alias); sources: 3 (0 kept, 0 started, 3 without a connection), "
+                      f"0 stopped\n", proc.output)
+
+        write("B" * 10_000)         # refused (names are at most 128 characters), in short lines
+        proc.transport.signalProcess("HUP")
+        yield proc.wait_for(r"(?s)Reloaded .*Reload rejected[^\n]*\n")
+        yield proc.stop()
+        self.assertLessEqual(max(len(line) for line in proc.output.splitlines()), 600)
+        self.assertIn("expected text of at most 128 characters, got 10000", proc.output)
+        self.assertNotIn("Traceback", proc.output)

@@ -2,7 +2,7 @@
 
 from twisted.trial.unittest import TestCase
 
-from senselink.excerpt import MAX_MESSAGE, MAX_SHOWN, clip, excerpt
+from senselink.excerpt import MAX_MESSAGE, MAX_SHOWN, clip, excerpt, shown_name
 
 
 class ClipTests(TestCase):
@@ -13,6 +13,18 @@ class ClipTests(TestCase):
     def test_long_text_is_its_start_and_size(self):
         self.assertEqual(clip("x" * 1000), "x" * 200 + "… (1000 characters)")
         self.assertEqual(clip("y" * 500, MAX_MESSAGE), "y" * 400 + "… (500 characters)")
+
+
+class ShownNameTests(TestCase):
+
+    def test_a_printable_name_is_itself_or_its_start(self):
+        self.assertEqual(shown_name("Ceiling Fan"), "Ceiling Fan")
+        self.assertEqual(shown_name("A" * 10_000), "A" * 200 + "… (10000 characters)")
+
+    def test_a_name_with_control_characters_is_its_repr(self):
+        self.assertEqual(shown_name("bell\x07"), "'bell\\x07'")
+        self.assertEqual(shown_name("\x1b" * 1000),
+                         ("'" + "\\x1b" * 50)[:200] + "… (1000 characters)")
 
 
 class ExcerptTests(TestCase):

@@ -140,3 +140,15 @@ class FilesThatAreNotConfigsTests(CheckCase):
         self.assertOneProblem(result, f"{path}:3: sources[0].hass.auth_token_file: cannot read "
                                       f"the access token from {fifo!r}: it is a FIFO (named "
                                       f"pipe), not a regular file")
+    def test_long_names_are_one_short_line(self):
+        """A 10,000-character alias is refused (names are at most 128 characters) in one
+        line that stays short; the table clips what it shows (shown_name)."""
+        alias = "A" * 10_000
+        _, _, result = self.check(
+            "state_file: false\nsources:\n- static:\n    plugs:\n"
+            f"    - lamp: {{alias: '{alias}', max_watts: 5, mac: '53:75:31:00:0C:01'}}\n")
+        self.assertEqual(result.returncode, 1)
+        lines = (result.stdout + result.stderr).splitlines()
+        self.assertLessEqual(max(len(line) for line in lines), 600, lines)
+        self.assertIn("lamp.alias: expected text of at most 128 characters, got 10000",
+                      result.stderr)

@@ -3,12 +3,14 @@
 import io
 import json
 import socket
+import subprocess
 import sys
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
 from twisted.internet.utils import getProcessOutputAndValue
+from twisted.python import usage
 from twisted.trial import unittest
 
 import senselink
@@ -16,7 +18,7 @@ from senselink import probe as _probe
 from senselink.config import load_text
 from senselink.kasa import cipher, messages
 from senselink.service import makeService
-from tests.deploy_support import ROOT, WAIT, child_env, with_timeout
+from tests.deploy_support import ROOT, WAIT, child_env, spawn, with_timeout
 from tests.support import has_ipv6_loopback
 
 CONFIG = """\
@@ -46,14 +48,18 @@ class SilentListener(DatagramProtocol):
 
 
 class FakePlugs(DatagramProtocol):
-    """Answers each request with the given raw datagrams (to test the warnings)."""
+    """Answers each request with the given raw datagrams (to test the warnings);
+    C{answered} fires once the first answers are sent."""
 
     def __init__(self, datagrams):
         self.datagrams = datagrams
+        self.answered = defer.Deferred()
 
     def datagramReceived(self, data, addr):
         for datagram in self.datagrams:
             self.transport.write(datagram, addr)
+        if not self.answered.called:
+            self.answered.callback(None)
 
 
 def fake_reply(alias, mac, model=messages.HS110_MODEL, power=10.0):
@@ -149,6 +155,81 @@ class ProbeTests(unittest.TestCase):
             err = io.StringIO()
             self.assertEqual(_probe.main(argv, io.StringIO(), err), 2, argv)
             self.assertIn("usage: python -m senselink probe", err.getvalue())
+
+    def test_a_timeout_out_of_range_is_refused_naming_the_range(self):
+        """Before, `--timeout inf` (or 1e9) waited for ever."""
+        for value in ("1e9", "nan", "-1", "0.001", "3600.5", "soon"):
+            with self.assertRaises(usage.UsageError, msg=value) as raised:
+                _probe.Options().parseOptions(["--timeout", value])
+            self.assertEqual(str(raised.exception), f"--timeout must be a number of seconds "
+                                                    f"from 0.01 to 3600, got {value}")
+        for value, seconds in (("0.01", 0.01), ("3600", 3600.0), ("2.5", 2.5)):
+            options = _probe.Options()
+            options.parseOptions(["--timeout", value])
+            self.assertEqual(options["timeout"], seconds)
+        self.assertIn("From 0.01 to 3600 seconds.", " ".join(str(_probe.Options()).split()))
+        silent = self.listen(SilentListener())
+        done = subprocess.run([sys.executable, "-m", "senselink", "probe", "--target",
+                               "127.0.0.1", "--port", str(silent), "--timeout", "inf"],
+                              capture_output=True, text=True, env=child_env(), cwd=ROOT,
+                              timeout=WAIT)
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(done.stderr.splitlines()[0], "senselink probe: --timeout must be a "
+                         "number of seconds from 0.01 to 3600, got inf")
+
+    @defer.inlineCallbacks
+    def test_a_reply_larger_than_8192_bytes_is_read_whole(self):
+        """A valid 10,671-byte reply was 'unreadable': only 8192 bytes of it were read."""
+        reply = fake_reply("A" * 10_000, "50:C7:BF:00:00:09")
+        self.assertGreater(len(reply), 8192)
+        port = self.listen(FakePlugs([reply]))
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable, ["-m", "senselink", "probe", "--target", "127.0.0.1",
+                             "--port", str(port), "--timeout", str(WAIT), "--count", "1"],
+            env=child_env(), path=ROOT)
+        self.assertEqual(code, 0, (out, err))
+        self.assertNotIn(b"unreadable", out)
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[1].split()[:-1], [   # the alias clipped, as in every table
+            "A" * 200 + "…", "(10000", "characters)", "50:C7:BF:00:00:09", "10.0", "HS110(US)"])
+        self.assertLessEqual(max(len(line) for line in lines), 600)
+
+    @defer.inlineCallbacks
+    def test_ctrl_c_prints_the_table_so_far(self):
+        """SIGINT to a probe with a long timeout: the answers so far, exit code 130.
+
+        Before, it printed `RuntimeError: generator ignored GeneratorExit` and no table.
+        """
+        plugs = FakePlugs([fake_reply("Twin A", "50:C7:BF:00:00:01"),
+                           fake_reply("Kettle", "50:C7:BF:00:00:02")])
+        port = self.listen(plugs)
+        proc = spawn([sys.executable, "-m", "senselink", "probe", "--target", "127.0.0.1",
+                      "--port", str(port), "--timeout", "3600"], child_env(), path=ROOT)
+        self.addCleanup(lambda: proc.ended.called or proc.transport.signalProcess("KILL"))
+        yield with_timeout(plugs.answered)   # the probe runs, its SIGINT handler set
+        proc.transport.signalProcess("INT")
+        code = yield with_timeout(proc.ended)
+        self.assertEqual(code, 130, proc.output)
+        self.assertNotIn("Traceback", proc.output)
+        self.assertRegex(proc.output, r"Twin A +50:C7:BF:00:00:01 +10\.0 +HS110\(US\)")
+        self.assertRegex(proc.output, r"Kettle +50:C7:BF:00:00:02 +10\.0 +HS110\(US\)")
+        self.assertIn(f"\n2 plug(s) answered the Sense request to 127.0.0.1:{port} before the "
+                      f"probe was interrupted\n", proc.output)
+
+    @defer.inlineCallbacks
+    def test_an_interrupted_probe_without_answers(self):
+        silent = SilentListener()
+        port = self.listen(silent)
+        interrupt = defer.Deferred()
+        probing = _probe.probe(reactor, "127.0.0.1", port, timeout=3, clock=Clock(),
+                               interrupt=interrupt)
+        yield with_timeout(silent.received)
+        interrupt.callback(None)
+        result = yield probing
+        out = io.StringIO()
+        self.assertEqual(_probe.report(result, out), _probe.INTERRUPTED)
+        self.assertEqual(out.getvalue(), f"No plug answered the Sense request to "
+                                         f"127.0.0.1:{port} before the probe was interrupted.\n")
 
     @defer.inlineCallbacks
     def test_command_line(self):

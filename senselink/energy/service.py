@@ -78,11 +78,13 @@ def state_file_problem(options, environ=None):
     return check_location(path) if path is not None else None
 
 
-def describe_location(path, environ=None) -> str:
-    """Why the state file is where it is, for the start-up log line."""
-    directory, variable = state_directory(environ)
-    if not path.startswith(directory.rstrip(os.sep) + os.sep):
+def describe_location(configured, environ=None) -> str:
+    """Why the state file is where it is, for the start-up log line. C{configured}
+    is C{state_file} as written (None: the default); only a relative one is
+    placed in the L{state_directory}."""
+    if configured is not None and os.path.isabs(configured):
         return "as configured by state_file"
+    _, variable = state_directory(environ)
     if variable is not None:
         return f"in the state directory ${variable}"
     return ("in the working directory; set state_file to an absolute path to keep one file "
@@ -94,8 +96,11 @@ class EnergyService(MultiService):
 
     name = "energy"
 
-    def __init__(self, meter, path, clock, *, save_interval=SAVE_INTERVAL, load=True):
+    def __init__(self, meter, path, clock, *, save_interval=SAVE_INTERVAL, load=True,
+                 configured=None):
         super().__init__()
+        # state_file as written (relative: in the state directory), for the start-up line
+        self.configured = configured
         self.load_at_start = load    # False: a new file for counters already running
         self.meter = meter
         self.clock = clock
@@ -117,7 +122,7 @@ class EnergyService(MultiService):
             self.load()
         log.info("Energy counters are kept in {path}, saved every {interval:g} s ({where})",
                  path=self.path, interval=self.save_interval,
-                 where=describe_location(self.path))
+                 where=describe_location(self.configured or self.path))
         super().startService()     # the timer saves at once, then every save_interval
 
     def stopService(self):
