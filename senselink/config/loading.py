@@ -9,6 +9,7 @@ and says what was expected. Nothing listens before the config is valid.
 
 import difflib
 import os
+from dataclasses import replace
 
 import yaml
 
@@ -148,8 +149,9 @@ def parse(document, path="<config>", kinds=None) -> Config:
         fields["plugs"] = Field(None, required=True, doc="list of plugs")
         source_options = check_fields(body, fields, here, f"{kind.name} source")
         plug_list = source_options.pop("plugs", None)
+        source_class, plug_class = settings_classes(kind)
         source = SourceConfig(kind.name, source_options, [], getattr(body, "line", here.line), index,
-                              where=here)
+                              where=here, settings=build(source_class, source_options))
         if isinstance(body, dict) and "plugs" in body and not isinstance(plug_list, list):
             here.at(body, "plugs").error(
                 f"expected a list of plugs (- my_plug: ...), got {describe_value(plug_list)}")
@@ -176,7 +178,8 @@ def parse(document, path="<config>", kinds=None) -> Config:
             if "state_power" in plug_fields and isinstance(plug_body, dict):
                 check_states(plug_body, plug_options, p_here)
             plug = PlugConfig(plug_id, kind.name, plug_options,
-                              getattr(plug_body, "line", p_here.line), source, where=p_here)
+                              getattr(plug_body, "line", p_here.line), source, where=p_here,
+                              settings=build(plug_class, plug_options), max_plug_watts=ceiling)
             if plug_id in plugs:
                 p_here.error(f"plug id {shown(plug_id)} is already used at line {plugs[plug_id].line}")
                 continue
@@ -190,7 +193,6 @@ def parse(document, path="<config>", kinds=None) -> Config:
     _check_aggregates(plugs, problems)
     if problems:
         raise ConfigError(problems)
-    _type_settings(sources, kinds, ceiling)
     config = Config(path, sources, plugs, options, warnings, list(top.secrets),
                     settings=build(DaemonSettings, options))
     reported = config.reported()
@@ -200,18 +202,14 @@ def parse(document, path="<config>", kinds=None) -> Config:
     return config
 
 
-def _type_settings(sources, kinds, ceiling):
-    """Give each valid source and plug its frozen, typed settings (the kind's classes)."""
-    for source in sources:
-        kind = kinds[source.kind]
-        source_class = getattr(kind, "source_settings", None) \
-            or from_table(f"{kind.name.title()}SourceSettings", kind.source_fields)
-        plug_class = getattr(kind, "plug_settings", None) \
-            or from_table(f"{kind.name.title()}PlugSettings", {**PLUG_FIELDS, **kind.plug_fields})
-        source.settings = build(source_class, source.options)
-        for plug in source.plugs:
-            plug.settings = build(plug_class, plug.options)
-            plug.max_plug_watts = ceiling
+def settings_classes(kind):
+    """C{(source settings class, plug settings class)} of C{kind}: those it declares, or
+    classes made from its field tables (a kind that declares tables only)."""
+    source_class = getattr(kind, "source_settings", None) \
+        or from_table(f"{kind.name.title()}SourceSettings", kind.source_fields)
+    plug_class = getattr(kind, "plug_settings", None) \
+        or from_table(f"{kind.name.title()}PlugSettings", {**PLUG_FIELDS, **kind.plug_fields})
+    return source_class, plug_class
 
 
 # Plug keys in watts: none may be above max_plug_watts.
@@ -254,6 +252,8 @@ def _check_identity(plugs, warnings):
                             f"its id (stable across restarts; set 'mac' to choose one)")
         if plug.options.get("device_id") is None:
             plug.options["device_id"] = derive_device_id(plug.options["mac"])
+        plug.settings = replace(plug.settings, mac=plug.options["mac"],
+                                device_id=plug.options["device_id"])
         mac_value = plug.options["mac"]
         if mac_value in macs:
             other = macs[mac_value]
