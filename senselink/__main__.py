@@ -46,7 +46,8 @@ def plug_table(config) -> str:
     rows = [("ID", "ALIAS", "MAC", "SOURCE", "REPORTED")]
     for plug in config.plugs.values():
         holder = config.aggregate_of(plug.id)
-        rows.append((shown_name(plug.id), shown_name(plug.get("alias", plug.id)), plug["mac"],
+        rows.append((shown_name(plug.id), shown_name(plug.settings.alias or plug.id),
+                     plug.settings.mac,
                      plug.kind, "yes" if holder is None else f"in aggregate {shown_name(holder)}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
@@ -70,7 +71,7 @@ def check(argv) -> int:
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     from senselink.energy.service import state_file_problem
-    problem = state_file_problem(config.options)
+    problem = state_file_problem(config.settings)
     if problem is not None:
         print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
         print(f"senselink check: {options['config']} is valid, but the daemon would not start",

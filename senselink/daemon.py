@@ -26,7 +26,6 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from senselink.energy.counters import EnergyMeter
-from senselink.config.sections import DEFAULT_STATE_FILE, DEFAULT_STATE_SAVE_INTERVAL
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
@@ -36,7 +35,7 @@ from senselink.history import PowerHistory
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
 from senselink.polling import Polling
-from senselink.power import DEFAULT_MAX_PLUG_WATTS, PowerModel, UnreadableValue, number
+from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
@@ -217,7 +216,7 @@ class Daemon(MultiService):
 
     def _mutable(self, plug_id):
         plug = self.plugs[plug_id]
-        if plug.kind != "mutable":
+        if not plug.settable:
             raise TypeError(f"plug {plug_id!r} is a {plug.kind} plug, not mutable")
         return plug
 
@@ -234,7 +233,7 @@ class Daemon(MultiService):
             raise ValueError(str(e)) from None
         if value < 0:
             raise ValueError(f"power must not be negative, got {value!r}")
-        ceiling = self.config.options.get("max_plug_watts") or DEFAULT_MAX_PLUG_WATTS
+        ceiling = self.config.settings.max_plug_watts
         if value > ceiling:
             raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
                              f"got {value:g}")
@@ -248,12 +247,7 @@ class Daemon(MultiService):
         (default C{min_watts}).
         """
         self._mutable(plug_id)
-        options = self.config.plugs[plug_id].options
-        model = PowerModel.from_options(options)
-        if on:
-            watts = model.max_watts if model.max_watts > 0 else float(options.get("power") or 0.0)
-        else:
-            watts = model.off_usage
+        watts = self.config.plugs[plug_id].settings.switch_watts(bool(on))
         self.set_power(plug_id, watts, bool(on))
 
     # -- replacing parts (reload) --
@@ -318,22 +312,22 @@ class Daemon(MultiService):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},
         C{rate_limit}), what Kasa clients see (C{device}, C{kasa_clients}), the
         web interface and the state file."""
-        options = config.options
+        settings = config.settings
         self.responder.set_guard(Guard.from_config(config, self.reactor))
         device = None
-        if options.get("kasa_clients", True):
+        if settings.kasa_clients:
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        self._set_state_file(options, starting)
-        web = options.get("web")
+        self._set_state_file(settings, starting)
+        web = settings.web
         if starting or web != self._web_options:
             self._set_web(web)
         self._web_options = web
 
-    def _set_state_file(self, options, starting):
+    def _set_state_file(self, settings, starting):
         """Keep the counters in the configured state file (or in memory only)."""
-        path = configured_state_file(options)
-        interval = options.get("state_save_interval") or DEFAULT_STATE_SAVE_INTERVAL
+        path = configured_state_file(settings)
+        interval = settings.state_save_interval
         old = self.energy
         if old is not None and (old.path, old.save_interval) == (path, interval):
             return
@@ -355,7 +349,7 @@ class Daemon(MultiService):
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
                                     load=starting,
-                                    configured=options.get("state_file") or DEFAULT_STATE_FILE)
+                                    configured=settings.state_file)
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",

@@ -11,8 +11,7 @@ logged at most once a minute per source address and reason.
 import ipaddress
 from collections import OrderedDict
 
-from senselink.config.sections import (DEFAULT_ALLOW, DEFAULT_EXEMPT, DEFAULT_RATE, networks,
-                                       rate_limit)
+from senselink.config.sections import ALLOW_FROM, RATE_LIMIT
 from senselink.log import Logger
 
 log = Logger()
@@ -59,14 +58,13 @@ class TokenBucket:
 class Guard:
     """Decides whether a request from C{host} is answered; counts and logs refusals."""
 
-    def __init__(self, clock, allow_from=None, rate=None):
+    def __init__(self, clock, allow_from=ALLOW_FROM.default, rate=RATE_LIMIT.default):
+        """C{allow_from}: ip_network objects; C{rate}: a C{RateLimit}, or False (none)."""
         self.clock = clock
-        self.allow = list(allow_from if allow_from is not None else networks(list(DEFAULT_ALLOW)))
-        if rate is None:
-            rate = rate_limit({})
+        self.allow = list(allow_from)
         self.rate = rate or None
         self.buckets = {}
-        self.replies = (TokenBucket(rate["replies_per_second"], rate["replies_per_second"],
+        self.replies = (TokenBucket(rate.replies_per_second, rate.replies_per_second,
                                     clock.seconds()) if rate else None)
         self.dropped = {}        # reason -> count
         self._logged = OrderedDict()   # (host, reason) -> time of the last log line, oldest first
@@ -74,8 +72,8 @@ class Guard:
 
     @classmethod
     def from_config(cls, config, clock):
-        options = config.options
-        return cls(clock, options.get("allow_from"), options.get("rate_limit"))
+        settings = config.settings
+        return cls(clock, settings.allow_from, settings.rate_limit)
 
     def _allowed(self, address):
         return any(address in network for network in self.allow
@@ -88,7 +86,7 @@ class Guard:
             address = _address(host)
             if address is None or not self._allowed(address):
                 verdict = DENIED
-            elif self.rate is None or any(address in n for n in self.rate["exempt"]
+            elif self.rate is None or any(address in n for n in self.rate.exempt
                                           if n.version == address.version):
                 verdict = EXEMPT
             else:
@@ -115,8 +113,8 @@ class Guard:
         if bucket is None:
             if len(self.buckets) >= MAX_TRACKED:
                 self._forget(now)
-            bucket = self.buckets[host] = TokenBucket(self.rate["requests_per_second"],
-                                                      self.rate["burst"], now)
+            bucket = self.buckets[host] = TokenBucket(self.rate.requests_per_second,
+                                                      self.rate.burst, now)
         if not bucket.take(now):
             return self._drop(host, "rate_limited",
                               "Dropping requests from {host}: over {limit} requests/s")
@@ -173,8 +171,8 @@ class Guard:
         """Log C{message} at WARNING at most once per LOG_INTERVAL for this (host, reason)."""
         if not self.may_log(host, reason):
             return False
-        rate = self.rate or {}
+        rate = self.rate
         log.warn(message + " (further drops from it are not logged for a minute)", host=host,
-                 limit=rate.get("requests_per_second"), replies_cap=rate.get("replies_per_second"),
-                 **fields)
+                 limit=rate.requests_per_second if rate else None,
+                 replies_cap=rate.replies_per_second if rate else None, **fields)
         return True

@@ -14,7 +14,7 @@ from senselink.plugs import AggregatePlug, Plug, PlugSet
 
 # Plug attributes that come from the config and follow it on reload. Everything
 # else on a kept plug (value, observers, timers) is run-time state and stays.
-CONFIG_ATTRIBUTES = ("alias", "device_id", "skip_rate", "voltage", "kind")
+CONFIG_ATTRIBUTES = ("alias", "device_id", "skip_rate", "voltage", "kind", "settable")
 
 
 @dataclass
@@ -35,14 +35,15 @@ def _default_kinds(kinds):
 
 
 def _plug_class(plug_config):
-    return AggregatePlug if plug_config.kind == "aggregate" else Plug
+    return AggregatePlug if plug_config.settings.elements else Plug
 
 
 def _new_plug(plug_config, clock, watts, on):
+    settings = plug_config.settings
     return _plug_class(plug_config)(
-        plug_config.id, alias=plug_config.get("alias"), mac=plug_config["mac"],
-        device_id=plug_config["device_id"], kind=plug_config.kind, clock=clock,
-        skip_rate=plug_config["skip_rate"], voltage=plug_config["voltage"], watts=watts, on=on)
+        plug_config.id, alias=settings.alias, mac=settings.mac, device_id=settings.device_id,
+        kind=plug_config.kind, clock=clock, skip_rate=settings.skip_rate,
+        voltage=settings.voltage, watts=watts, on=on, settable=settings.settable)
 
 
 def build_plugs(config, clock, kinds=None, running=None, running_config=None,
@@ -62,7 +63,7 @@ def build_plugs(config, clock, kinds=None, running=None, running_config=None,
         cls = _plug_class(pc)
         watts, on = kinds[pc.kind].initial(pc)
         old = running.get(pc.id) if running is not None else None
-        if old is None or old.mac != pc["mac"].upper() or type(old) is not cls:
+        if old is None or old.mac != pc.settings.mac.upper() or type(old) is not cls:
             made[pc.id] = _new_plug(pc, clock, watts, on)
             if running is not None:
                 changes.added.append(pc.id)
@@ -84,9 +85,8 @@ def build_plugs(config, clock, kinds=None, running=None, running_config=None,
         made[pc.id] = old
         changes.kept.append(pc.id)
     for pc in config.plugs.values():
-        if pc.kind == "aggregate":
-            for element in pc["elements"]:
-                made[pc.id].add(made[element])
+        for element in pc.settings.elements:
+            made[pc.id].add(made[element])
     if running is not None:
         changes.removed.extend(plug.id for plug in running if plug.id not in made)
     return PlugSet(made.values())

@@ -32,16 +32,17 @@ class Plug:
     watts or on/off changed (C{now}: the clock's time of the change).
     """
 
-    __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind",
+    __slots__ = ("id", "alias", "mac", "device_id", "skip_rate", "voltage", "kind", "settable",
                  "aggregate", "clock", "_watts", "_on", "updated", "_skip", "observers")
 
     def __init__(self, plug_id, *, alias=None, mac, device_id, kind, clock,
-                 skip_rate=0, voltage=120.0, watts=0.0, on=None):
+                 skip_rate=0, voltage=120.0, watts=0.0, on=None, settable=False):
         self.id = plug_id
         self.alias = alias or plug_id
         self.mac = mac.upper()
         self.device_id = device_id.upper()
         self.kind = kind
+        self.settable = settable     # its value is set at run time through the daemon's API
         self.skip_rate = skip_rate
         self.voltage = float(voltage)
         self.clock = clock

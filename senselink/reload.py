@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 
 from senselink import config as _config
 from senselink.daemon import describe_source
+from senselink.config.settings import differences, values
 from senselink.excerpt import excerpt, shown_name
 from senselink.log import Logger
 from senselink.plugbuilder import PlugChanges, build_plugs
@@ -56,7 +57,8 @@ class ReloadSummary:
 
 def source_settings(source):
     """What a source's service is built from: kind, options, and each plug's id and settings."""
-    return (source.kind, source.options, [(plug.id, plug.options) for plug in source.plugs])
+    return (source.kind, values(source.settings),
+            [(plug.id, values(plug.settings)) for plug in source.plugs])
 
 
 def _log_failure(failure):
@@ -198,11 +200,9 @@ class Reloader(Service):
         daemon.apply_settings(new_config)
         if new_config.target != old_config.target:
             daemon.set_target(new_config.target)
-        for key in sorted(set(new_config.options) | set(old_config.options)):
-            if key != "sources" and new_config.options.get(key) != old_config.options.get(key):
-                summary.settings_changed.append(key)
-                log.info("Reload: {key} changed in {path}; applied", key=key,
-                         path=new_config.path)
+        for key in differences(old_config.settings, new_config.settings):
+            summary.settings_changed.append(key)
+            log.info("Reload: {key} changed in {path}; applied", key=key, path=new_config.path)
 
         for warning in new_config.warnings:
             log.warn("{problem}", problem=warning)

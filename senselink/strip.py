@@ -16,14 +16,7 @@ Top-level config keys (declared in L{senselink.config.sections}):
     kasa_clients: true    # false: answer only the Sense request, as the original did
 """
 
-from senselink.config.sections import device_identity
 from senselink.kasa.device import ChildState, StripDevice, StripSource, local_now
-
-
-def identity(config) -> dict:
-    """The strip's identity from a loaded config (defaults when C{device} is absent)."""
-    value = config.options.get("device")
-    return value if value is not None else device_identity(None)
 
 
 class PlugStrip(StripSource):
@@ -70,6 +63,6 @@ class PlugStrip(StripSource):
 
 
 def make_strip(config, daemon, clock, tz=None) -> StripDevice:
-    ident = identity(config)
-    return StripDevice(PlugStrip(daemon, clock, tz), alias=ident["alias"], mac=ident["mac"],
-                       device_id=ident["device_id"])
+    ident = config.settings.device
+    return StripDevice(PlugStrip(daemon, clock, tz), alias=ident.alias, mac=ident.mac,
+                       device_id=ident.device_id)

@@ -125,7 +125,7 @@ def makeService(options, kinds=None):
             check_ports(options["port"], options["interface"])
         except StartupError as e:
             raise SystemExit(f"senselink: {e}") from None
-        problem = state_file_problem(config.options)
+        problem = state_file_problem(config.settings)
         if problem is not None:
             raise SystemExit(f"senselink: energy state file unusable: {problem}")
     daemon = _service.makeService(config, port=options["port"], interface=options["interface"],

@@ -537,15 +537,17 @@ class ReadmeTests(unittest.TestCase):
 
     def test_security_example(self):
         from senselink import guard
+        from senselink.config import sections
         path = os.path.join(processes.ROOT, "README.md")
         with open(path, encoding="utf-8") as f:
             section = f.read().split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
         (block,) = [b.split("\n", 1)[1] for b in section.split("```")[1::2] if b.startswith("yaml")]
         config = config_module.load_text(block + "sources: []\n", "README.md")
-        rate = config.options["rate_limit"]
-        self.assertEqual({k: rate[k] for k in guard.DEFAULT_RATE}, guard.DEFAULT_RATE)
-        self.assertEqual([str(n) for n in rate["exempt"]], list(guard.DEFAULT_EXEMPT))
-        for network in guard.DEFAULT_ALLOW:
+        rate = config.settings.rate_limit
+        self.assertEqual({k: getattr(rate, k) for k in sections.DEFAULT_RATE},
+                         dict(sections.DEFAULT_RATE))
+        self.assertEqual([str(n) for n in rate.exempt], list(sections.DEFAULT_EXEMPT))
+        for network in sections.DEFAULT_ALLOW:
             self.assertIn(f"`{network}`", section.replace("`::1`", "`::1/128`"))
         from senselink import responder
         self.assertIn(f"at most {responder.MAX_CONNECTIONS} connections", section)

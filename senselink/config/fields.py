@@ -164,7 +164,7 @@ def id_list(value, raw=None):
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise Invalid(f"expected plug ids, got {describe_value(item)} in the list")
         out.append(name(item))
-    return out
+    return tuple(out)
 
 
 MAX_CURVE_POINTS = 1000

@@ -17,8 +17,8 @@ from senselink import sources as _sources
 from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, name, redact,
                                      shown, substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
-from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, check_ranges,
-                                     check_states)
+from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, PlugSettings,
+                                     check_ranges, check_states)
 from senselink.config.settings import build, from_table
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, Where
@@ -208,7 +208,7 @@ def settings_classes(kind):
     source_class = getattr(kind, "source_settings", None) \
         or from_table(f"{kind.name.title()}SourceSettings", kind.source_fields)
     plug_class = getattr(kind, "plug_settings", None) \
-        or from_table(f"{kind.name.title()}PlugSettings", {**PLUG_FIELDS, **kind.plug_fields})
+        or from_table(f"{kind.name.title()}PlugSettings", kind.plug_fields, base=PlugSettings)
     return source_class, plug_class
 
 
@@ -267,9 +267,7 @@ def _check_identity(plugs, warnings):
 def _check_aggregates(plugs, problems):
     holder = {}
     for plug in plugs.values():
-        if plug.kind != "aggregate":
-            continue
-        for element in plug.options.get("elements") or ():
+        for element in plug.settings.elements or ():
             where = plug.where.child("elements")
             if element not in plugs:
                 where.error(f"aggregate {shown(plug.id)} names unknown plug {shown(element)}"

@@ -52,15 +52,15 @@ class Config:
 
     @property
     def target(self):
-        return self.options.get("target")
+        return self.settings.target
 
     def aggregate_of(self, plug_id):
         """The id of the aggregate that holds C{plug_id}, or None."""
         for plug in self.plugs.values():
-            if plug.kind == "aggregate" and plug_id in plug.options["elements"]:
+            if plug_id in plug.settings.elements:
                 return plug.id
         return None
 
     def reported(self):
-        held = {e for p in self.plugs.values() if p.kind == "aggregate" for e in p.options["elements"]}
+        held = {e for p in self.plugs.values() for e in p.settings.elements}
         return [p for p in self.plugs.values() if p.id not in held]

@@ -19,7 +19,16 @@ WATTS = number(0, MAX_WATTS, unit=" W")
 
 @dataclass(frozen=True)
 class PlugSettings:
-    """The keys every plug accepts."""
+    """The keys every plug accepts; a kind's settings class extends it.
+
+    Class attributes (not config keys) say what a plug of the kind is:
+    C{settable}, its value is set at run time through the daemon's API (a
+    kind's class then implements C{switch_watts(on)}); C{elements}, the ids of
+    the plugs it sums (an aggregate's key; none for others).
+    """
+
+    settable = False
+    elements = ()
 
     alias: str = setting(alias, doc="Name Sense shows (default: the plug id)")
     mac: str = setting(mac, doc="MAC address (default: derived from the plug id, stable)")

@@ -44,14 +44,24 @@ def networks(value, raw=None):
             out.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
             raise Invalid(f"expected an address or CIDR like 192.168.1.0/24, got {shown(item)}") from None
-    return out
+    return tuple(out)
 
 
 RATE = number(0.001, 1_000_000)     # requests, replies a second; burst
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """The C{rate_limit} section: per-source token bucket, global reply cap, exempt hosts."""
+
+    requests_per_second: float
+    burst: float
+    replies_per_second: float
+    exempt: tuple                  # ip_network objects never limited
+
+
 def rate_limit(value, raw=None):
-    """The C{rate_limit} section: False, or a mapping of limits (missing keys take defaults)."""
+    """The C{rate_limit} section: False, or a L{RateLimit} (missing keys take defaults)."""
     if value is False:
         return False
     if value is True or value is None:
@@ -70,13 +80,13 @@ def rate_limit(value, raw=None):
                 out[key] = float(RATE(value[key]))
             except Invalid as e:
                 raise Invalid(f"{key}: {e}") from None
-    out["exempt"] = networks(value.get("exempt", list(DEFAULT_EXEMPT)))
-    return out
+    return RateLimit(exempt=tuple(networks(value.get("exempt", list(DEFAULT_EXEMPT)))), **out)
 
 
-ALLOW_FROM = Field(networks, default=None,
+ALLOW_FROM = Field(networks, default=tuple(networks(list(DEFAULT_ALLOW))),
                    doc="addresses/CIDRs whose requests are answered (default: the LAN)")
-RATE_LIMIT = Field(rate_limit, default=None, doc="per-source and global limits, or false")
+RATE_LIMIT = Field(rate_limit, default=rate_limit(None),
+                   doc="per-source and global limits, or false")
 
 # ---------------------------------------------------------------- device, kasa_clients
 
@@ -95,7 +105,16 @@ _DEVICE_KEYS = MappingProxyType({
 })
 
 
-def device_identity(value, raw=None) -> dict:
+@dataclass(frozen=True)
+class StripIdentity:
+    """The power strip Kasa clients see (the C{device} section)."""
+
+    alias: str
+    mac: str
+    device_id: str
+
+
+def device_identity(value, raw=None) -> StripIdentity:
     """The C{device:} mapping: alias, mac, device_id, with stable defaults filled in."""
     if value is None:
         value = {}
@@ -120,10 +139,10 @@ def device_identity(value, raw=None) -> dict:
         raise Invalid("alias: expected a non-empty name")
     out.setdefault("mac", derive_strip_mac(out["alias"]))
     out.setdefault("device_id", derive_device_id(out["mac"]))
-    return out
+    return StripIdentity(**out)
 
 
-DEVICE = Field(device_identity, default=None,
+DEVICE = Field(device_identity, default=device_identity(None),
                doc="Identity of the power strip Kasa clients see: alias, mac, device_id")
 KASA_CLIENTS = Field(boolean, default=True,
                      doc="Answer Kasa clients (discovery, TCP sessions) besides the Sense request")
@@ -133,7 +152,7 @@ KASA_CLIENTS = Field(boolean, default=True,
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
 
-@dataclass
+@dataclass(frozen=True)
 class WebOptions:
     listen: str = DEFAULT_LISTEN
     token: str = field(default=None, repr=False)    # never shown
@@ -174,10 +193,10 @@ def web_section(value, raw=None):
     if unknown:
         raise Invalid(f"unknown web key {shown(str(unknown[0]))}{at(unknown[0])}; known keys: "
                       f"{', '.join(WEB_KEYS)}")
-    options = WebOptions()
+    listen, token = DEFAULT_LISTEN, None
     if value.get("listen") is not None:
         try:
-            options.listen = endpoint_string(value["listen"])
+            listen = endpoint_string(value["listen"])
         except Invalid as e:
             raise Invalid(f"listen{at('listen')}: {e}") from None
     if value.get("token") is not None:
@@ -190,8 +209,7 @@ def web_section(value, raw=None):
             raise Invalid(f"token{at('token')}: {e}") from None
         if not token.strip():
             raise Invalid(f"token{at('token')}: expected non-empty text")
-        options.token = token
-    return options
+    return WebOptions(listen, token)
 
 
 # Only the token of the mapping is a secret.

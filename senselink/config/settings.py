@@ -38,11 +38,27 @@ def field_table(cls, besides=None) -> MappingProxyType:
                              if FIELD in f.metadata and f.name not in skip})
 
 
-def from_table(name, table):
-    """A frozen settings class with the keys of C{table} (key -> L{Field}): for a kind
-    that declares its keys as a table only."""
+def values(settings) -> tuple:
+    """C{((key, value), ...)} of a settings instance: equal for equal settings, also of
+    two classes made alike by L{from_table} (dataclass equality wants one class)."""
+    return tuple((f.name, getattr(settings, f.name)) for f in dataclasses.fields(settings))
+
+
+def differences(old, new) -> list:
+    """The keys, in name order, whose values differ between two settings of one class."""
+    return sorted(f.name for f in dataclasses.fields(new) if FIELD in f.metadata
+                  and getattr(old, f.name) != getattr(new, f.name))
+
+
+def from_table(name, table, base=None):
+    """A frozen settings class with the keys of C{table} (key -> L{Field}), extending the
+    settings class C{base} (whose keys it leaves to it): for a kind that declares its keys
+    as a table only."""
+    inherited = () if base is None else field_table(base)
     return dataclasses.make_dataclass(
-        name, [(key, object, declared(spec)) for key, spec in table.items()], frozen=True)
+        name, [(key, object, declared(spec)) for key, spec in table.items()
+               if key not in inherited],
+        bases=() if base is None else (base,), frozen=True)
 
 
 def build(cls, options: dict):

@@ -63,18 +63,18 @@ def state_file_path(configured=None, environ=None) -> str:
     return os.path.join(directory, configured or DEFAULT_STATE_FILE)
 
 
-def configured_state_file(options, environ=None):
-    """The full path of the state file a config's top-level C{options} name, or None for
+def configured_state_file(settings, environ=None):
+    """The full path of the state file a config's top-level C{settings} name, or None for
     C{state_file: false} (counters in memory only)."""
-    configured = options.get("state_file")
+    configured = settings.state_file
     if configured is False:
         return None
     return os.path.abspath(state_file_path(configured, environ))
 
 
-def state_file_problem(options, environ=None):
+def state_file_problem(settings, environ=None):
     """Why that state file is unusable (see L{check_location}), or None."""
-    path = configured_state_file(options, environ)
+    path = configured_state_file(settings, environ)
     return check_location(path) if path is not None else None
 
 

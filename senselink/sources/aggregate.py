@@ -11,7 +11,7 @@ from senselink.sources.kind import SourceKind
 @dataclass(frozen=True)
 class AggregatePlugSettings(PowerSettings):
     # The original accepted its base power keys here too; they have no effect.
-    elements: tuple = setting(id_list, required=True, doc="Ids of the plugs summed")
+    elements: tuple = setting(id_list, default=(), required=True, doc="Ids of the plugs summed")
 
 
 class AggregateKind(SourceKind):

@@ -4,12 +4,22 @@ from dataclasses import dataclass
 
 from senselink.config.schema import WATTS, PlugSettings, PowerSettings
 from senselink.config.settings import field_table, setting
+from senselink.power import PowerModel
 from senselink.sources.kind import SourceKind
 
 
 @dataclass(frozen=True)
 class MutablePlugSettings(PowerSettings):
     power: float = setting(WATTS, default=0.0, doc="Initial watts")
+
+    settable = True
+
+    def switch_watts(self, on: bool) -> float:
+        """The watts of switching on (C{max_watts} when set, else C{power}) or off
+        (C{off_usage}, default C{min_watts})."""
+        if on:
+            return self.max_watts if self.max_watts > 0 else self.power
+        return PowerModel.from_settings(self).off_usage
 
 
 class MutableKind(SourceKind):

@@ -244,7 +244,7 @@ class PlugResource(JsonResource):
             if getattr(request, "body_too_large", False):
                 request.setHeader(b"Connection", b"close")
                 raise ApiError(413, too_large_message(MAX_BODY))
-            if plug.kind != "mutable":
+            if not plug.settable:
                 raise ApiError(409, f"plug {plug.id!r} is a {plug.kind} plug; only mutable "
                                     f"plugs can be changed")
             watts, on = read_change(request)

@@ -53,7 +53,7 @@ def plug_summary(plug, now, meter):
         "age": None if updated is None else max(0.0, now - updated),
         "reported": plug.reported,
         "aggregate": plug.aggregate.id if plug.aggregate is not None else None,
-        "mutable": plug.kind == "mutable",
+        "mutable": plug.settable,
     }
     elements = getattr(plug, "elements", None)
     if elements is not None:

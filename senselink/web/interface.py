@@ -72,7 +72,7 @@ class WebInterface:
     counters and the running config's token), so a reload shows at once.
     The daemon is duck-typed: C{reactor}, C{plugs}, C{sources}, C{counters},
     C{meter}, C{history}, C{polling}, C{quiet}, C{target},
-    C{config.options["web"].token}, C{set_power} and C{switch}. C{limits}: the
+    C{config.settings.web.token}, C{set_power} and C{switch}. C{limits}: the
     site's L{ConnectionLimits} (default: L{senselink.web.connections}' caps).
     """
 
@@ -105,8 +105,8 @@ class WebInterface:
 
     @property
     def token(self):
-        options = self.daemon.config.options.get("web")
-        return options.token if options is not None else None
+        web = self.daemon.config.settings.web
+        return web.token if web is not None else None
 
     def now(self):
         return self.reactor.seconds()
