@@ -6,6 +6,7 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 
 from senselink.config import sections
@@ -167,17 +168,20 @@ def check_ranges(written, options, where):
                 f"min_watts ({low:g} W) is above max_watts ({high:g} W)")
 
 
-def check_power_paths(options, where, single="power_keypath"):
+def check_power_paths(settings, where, single="power_keypath"):
     """One way of reading measured watts: C{single}, C{power_keypaths} or current x voltage.
 
+    @param settings: the plug's typed settings (with L{ReadingSettings} and the
+        attribute C{single}); validated options (a dict) are still accepted.
     @return: the keys of the ways given (empty: none).
     """
+    value = settings.get if isinstance(settings, dict) else partial(getattr, settings)
     given = [key for key in (single, "power_keypaths", "current_keypath")
-             if options.get(key) is not None]
+             if value(key, None) is not None]
     if len(given) > 1:
         where.error(f"{' and '.join(given)} exclude each other: give one way to read the watts")
-    if (options.get("current_keypath") is None) != (options.get("voltage_keypath") is None):
+    if (value("current_keypath", None) is None) != (value("voltage_keypath", None) is None):
         where.error("current_keypath and voltage_keypath go together (watts = current x voltage)")
-    if options.get("voltage_keypath") is not None and "current_keypath" not in given:
+    if value("voltage_keypath", None) is not None and "current_keypath" not in given:
         given.append("voltage_keypath")
     return given

@@ -13,17 +13,16 @@ streak, with a line when the source works again.
 
 import base64
 import json
-import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
 
-from senselink.config import (MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind,
-                              boolean, check_power_paths, number, string, string_map)
+from senselink.config import SourceKind, check_power_paths
+from senselink.config.schema import PlugSettings
+from senselink.config.settings import field_table
 from senselink.excerpt import MAX_MESSAGE, clip
-from senselink.extras import missing
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
@@ -31,37 +30,12 @@ from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
 from senselink.sources.httpclient import (MAX_BODY, PollFailed, QuietClientFactory,
                                           read_body, tls_policy)
-from senselink.sources.tls import ca_file_path
+from senselink.sources.httpsettings import HttpPlugSettings, HttpSourceSettings
 from senselink.urls import safe_url
 
 log = Logger()
 
 USER_AGENT = b"SenseLink"
-
-
-def http_url(value, raw=None):
-    value = string(value)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
-    needed = missing("http") or (parts.scheme == "https" and missing("tls"))
-    if needed:
-        raise Invalid(needed)
-    return value
-
-
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
-def header_map(value, raw=None):
-    """Request headers: names are HTTP tokens, values one line of text."""
-    headers = string_map(value)
-    for name, text in headers.items():
-        if not _TOKEN.match(name):
-            raise Invalid(f"{name!r} is not a valid HTTP header name")
-        if "\r" in text or "\n" in text:
-            raise Invalid(f"the value of header {name!r} must be a single line")
-    return headers
 
 
 def split_userinfo(url: str):
@@ -78,42 +52,29 @@ def split_userinfo(url: str):
 class HttpKind(SourceKind):
     name = "http"
     doc = "Values polled from an HTTP(S) URL returning JSON or a plain number"
-    source_fields = {
-        "url": Field(http_url, required=True, doc="URL to GET (http:// or https://)"),
-        "interval": Field(number(1, 86400, unit=" s"), default=10.0, doc="Seconds between polls"),
-        "timeout": Field(number(0.1, 600, unit=" s"), default=5.0, doc="Seconds a poll may take"),
-        "headers": Field(header_map, default=None, secret=True,
-                         doc="Extra request headers, e.g. Authorization (${ENV} allowed)"),
-        "verify_tls": Field(boolean, default=True, doc="Check the server's TLS certificate"),
-        "ca_file": Field(ca_file_path, doc="PEM file of CA certificates to trust"),
-    }
-    plug_fields = {
-        **MODEL_FIELDS,
-        "power_keypath": Field(string, doc="Keypath of a power reading in watts"),
-        **READING_FIELDS,
-        "state_keypath": Field(string, doc="Keypath of a state (on/off, a state_power word)"),
-        "attribute_keypath": Field(string, doc="Keypath of an attribute scaled to watts"),
-    }
+    source_settings = HttpSourceSettings
+    plug_settings = HttpPlugSettings
+    source_fields = field_table(HttpSourceSettings)
+    plug_fields = field_table(HttpPlugSettings, besides=PlugSettings)
 
     def check(self, source, where):
-        options = source.options
-        if options.get("ca_file") and options.get("verify_tls") is False:
-            where.at(options, "ca_file").error("ca_file has no effect with verify_tls: false")
+        settings = source.settings
+        if settings.ca_file and settings.verify_tls is False:
+            where.child("ca_file").error("ca_file has no effect with verify_tls: false")
         for plug in source.plugs:
-            o = plug.options
-            measured = check_power_paths(o, plug.where)
-            if measured and o.get("attribute_keypath"):
+            s = plug.settings
+            measured = check_power_paths(s, plug.where)
+            if measured and s.attribute_keypath:
                 plug.where.error(f"{measured[0]} and attribute_keypath exclude each other; "
                                   "use one of them")
-            if o.get("state_power") and not o.get("state_keypath"):
+            if s.state_power and not s.state_keypath:
                 plug.where.error("state_power needs state_keypath (where the state is in the body)")
-            if o.get("attribute_keypath") and o.get("attribute_max") is None \
-                    and not o.get("power_curve"):
+            if s.attribute_keypath and s.attribute_max is None and not s.power_curve:
                 plug.where.error("attribute_keypath needs attribute_max (or a power_curve) "
                                   "to scale the attribute to watts")
 
     def initial(self, plug):
-        return PowerModel.from_options(plug.options).off_usage, None
+        return PowerModel.from_settings(plug.settings, plug.max_plug_watts).off_usage, None
 
     def make_service(self, source, plugs, clock):
         return HttpPollService(source, plugs, clock)
@@ -125,11 +86,10 @@ class HttpKind(SourceKind):
 class _Reader:
     """How one plug reads its values from a polled document."""
 
-    def __init__(self, plug_config):
-        o = plug_config.options
-        self.power = PowerPaths.from_options(o)
-        self.state = split(o["state_keypath"]) if o.get("state_keypath") else None
-        self.attribute = split(o["attribute_keypath"]) if o.get("attribute_keypath") else None
+    def __init__(self, settings):
+        self.power = PowerPaths.from_settings(settings)
+        self.state = split(settings.state_keypath) if settings.state_keypath else None
+        self.attribute = split(settings.attribute_keypath) if settings.attribute_keypath else None
         self.whole = self.power is None and self.state is None and self.attribute is None
         if self.whole:
             self.power = PowerPaths(single=())
@@ -172,31 +132,31 @@ class HttpPollService(SourceService):
 
     def __init__(self, source, plugs, clock, reactor=None, body_limit=MAX_BODY):
         super().__init__(clock)
-        options = source.options
-        self.url, basic_auth = split_userinfo(options["url"])
+        settings = source.settings
+        self.url, basic_auth = split_userinfo(settings.url)
         self.label = safe_url(self.url)
-        self.interval = float(options.get("interval", 10.0))
-        self.timeout = float(options.get("timeout", 5.0))
+        self.interval = settings.interval
+        self.timeout = settings.timeout
         self.body_limit = body_limit
         self.reactor = reactor if reactor is not None else clock
         headers = {"User-Agent": [USER_AGENT], "Accept": [b"application/json, text/plain"]}
-        configured = options.get("headers") or {}
+        configured = settings.headers or {}
         if basic_auth is not None and not any(n.lower() == "authorization" for n in configured):
             headers["Authorization"] = [basic_auth]
         for name, value in configured.items():
             headers[name] = [value.encode("utf-8")]
         self.headers = headers
-        self._options = options
+        self._settings = settings
         self.polls = 0          # requests started
         self.skipped = 0        # ticks skipped because the previous poll was still running
         self.failures = 0       # polls that gave no usable body
         self.complaints = Complaints(log)
         self.readers = []
         for pc in source.plugs:
-            reader = _Reader(pc)
-            model = PowerModel.from_options(pc.options, on_state_value="on")
+            reader = _Reader(pc.settings)
+            model = PowerModel.from_settings(pc.settings, pc.max_plug_watts)
             feed = Feed(plugs[pc.id], model, clock,
-                        timeout=pc.get("timeout_duration"),
+                        timeout=pc.settings.timeout_duration,
                         uses_power=reader.power is not None,
                         uses_attribute=reader.attribute is not None)
             self.feeds.append(feed)
@@ -218,7 +178,7 @@ class HttpPollService(SourceService):
         self._pool._factory = QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
         self._client = treq.client.HTTPClient(
-            Agent(self.reactor, contextFactory=tls_policy(self._options), pool=self._pool))
+            Agent(self.reactor, contextFactory=tls_policy(self._settings), pool=self._pool))
         log.info("Polling {url} every {interval} s for {n} plugs", url=self.label,
                  interval=self.interval, n=len(self.readers))
         self._loop = LoopingCall(self.tick)

@@ -20,11 +20,11 @@ class _UnverifiedPolicy:
         return UnverifiedTLS(hostname.decode("ascii"))
 
 
-def tls_policy(options):
-    """The HTTPS policy for a source's C{verify_tls} / C{ca_file}."""
-    if options.get("verify_tls") is False:
+def tls_policy(settings):
+    """The HTTPS policy for a source's C{verify_tls} / C{ca_file} (its typed settings)."""
+    if not settings.verify_tls:
         return _UnverifiedPolicy()
-    ca_file = options.get("ca_file")
+    ca_file = settings.ca_file
     return BrowserLikePolicyForHTTPS(load_ca_file(ca_file) if ca_file else None)
 
 

@@ -1,5 +1,6 @@
 """The http source: a treq poller against a real twisted.web server on 127.0.0.1."""
 
+import dataclasses
 import json
 import os
 
@@ -12,7 +13,8 @@ from twisted.trial import unittest
 from senselink import config
 from senselink.plugbuilder import build_plugs
 from senselink.service import makeService
-from senselink.sources.http import HttpPollService
+from senselink.sources.http import HttpKind, HttpPollService
+from senselink.sources.httpsettings import HttpPlugSettings, HttpSourceSettings
 from tests.support import wait_until
 from tests.httpserver import Meter, self_signed_pem, serve
 
@@ -408,9 +410,50 @@ class ConfigTests(unittest.TestCase):
     def test_defaults(self):
         cfg = config.load_text("sources:\n- http:\n    url: http://127.0.0.1/x\n"
                                "    plugs:\n    - a: {}\n", "c.yml")
-        options = cfg.sources[0].options
-        self.assertEqual((options["interval"], options["timeout"], options["verify_tls"]),
-                         (10.0, 5.0, True))
+        settings = cfg.sources[0].settings
+        self.assertEqual((settings.interval, settings.timeout, settings.verify_tls,
+                          settings.headers, settings.ca_file), (10.0, 5.0, True, None, None))
+
+    def test_settings_are_frozen_with_the_declared_defaults(self):
+        cfg = config.load_text("sources:\n- http:\n    url: http://127.0.0.1/x\n"
+                               "    plugs:\n    - a: {}\n", "c.yml")
+        source, plug = cfg.sources[0], cfg.plugs["a"]
+        self.assertIsInstance(source.settings, HttpSourceSettings)
+        self.assertIsInstance(plug.settings, HttpPlugSettings)
+        self.assertTrue(dataclasses.is_dataclass(plug.settings))
+        s = plug.settings
+        self.assertEqual((s.on_state_value, s.off_state_value, s.min_watts, s.max_watts,
+                          s.attribute_min, s.state_case_sensitive),
+                         ("on", "off", 0.0, 0.0, 0.0, True))
+        self.assertEqual((s.power_keypath, s.power_keypaths, s.current_keypath,
+                          s.voltage_keypath, s.state_keypath, s.attribute_keypath,
+                          s.timeout_duration, s.off_usage),
+                         (None,) * 8)
+        self.assertEqual(plug.max_plug_watts, 100000.0)
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            source.settings.interval = 1.0
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            plug.settings.state_keypath = "state"
+
+    def test_the_models_get_the_configs_ceiling_and_the_kinds_on_state(self):
+        cfg = config.load_text("max_plug_watts: 1000\nsources:\n- http:\n"
+                               "    url: http://127.0.0.1/x\n"
+                               "    plugs:\n    - a: {state_keypath: s, off_usage: 2}\n", "c.yml")
+        service = HttpPollService(cfg.sources[0], build_plugs(cfg, Clock()), Clock())
+        model = service.feeds[0].model
+        self.assertEqual((model.max_plug_watts, model.on_state_value, model.off_usage),
+                         (1000.0, "on", 2.0))
+        self.assertEqual(HttpKind().initial(cfg.plugs["a"]), (2.0, None))
+
+    def test_written_keys_reach_the_settings(self):
+        cfg = config.load_text("sources:\n- http:\n    url: http://127.0.0.1/x\n"
+                               "    interval: 2.5\n    headers: {X-Key: v}\n"
+                               "    plugs:\n    - a: {state_keypath: s/state, on_state_value: ja,"
+                               " max_watts: 60, timeout_duration: 30}\n", "c.yml")
+        source, plug = cfg.sources[0].settings, cfg.plugs["a"].settings
+        self.assertEqual((source.interval, source.headers), (2.5, {"X-Key": "v"}))
+        self.assertEqual((plug.state_keypath, plug.on_state_value, plug.max_watts,
+                          plug.timeout_duration), ("s/state", "ja", 60.0, 30.0))
 
     def test_bad_url_and_interval(self):
         problems = self.problems("sources:\n- http:\n    url: ftp://127.0.0.1/x\n"
@@ -541,7 +584,7 @@ class CertificateConfigTests(unittest.TestCase):
         self.assertIn(f"cannot read ca_file {missing!r}: No such file", str(caught.exception))
         ca_path, _, _ = self_signed_pem(directory)
         cfg = config.load_text(text.replace(empty, ca_path), "c.yml")
-        self.assertEqual(cfg.sources[0].options["ca_file"], ca_path)
+        self.assertEqual(cfg.sources[0].settings.ca_file, ca_path)
         with self.assertRaises(config.ConfigError) as caught:
             config.load_text(text.replace(empty, ca_path).replace(
                 "    plugs:", "    verify_tls: false\n    plugs:"), "c.yml")
