@@ -7,15 +7,19 @@ import re
 import shutil
 import tempfile
 
+from dataclasses import FrozenInstanceError, replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor, task
 from twisted.trial.unittest import FailTest, SkipTest, TestCase
 
 from senselink.config import ConfigError
+from senselink.mqtt.decode import DEFAULT_MAX_PAYLOAD
 from senselink.plugbuilder import build_plugs
 from senselink.sources import default_kinds
 from senselink.sources.mqtt import MqttKind, MqttService, default_client_id, topic_matches
+from senselink.sources.mqtt.settings import MqttPlugSettings, MqttSourceSettings, TlsSettings
 from tests import mosquitto
 from tests.mosquitto import make_certificates, require_mosquitto
 from tests.processes import ROOT
@@ -38,17 +42,50 @@ class ConfigTests(TestCase):
                 power_topic: home/lamp/power
         """).replace("      port: 1883\n", ""))
         source = config.sources[0]
-        self.assertEqual(source.options["keepalive"], 60)
-        self.assertEqual(source.options["qos"], 0)
-        self.assertIsNone(source.options["tls"])
+        self.assertEqual(source.settings.keepalive, 60)
+        self.assertEqual(source.settings.qos, 0)
+        self.assertIsNone(source.settings.tls)
         plug = config.plugs["lamp"]
-        self.assertEqual(plug.options["on_state_value"], "on")
-        self.assertEqual(plug.options["off_state_value"], "off")
+        self.assertEqual(plug.settings.on_state_value, "on")
+        self.assertEqual(plug.settings.off_state_value, "off")
         service = MqttService(source, build_plugs(config, task.Clock()), task.Clock(),
                               reactor=reactor)
         self.assertEqual(service.port, 1883)
         self.assertEqual(service.label, "127.0.0.1:1883")
         self.assertEqual(service.topics, ["home/lamp/power"])
+
+    def test_settings_are_frozen_with_declared_defaults(self):
+        config = load(config_text(1883, """
+            - lamp:
+                power_topic: p
+        """).replace("      port: 1883\n", ""))
+        source, plug = config.sources[0], config.plugs["lamp"]
+        self.assertIsInstance(source.settings, MqttSourceSettings)
+        self.assertIsInstance(plug.settings, MqttPlugSettings)
+        self.assertEqual(source.settings, MqttSourceSettings(host="127.0.0.1"))
+        self.assertEqual((source.settings.port, source.settings.broker_port,
+                          source.settings.client_id, source.settings.max_payload_size),
+                         (None, 1883, None, DEFAULT_MAX_PAYLOAD))
+        declared = MqttPlugSettings(power_topic="p")
+        self.assertEqual(replace(plug.settings, mac=None, device_id=None), declared)
+        self.assertEqual((declared.on_state_value, declared.off_state_value, declared.voltage,
+                          declared.power_keypaths, declared.timeout_duration),
+                         ("on", "off", 120.0, None, None))
+        with self.assertRaises(FrozenInstanceError):
+            source.settings.qos = 1
+        with self.assertRaises(FrozenInstanceError):
+            plug.settings.power_topic = "q"
+
+    def test_tls_settings(self):
+        self.assertEqual(MqttSourceSettings(host="h", tls=TlsSettings()).broker_port, 8883)
+        self.assertEqual(MqttSourceSettings(host="h", port=1, tls=TlsSettings()).broker_port, 1)
+        config = load(config_text(1883, """
+            - lamp:
+                power_topic: p
+        """, "tls: true"))
+        self.assertEqual(config.sources[0].settings.tls, TlsSettings())
+        with self.assertRaises(FrozenInstanceError):
+            config.sources[0].settings.tls.ca_file = "x"
 
     def test_tls_default_port(self):
         config = load(config_text(1883, """
@@ -127,8 +164,8 @@ class ConfigTests(TestCase):
             password: "pässword ☃"
             max_payload_size: 1024
         """))
-        options = config.sources[0].options
-        self.assertEqual((options["username"], options["password"], options["max_payload_size"]),
+        source = config.sources[0].settings
+        self.assertEqual((source.username, source.password, source.max_payload_size),
                          ("mé", "pässword ☃", 1024))
 
     def test_nul_in_user_name(self):
@@ -257,11 +294,10 @@ class ReadmeTests(TestCase):
         for block in blocks:
             config = load(block.replace("/etc/senselink/mqtt-ca.pem", ca_file))
             for plug in config.plugs.values():
-                seen.update(k for k in plug.options if k.endswith("_topic")
-                            and plug.options[k] is not None)
-                seen.update(k for k in ("timeout_duration", "power_topic_keypath",
+                seen.update(k for k in ("power_topic", "state_topic", "attribute_topic",
+                                        "timeout_duration", "power_topic_keypath",
                                         "attribute_topic_keypath", "state_topic_keypath")
-                            if plug.options.get(k) is not None)
+                            if getattr(plug.settings, k) is not None)
         self.assertEqual(seen, {"power_topic", "state_topic", "attribute_topic",
                                 "power_topic_keypath", "attribute_topic_keypath",
                                 "state_topic_keypath", "timeout_duration"})

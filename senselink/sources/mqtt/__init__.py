@@ -9,7 +9,9 @@ their L{senselink.power.Feed}. Retained messages give plugs their values at
 start-up. Nothing a broker or a publisher sends can crash the source or
 cost a plug its last good value.
 
- - L{kind}: the C{mqtt} config keys, their converters and checks (L{MqttKind})
+ - L{kind}: the C{mqtt} kind and its checks across keys (L{MqttKind})
+ - L{settings}: the keys of a source and of its plugs, their converters (TLS files), the
+   default client id
  - L{service}: the source service, its reconnection and its log lines (L{MqttService})
  - L{protocol}: one MQTT session on one connection: handshake, keepalive, PUBACKs
  - L{routes}: which plugs a message feeds and what its payload does to them

@@ -41,7 +41,7 @@ class MqttClientProtocol(Protocol):
     def __init__(self, service):
         self.service = service
         self.router = service.router
-        self.qos = service.options["qos"]
+        self.qos = service.settings.qos
         self.clock = service.clock
         self.decoder = Decoder(BROKER, max_payload=service.max_payload,
                                max_qos=self.qos)
@@ -60,12 +60,11 @@ class MqttClientProtocol(Protocol):
 
     def connectionMade(self):
         service = self.service
-        options = service.options
+        settings = service.settings
+        keepalive = settings.keepalive
         self.transport.write(encode.connect(
-            service.client_id, options["keepalive"], options.get("username"),
-            options.get("password")))
+            service.client_id, keepalive, settings.username, settings.password))
         self._expect(HANDSHAKE_TIMEOUT, CONNECT)
-        keepalive = options["keepalive"]
         if keepalive:
             self._ping = self.clock.callLater(keepalive, self._send_ping)
 
@@ -198,7 +197,7 @@ class MqttClientProtocol(Protocol):
         self._close()
 
     def _send_ping(self):
-        keepalive = self.service.options["keepalive"]
+        keepalive = self.service.settings.keepalive
         self._ping = self.clock.callLater(keepalive, self._send_ping)
         self.transport.write(encode.pingreq())
         if self._deadline is None:

@@ -14,7 +14,6 @@ from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints
 from senselink.sources.mqtt import payload as payloads
-from senselink.sources.mqtt.settings import ROLES
 
 log = Logger()
 
@@ -43,7 +42,7 @@ class Router:
         @param source: the source's config; C{plugs}: the plugs by id.
         """
         self.complaints = Complaints(log)
-        self.max_payload = source.options.get("max_payload_size")
+        self.max_payload = source.settings.max_payload_size
         self.debug = False
         self.feeds = []
         self.routes = {}           # topic filter -> [Route]
@@ -55,18 +54,16 @@ class Router:
         self.applied = 0           # messages a plug took a value from
 
     def _add_plug(self, plug_config, plug, clock):
-        options = plug_config.options
-        feed = Feed(plug, PowerModel.from_options(options), clock,
-                    timeout=options.get("timeout_duration"),
-                    uses_power=options.get("power_topic") is not None,
-                    uses_attribute=options.get("attribute_topic") is not None)
+        settings = plug_config.settings
+        feed = Feed(plug, PowerModel.from_settings(settings, plug_config.max_plug_watts), clock,
+                    timeout=settings.timeout_duration,
+                    uses_power=settings.power_topic is not None,
+                    uses_attribute=settings.attribute_topic is not None)
         self.feeds.append(feed)
-        for role in ROLES:
-            topic = options.get(f"{role}_topic")
+        for role, topic, keypath in settings.routes:
             if topic is not None:
-                keypath = options.get(f"{role}_topic_keypath")
                 if role == "power":     # several values in one payload: a PowerPaths
-                    keypath = PowerPaths.from_options(options, single=None) or keypath
+                    keypath = PowerPaths.from_settings(settings, single=None) or keypath
                 self.routes.setdefault(topic, []).append(Route(feed, role, keypath))
 
     def plugs_on(self, topic_filter):

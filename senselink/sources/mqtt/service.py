@@ -9,8 +9,7 @@ from twisted.internet.interfaces import IReactorTCP
 from senselink.excerpt import clip
 from senselink.log import Logger
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
-from senselink.sources.mqtt.settings import (DEFAULT_PORT, DEFAULT_TLS_PORT, default_client_id,
-                                             tls_certificates)
+from senselink.sources.mqtt.settings import default_client_id, tls_certificates
 from senselink.sources.mqtt.protocol import MqttClientFactory
 from senselink.sources.mqtt.routes import Router
 from senselink.sources.tls import client_tls
@@ -46,14 +45,12 @@ class MqttService(SourceService):
             else:
                 from twisted.internet import reactor
         self.reactor = reactor
-        self.options = dict(source.options)
-        self.host = self.options["host"]
-        tls = self.options.get("tls")
-        self.port = self.options.get("port") or (DEFAULT_TLS_PORT if tls is not None
-                                                 else DEFAULT_PORT)
-        self.client_id = self.options.get("client_id") or default_client_id(source)
-        self.max_payload = self.options["max_payload_size"]
-        user = self.options.get("username")
+        self.settings = settings = source.settings
+        self.host = settings.host
+        self.port = settings.broker_port
+        self.client_id = settings.client_id or default_client_id(source)
+        self.max_payload = settings.max_payload_size
+        user = settings.username
         self.label = f"{self.host}:{self.port}"
         self.user_text = f"user {user!r}" if user is not None else "no user (anonymous)"
         self.complaints = Complaints(log)
@@ -68,7 +65,7 @@ class MqttService(SourceService):
         self._backoff = backoffPolicy(initialDelay=1.0, maxDelay=MAX_RETRY_DELAY - 1.0,
                                       factor=1.5, jitter=random.random)
         if endpoint is None:
-            endpoint = self._endpoint(tls)
+            endpoint = self._endpoint(settings.tls)
         self.client_service = ClientService(ReportingEndpoint(endpoint, self._cannot_connect,
                                                               f"MQTT broker {self.label}"),
                                             MqttClientFactory(self),
