@@ -1,6 +1,7 @@
 """The Home Assistant source against a real Autobahn websocket server speaking HA's protocol."""
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from senselink.config import ConfigError, load_text
 from senselink.plugbuilder import build_plugs
 from senselink.sources.hass import HassService
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
-from senselink.sources.hass.kind import normalise_url
+from senselink.sources.hass.kind import HassPlugSettings, HassSourceSettings, normalise_url
 from senselink.sources.hass.service import supervisor_url
 from senselink.sources.hass.session import HassSession
 
@@ -1076,19 +1077,39 @@ class ConfigTests(unittest.TestCase):
 
     def test_defaults(self):
         config = self.load("url: http://hass:8123\nauth_token: abc\n")
-        source = config.sources[0]
-        self.assertEqual(source.options["url"], "ws://hass:8123/api/websocket")
-        self.assertEqual(source.options["max_message_size"], 0)
-        self.assertTrue(source.options["verify_tls"])
-        plug = config.plugs["P"]
-        self.assertEqual(plug.options["state_keypath"], "state")
-        self.assertEqual(plug.options["off_state_value"], "off")
-        self.assertIsNone(plug.options["on_state_value"])
+        source = config.sources[0].settings
+        self.assertEqual(source.url, "ws://hass:8123/api/websocket")
+        self.assertEqual(source.max_message_size, 0)
+        self.assertTrue(source.verify_tls)
+        self.assertFalse(source.supervisor)
+        plug = config.plugs["P"].settings
+        self.assertEqual(plug.state_keypath, "state")
+        self.assertEqual(plug.off_state_value, "off")
+        self.assertIsNone(plug.on_state_value)
+
+    def test_settings_are_frozen_with_the_declared_defaults(self):
+        config = self.load("url: http://hass:8123\nauth_token: abc\n")
+        source, plug = config.sources[0].settings, config.plugs["P"].settings
+        self.assertIsInstance(source, HassSourceSettings)
+        self.assertIsInstance(plug, HassPlugSettings)
+        self.assertTrue(dataclasses.is_dataclass(source) and dataclasses.is_dataclass(plug))
+        declared = {f.name: f.default for f in dataclasses.fields(HassPlugSettings)}
+        self.assertEqual(declared["state_keypath"], "state")
+        for name, default in declared.items():
+            if name not in ("entity_id", "mac", "device_id"):   # written, or derived
+                self.assertEqual(getattr(plug, name), default, name)
+        self.assertEqual(plug.entity_id, "light.kitchen")
+        self.assertEqual((source.auth_token_file, source.ca_file), (None, None))
+        self.assertEqual((source.max_message_size, source.verify_tls), (0, True))
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            plug.state_keypath = "attributes/state"
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            source.url = "ws://elsewhere"
 
     def test_token_from_environment(self):
         self.patch(os, "environ", {**os.environ, "SENSELINK_TEST_HASS_TOKEN": "from-env"})
         config = self.load("url: ws://hass\nauth_token: ${SENSELINK_TEST_HASS_TOKEN}\n")
-        self.assertEqual(config.sources[0].options["auth_token"], "from-env")
+        self.assertEqual(config.sources[0].settings.auth_token, "from-env")
 
     def test_bad_url(self):
         (problem,) = self.problems("url: hass.local:8123\nauth_token: abc\n")
@@ -1108,6 +1129,15 @@ class ConfigTests(unittest.TestCase):
         (problem,) = self.problems(f"url: ws://hass\nauth_token_file: {path}.missing\n")
         self.assertIn("cannot read the access token", problem)
         self.assertTrue(problem.startswith("conf.yml:2: sources[0].hass.auth_token_file: "), problem)
+
+    def test_a_refused_key_is_one_problem(self):
+        """A token or url refused by its converter is not also reported as missing."""
+        (problem,) = self.problems("url: ws://hass\nauth_token: [abc]\n")
+        self.assertIn("sources[0].hass.auth_token: expected text", problem)
+        (problem,) = self.problems("url: ws://hass\nauth_token_file: [x]\n")
+        self.assertIn("sources[0].hass.auth_token_file: expected text", problem)
+        (problem,) = self.problems("url: 8123\nauth_token: abc\n")
+        self.assertIn("sources[0].hass.url: expected", problem)
 
     def test_token_never_in_errors(self):
         problems = self.problems("url: ws://hass\nauth_token: very-secret\n",
@@ -1332,7 +1362,7 @@ class ReadmeTests(unittest.TestCase):
         self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "abc"})
         from senselink.config import load
         config = load(path)
-        self.assertEqual(config.sources[0].options["url"],
+        self.assertEqual(config.sources[0].settings.url,
                          "ws://homeassistant.local:8123/api/websocket")
         self.assertEqual(len(config.plugs), 4)
 
@@ -1489,4 +1519,5 @@ class SupervisorTests(HassTestCase):
         # With a token of its own, url: supervisor is fine anywhere.
         config = load_text(text.format("      url: supervisor\n      auth_token: abc\n"),
                            "conf.yml")
-        self.assertEqual(config.sources[0].options["url"], "supervisor")
+        self.assertEqual(config.sources[0].settings.url, "supervisor")
+        self.assertTrue(config.sources[0].settings.supervisor)

@@ -14,7 +14,8 @@ Every reading goes through the shared power model (L{senselink.power.Feed});
 this package only extracts raw values. The access token never appears in a
 log line, not even at DEBUG.
 
- - L{kind}: the C{hass} config keys, their converters and checks (L{HassKind})
+ - L{kind}: the C{hass} settings (L{HassSourceSettings}, L{HassPlugSettings}: each key
+   declared once), their converters and checks (L{HassKind})
  - L{service}: the source service, its reconnection and its plugs (L{HassService})
  - L{protocol}: one websocket connection (Autobahn), the link of a session
  - L{session}: the conversation on one connection: authentication,

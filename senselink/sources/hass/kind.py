@@ -1,14 +1,16 @@
-"""The C{hass} source kind: its config keys, their converters and the cross-key checks."""
+"""The C{hass} source kind: its settings (each key declared once, with its converter), the
+converters and the cross-key checks."""
 
 import os
 import re
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
-from senselink.config import (
-    MODEL_FIELDS, READING_FIELDS, Field, Invalid, SourceKind, boolean, check_power_paths, integer,
-    keypath, string,
-)
+from senselink.config import (Invalid, SourceKind, boolean, check_power_paths, integer, keypath,
+                              string)
+from senselink.config.schema import ModelSettings, PlugSettings, ReadingSettings
+from senselink.config.settings import field_table, setting
 from senselink.extras import missing
 from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
@@ -70,81 +72,105 @@ def attribute_name(value, raw=None):
     return value
 
 
+@dataclass(frozen=True)
+class HassSourceSettings:
+    """The keys of a C{hass} source."""
+
+    url: str = setting(hass_url, doc="Home Assistant URL, e.g. ws://homeassistant.local:8123; "
+                                     "supervisor (the default inside a Home Assistant app): "
+                                     "through the Supervisor with $SUPERVISOR_TOKEN")
+    auth_token: str = setting(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True)
+    auth_token_file: str = setting(string, doc="File holding the access token "
+                                               "(e.g. a Docker secret)")
+    max_message_size: int = setting(integer(0, MAX_MESSAGE_LIMIT), default=0,
+                                    doc="Largest websocket message in bytes (0: no limit)")
+    verify_tls: bool = setting(boolean, default=True, doc="Check the server certificate (wss://)")
+    ca_file: str = setting(ca_file_path,
+                           doc="PEM file of the CA(s) that signed the server certificate")
+
+    @property
+    def supervisor(self) -> bool:
+        """Whether Home Assistant is reached through the Supervisor (no url means so)."""
+        return self.url is None or self.url == SUPERVISOR
+
+
+@dataclass(frozen=True)
+class HassPlugSettings(ReadingSettings, ModelSettings):
+    """The keys of a C{hass} plug: the model's, a reading in parts, and the entity's."""
+
+    entity_id: str = setting(entity_id, required=True,
+                             doc="Home Assistant entity id, e.g. light.kitchen")
+    attribute: str = setting(attribute_name, doc="Attribute scaled to watts, e.g. brightness")
+    attribute_keypath: str = setting(keypath, doc="Keypath of the value scaled to watts, "
+                                                  "e.g. attributes/data/0/level")
+    power_keypath: str = setting(keypath, doc="Keypath of a value in watts, "
+                                              "e.g. attributes/current_power_w")
+    state_keypath: str = setting(keypath, default="state",
+                                 doc="Keypath of the state (on/off, a state_power word)")
+
+    @property
+    def scaled(self) -> bool:
+        """Whether an attribute is scaled to watts (C{attribute} or C{attribute_keypath})."""
+        return self.attribute is not None or self.attribute_keypath is not None
+
+
+def refused(where, key) -> bool:
+    """Whether the value of C{key} under C{where} was refused already (a problem names it)."""
+    name = f": {where.child(key).name}: "
+    return any(name in problem for problem in where.problems)
+
+
 class HassKind(SourceKind):
     name = "hass"
     doc = "Home Assistant entities over the websocket API"
-    source_fields = {
-        "url": Field(hass_url, doc="Home Assistant URL, e.g. ws://homeassistant.local:8123; "
-                                   "supervisor (the default inside a Home Assistant app): "
-                                   "through the Supervisor with $SUPERVISOR_TOKEN"),
-        "auth_token": Field(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True),
-        "auth_token_file": Field(string, doc="File holding the access token (e.g. a Docker secret)"),
-        "max_message_size": Field(integer(0, MAX_MESSAGE_LIMIT), default=0,
-                                  doc="Largest websocket message in bytes (0: no limit)"),
-        "verify_tls": Field(boolean, default=True, doc="Check the server certificate (wss://)"),
-        "ca_file": Field(ca_file_path, doc="PEM file of the CA(s) that signed the server certificate"),
-    }
-    plug_fields = {
-        **MODEL_FIELDS,
-        "entity_id": Field(entity_id, required=True, doc="Home Assistant entity id, e.g. light.kitchen"),
-        "attribute": Field(attribute_name, doc="Attribute scaled to watts, e.g. brightness"),
-        "attribute_keypath": Field(keypath, doc="Keypath of the value scaled to watts, "
-                                                "e.g. attributes/data/0/level"),
-        "power_keypath": Field(keypath, doc="Keypath of a value in watts, "
-                                            "e.g. attributes/current_power_w"),
-        **READING_FIELDS,
-        "state_keypath": Field(keypath, default="state", doc="Keypath of the state (on/off, a "
-                                                             "state_power word)"),
-    }
+    source_settings = HassSourceSettings
+    plug_settings = HassPlugSettings
+    source_fields = field_table(HassSourceSettings)
+    plug_fields = field_table(HassPlugSettings, besides=PlugSettings)
 
     def check(self, source, where):
-        options = source.options
-        if "auth_token" not in options or "auth_token_file" not in options:
+        if refused(where, "auth_token") or refused(where, "auth_token_file"):
             return      # a token key was refused already (the error names it)
-        has_token = options.get("auth_token") is not None
-        token_file = options.get("auth_token_file")
-        url = options.get("url")
-        supervisor = (url or SUPERVISOR) == SUPERVISOR
+        settings = source.settings
+        has_token = settings.auth_token is not None
+        token_file = settings.auth_token_file
         in_app = bool(os.environ.get("SUPERVISOR_TOKEN", "").strip())
-        if "url" not in options:
+        if refused(where, "url"):
             pass                     # an invalid url, reported already
-        elif url is None and not in_app:
+        elif settings.url is None and not in_app:
             where.error(f"missing required key 'url' ({self.source_fields['url'].doc})")
-        elif supervisor and not in_app and not has_token and token_file is None:
-            where.at(options, "url").error(
+        elif settings.supervisor and not in_app and not has_token and token_file is None:
+            where.child("url").error(
                 "supervisor needs $SUPERVISOR_TOKEN, which the Supervisor sets in Home Assistant "
                 "apps with homeassistant_api: true, and it is not set here; outside the app give "
                 "Home Assistant's URL and auth_token")
         if has_token and token_file is not None:
-            where.at(options, "auth_token_file").error(
+            where.child("auth_token_file").error(
                 "give either auth_token or auth_token_file, not both")
-        elif not has_token and token_file is None and not supervisor:
+        elif not has_token and token_file is None and not settings.supervisor:
             where.error("missing the access token: set auth_token (or ${ENV_VAR}) "
                         "or auth_token_file")
-        elif has_token and not options["auth_token"].strip():
-            where.at(options, "auth_token").error("the access token is empty")
+        elif has_token and not settings.auth_token.strip():
+            where.child("auth_token").error("the access token is empty")
         elif token_file is not None:
             try:
                 read_token_file(token_file)
             except (OSError, ValueError, UnicodeDecodeError) as e:
                 reason = getattr(e, "strerror", None) or str(e)
-                where.at(options, "auth_token_file").error(
+                where.child("auth_token_file").error(
                     f"cannot read the access token from {token_file!r}: {reason}")
         for plug in source.plugs:
             here = plug.where
-            o = plug.options
-            if o.get("attribute") is not None and o.get("attribute_keypath") is not None:
+            s = plug.settings
+            if s.attribute is not None and s.attribute_keypath is not None:
                 here.error("give either attribute or attribute_keypath, not both")
-            measured = check_power_paths(o, here)
-            if measured and (
-                    o.get("attribute") is not None or o.get("attribute_keypath") is not None):
+            measured = check_power_paths(asdict(s), here)
+            if measured and s.scaled:
                 here.error(f"{measured[0]} reads watts directly: it cannot be combined with "
                            "attribute or attribute_keypath")
-            elif ((o.get("attribute") is not None or o.get("attribute_keypath") is not None)
-                    and not o.get("power_curve")):
-                if o.get("attribute_max") is None:
-                    here.error("an attribute needs attribute_max (the value meaning max_watts) "
-                               "or a power_curve")
+            elif s.scaled and not s.power_curve and s.attribute_max is None:
+                here.error("an attribute needs attribute_max (the value meaning max_watts) "
+                           "or a power_curve")
 
     def initial(self, plug):
         # As the original: 0 W until Home Assistant reports the entity.

@@ -78,11 +78,11 @@ class _Binding:
         return self.feed.plug
 
 
-def _attribute_path(options):
-    if options.get("attribute") is not None:
-        return ("attributes", options["attribute"])
-    if options.get("attribute_keypath") is not None:
-        return split(options["attribute_keypath"])
+def _attribute_path(settings):
+    if settings.attribute is not None:
+        return ("attributes", settings.attribute)
+    if settings.attribute_keypath is not None:
+        return split(settings.attribute_keypath)
     return None
 
 
@@ -114,27 +114,26 @@ class HassService(SourceService):
             self.ping_interval = ping_interval
         if ping_timeout is not None:
             self.ping_timeout = ping_timeout
-        options = source.options
-        self.supervisor = (options.get("url") or SUPERVISOR) == SUPERVISOR
-        self.url = supervisor_url() if self.supervisor else options["url"]
+        settings = source.settings
+        self.supervisor = settings.supervisor
+        self.url = supervisor_url() if self.supervisor else settings.url
         parts = urlsplit(self.url)
         self.label = safe_url(self.url)
-        self._token = options.get("auth_token")
-        self._token_file = options.get("auth_token_file")
-        self.max_message_size = options.get("max_message_size") or 0
+        self._token = settings.auth_token
+        self._token_file = settings.auth_token_file
+        self.max_message_size = settings.max_message_size
         self.complaints = Complaints(log)
         self.bindings = {}
         for pc in source.plugs:
-            o = pc.options
-            attribute_path = _attribute_path(o)
-            power_paths = PowerPaths.from_options(o)
-            feed = Feed(plugs[pc.id], PowerModel.from_options(o), clock,
-                        timeout=o.get("timeout_duration"), uses_power=power_paths is not None,
+            ps = pc.settings
+            attribute_path = _attribute_path(ps)
+            power_paths = PowerPaths.from_settings(ps)
+            feed = Feed(plugs[pc.id], PowerModel.from_settings(ps, pc.max_plug_watts), clock,
+                        timeout=ps.timeout_duration, uses_power=power_paths is not None,
                         uses_attribute=attribute_path is not None)
             self.feeds.append(feed)
-            binding = _Binding(feed, split(o.get("state_keypath") or "state"), attribute_path,
-                               power_paths)
-            self.bindings.setdefault(o["entity_id"], []).append(binding)
+            binding = _Binding(feed, split(ps.state_keypath), attribute_path, power_paths)
+            self.bindings.setdefault(ps.entity_id, []).append(binding)
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection
         self.sessions = 0           # authenticated sessions so far
@@ -143,24 +142,24 @@ class HassService(SourceService):
         self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)
         if endpoint is None:
-            endpoint = self._endpoint(parts, options)
+            endpoint = self._endpoint(parts, settings)
         endpoint = ReportingEndpoint(endpoint, self.connect_failed,
                                      f"Home Assistant endpoint {self.label}")
         self.client = ClientService(endpoint, self.factory, retryPolicy=self.readiness.retry_delay,
                                     clock=clock)
         self.client.setServiceParent(self)
 
-    def _endpoint(self, parts, options):
+    def _endpoint(self, parts, settings):
         secure = parts.scheme == "wss"
         host = parts.hostname
         port = parts.port or (443 if secure else 80)
         endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self.ping_timeout)
         if not secure:
             return endpoint
-        if not options.get("verify_tls", True):
+        if not settings.verify_tls:
             creator = UnverifiedTLS(host)
         else:
-            ca_file = options.get("ca_file")
+            ca_file = settings.ca_file
             creator = client_tls(host, trust=load_ca_file(ca_file) if ca_file else None)
         return wrapClientTLS(creator, endpoint)
 
