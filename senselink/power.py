@@ -139,15 +139,6 @@ class PowerModel:
                 kwargs[key] = value
         return cls(**kwargs)
 
-    @classmethod
-    def from_options(cls, options: dict, **defaults) -> "PowerModel":
-        """Build a model from a plug's validated options (unused keys are ignored)."""
-        kwargs = dict(defaults)
-        for key in cls.__slots__:
-            if not key.startswith("_") and options.get(key) is not None:
-                kwargs[key] = options[key]
-        return cls(**kwargs)
-
     def static_watts(self) -> float:
         """C{min_watts + on_fraction * (max_watts - min_watts)}, the static plug's power."""
         return sane_watts(self.min_watts + self.on_fraction * (self.max_watts - self.min_watts))

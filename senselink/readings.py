@@ -78,18 +78,6 @@ class PowerPaths:
         one = None if single is None else getattr(settings, single)
         return cls(single=one) if one else None
 
-    @classmethod
-    def from_options(cls, options, single="power_keypath"):
-        """From a plug's C{power_keypaths}, C{current_keypath} + C{voltage_keypath} or
-        C{single} (the key of one keypath; None: none); None when none is set."""
-        if options.get("power_keypaths"):
-            return cls(parts=options["power_keypaths"])
-        if options.get("current_keypath") is not None and options.get("voltage_keypath") is not None:
-            return cls(current=options["current_keypath"], voltage=options["voltage_keypath"])
-        if single is not None and options.get(single):
-            return cls(single=options[single])
-        return None
-
     @property
     def several(self) -> bool:
         """Whether the reading has more than one value (parts, or current and voltage)."""

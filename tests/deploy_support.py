@@ -84,7 +84,7 @@ class LineSource(SourceService):
         self.label = f"127.0.0.1:{source.options['port']}"
         self.by_id = {}
         for pc in source.plugs:
-            feed = Feed(plugs[pc.id], PowerModel.from_options(pc.options), clock)
+            feed = Feed(plugs[pc.id], PowerModel.from_settings(pc.settings, pc.max_plug_watts), clock)
             self.by_id[pc.id] = feed
             self.feeds.append(feed)
         self._lines = []

@@ -52,13 +52,13 @@ class ValidConfigTests(unittest.TestCase):
         c = config.load_text(ORIGINAL, "cfg.yml")
         self.assertEqual(list(c.plugs), ["NAS", "Fan", "Heater", "Both"])
         self.assertEqual(c.target, "127.0.0.5")
-        self.assertEqual(c.plugs["NAS"]["mac"], "53:75:31:F6:4C:01")
+        self.assertEqual(c.plugs["NAS"].settings.mac, "53:75:31:F6:4C:01")
         # An all-digit MAC is a sexagesimal number in YAML 1.1: the text as written is used.
-        self.assertEqual(c.plugs["Fan"]["mac"], "50:12:34:56:01:02")
-        self.assertEqual(c.plugs["Fan"]["skip_rate"], 2)
+        self.assertEqual(c.plugs["Fan"].settings.mac, "50:12:34:56:01:02")
+        self.assertEqual(c.plugs["Fan"].settings.skip_rate, 2)
         self.assertEqual([p.id for p in c.reported()], ["Heater", "Both"])
         self.assertEqual(c.aggregate_of("NAS"), "Both")
-        self.assertEqual(c.plugs["NAS"]["device_id"], derive_device_id("53:75:31:F6:4C:01"))
+        self.assertEqual(c.plugs["NAS"].settings.device_id, derive_device_id("53:75:31:F6:4C:01"))
         self.assertEqual(c.warnings, [])
 
     def test_example_configs_are_valid(self):
@@ -82,7 +82,7 @@ class ValidConfigTests(unittest.TestCase):
         self.addCleanup(os.environ.pop, "SENSELINK_TEST_ALIAS")
         c = config.load_text(
             "sources:\n- static:\n    plugs:\n    - a: {alias: '${SENSELINK_TEST_ALIAS}'}\n", "cfg.yml")
-        self.assertEqual(c.plugs["a"]["alias"], "From Env")
+        self.assertEqual(c.plugs["a"].settings.alias, "From Env")
 
     def test_missing_env_is_an_error(self):
         problems = errors_of(
@@ -93,9 +93,9 @@ class ValidConfigTests(unittest.TestCase):
     def test_derived_mac_is_stable_and_warned(self):
         c1 = config.load_text("sources:\n- static:\n    plugs:\n    - Lamp: {max_watts: 1}\n", "a.yml")
         c2 = config.load_text("sources:\n- static:\n    plugs:\n    - Lamp: {max_watts: 9}\n", "b.yml")
-        self.assertEqual(c1.plugs["Lamp"]["mac"], c2.plugs["Lamp"]["mac"])
-        self.assertEqual(c1.plugs["Lamp"]["mac"], derive_mac("Lamp"))
-        self.assertEqual(len(c1.plugs["Lamp"]["device_id"]), 40)
+        self.assertEqual(c1.plugs["Lamp"].settings.mac, c2.plugs["Lamp"].settings.mac)
+        self.assertEqual(c1.plugs["Lamp"].settings.mac, derive_mac("Lamp"))
+        self.assertEqual(len(c1.plugs["Lamp"].settings.device_id), 40)
         self.assertIn("has no mac", c1.warnings[0])
 
     def test_more_than_twenty_reported_plugs_warns(self):
@@ -381,7 +381,7 @@ class AliasExpansionTests(unittest.TestCase):
         self.assertLess(size, yamlmarks.MAX_NODES / 10)
         c = config.load_text(text, "cfg.yml")
         self.assertEqual(len(c.plugs), 200)
-        self.assertEqual((c.plugs["s3"]["skip_rate"], c.plugs["s3"]["max_watts"]), (1, 4))
+        self.assertEqual((c.plugs["s3"].settings.skip_rate, c.plugs["s3"].settings.max_watts), (1, 4))
 
     def test_check_prints_a_short_error(self):
         path = os.path.abspath(self.mktemp())
@@ -474,4 +474,4 @@ class CommandLineTests(unittest.TestCase):
         self.assertRegex(lines["device_id"], r"^[0-9A-F]{40}$")
         c = config.load_text("sources:\n- static:\n    plugs:\n    - a:\n"
                              f"        mac: {lines['mac']}\n        device_id: {lines['device_id']}\n")
-        self.assertEqual(c.plugs["a"]["mac"], lines["mac"])
+        self.assertEqual(c.plugs["a"].settings.mac, lines["mac"])

@@ -302,10 +302,12 @@ class CheckCommandTests(unittest.TestCase):
                 keys.update(key for key, value in plug.options.items()
                             if key.startswith(("state_power", "power_keypaths", "current_"))
                             and value is not None)
-                feeds[plug.id] = Feed(Plug(plug.id, mac=plug["mac"], device_id=plug["device_id"],
+                settings = plug.settings
+                feeds[plug.id] = Feed(Plug(plug.id, mac=settings.mac, device_id=settings.device_id,
                                            kind=plug.kind, clock=clock),
-                                      PowerModel.from_options(plug.options), clock,
-                                      uses_attribute=plug.get("attribute") is not None)
+                                      PowerModel.from_settings(settings, plug.max_plug_watts),
+                                      clock, uses_attribute=getattr(settings, "attribute",
+                                                                    None) is not None)
         self.assertEqual(keys, {"state_power", "state_power_default", "power_keypaths",
                                 "current_keypath"})
         # What the text says the examples do.
@@ -330,6 +332,6 @@ class CheckCommandTests(unittest.TestCase):
     def test_example_file(self):
         self.patch(os, "environ", {**os.environ, "HASS_TOKEN": "a-token"})
         loaded = self.check("examples/states.yml")
-        self.assertEqual(loaded.plugs["Heater"]["state_power"], {"on": 1500, "off": 0.5})
-        kinds = {plug.kind for plug in loaded.plugs.values() if plug.get("state_power")}
+        self.assertEqual(loaded.plugs["Heater"].settings.state_power, {"on": 1500, "off": 0.5})
+        kinds = {plug.kind for plug in loaded.plugs.values() if plug.settings.state_power}
         self.assertEqual(kinds, {"hass", "mqtt"})

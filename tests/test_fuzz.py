@@ -190,4 +190,4 @@ class StructuredConfigProperties(unittest.TestCase):
         except config.ConfigError as e:
             self.assertTrue(all(p.startswith("fuzz.yml") for p in e.problems), e.problems)
             return
-        self.assertEqual(len({p["mac"] for p in result.plugs.values()}), len(result.plugs))
+        self.assertEqual(len({p.settings.mac for p in result.plugs.values()}), len(result.plugs))

@@ -261,18 +261,22 @@ class PartsTests(unittest.TestCase):
         self.assertEqual(feed.power(Product(0.5, 230)), 115)
         self.assertEqual(self.plug.watts, 115)
 
-    def test_paths_from_options(self):
-        self.assertIsNone(PowerPaths.from_options({}))
-        one = PowerPaths.from_options({"power_keypath": "a/b"})
+    def test_paths_from_settings(self):
+        from senselink.sources.httpsettings import HttpPlugSettings
+        from senselink.sources.mqtt.settings import MqttPlugSettings
+        self.assertIsNone(PowerPaths.from_settings(HttpPlugSettings()))
+        one = PowerPaths.from_settings(HttpPlugSettings(power_keypath="a/b"))
         self.assertEqual((one.single, one.several), (("a", "b"), False))
         self.assertEqual(one.read({"a": {"b": 5}}), 5)
         self.assertIs(one.read({}), MISSING)
-        parts = PowerPaths.from_options({"power_keypaths": ["a/0", "a/1"], "power_keypath": None})
+        parts = PowerPaths.from_settings(HttpPlugSettings(power_keypaths=("a/0", "a/1")))
         self.assertTrue(parts.several)
         self.assertEqual(parts.read({"a": [1, 2]}).values, (1, 2))
-        product = PowerPaths.from_options({"current_keypath": "i", "voltage_keypath": "u"})
+        product = PowerPaths.from_settings(HttpPlugSettings(current_keypath="i",
+                                                            voltage_keypath="u"))
         self.assertEqual(self.model.reading(product.read({"i": 2, "u": 230})), 460)
-        self.assertIsNone(PowerPaths.from_options({"power_topic_keypath": "x"}, single=None))
+        self.assertIsNone(PowerPaths.from_settings(MqttPlugSettings(power_topic_keypath="x"),
+                                                   single=None))
 
 
 # ---------------------------------------------------------------- properties

@@ -3,6 +3,7 @@
     yamlmarks   YAML with line marks (libyaml when available)
     scalars     numbers and text with their bounds declared (Bounded, plain_text, name)
     fields      Field and the converters (mac, state_power, power_curve, ...)
+    settings    typed settings classes: setting(), field_table(), build()
     where       file/line/key context of problems; ConfigError
     sections    the optional top-level sections (web, device, rate_limit, ...)
     schema      the top-level keys and the keys every plug accepts

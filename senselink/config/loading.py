@@ -150,8 +150,11 @@ def parse(document, path="<config>", kinds=None) -> Config:
         source_options = check_fields(body, fields, here, f"{kind.name} source")
         plug_list = source_options.pop("plugs", None)
         source_class, plug_class = settings_classes(kind)
+        refused = frozenset(key for key in (body if isinstance(body, dict) else ())
+                            if key in fields and key not in source_options)
         source = SourceConfig(kind.name, source_options, [], getattr(body, "line", here.line), index,
-                              where=here, settings=build(source_class, source_options))
+                              where=here, settings=build(source_class, source_options),
+                              refused=refused)
         if isinstance(body, dict) and "plugs" in body and not isinstance(plug_list, list):
             here.at(body, "plugs").error(
                 f"expected a list of plugs (- my_plug: ...), got {describe_value(plug_list)}")

@@ -3,16 +3,8 @@
 from dataclasses import dataclass, field
 
 
-class _Options:
-    """C{get}: a validated option, C{default} where it is unset (None)."""
-
-    def get(self, key, default=None):
-        value = self.options.get(key)
-        return default if value is None else value
-
-
 @dataclass
-class PlugConfig(_Options):
+class PlugConfig:
     id: str
     kind: str
     options: dict
@@ -24,12 +16,9 @@ class PlugConfig(_Options):
     settings: object = None
     max_plug_watts: float = None       # the config's ceiling, for the plug's power model
 
-    def __getitem__(self, key):
-        return self.options[key]
-
 
 @dataclass
-class SourceConfig(_Options):
+class SourceConfig:
     kind: str
     options: dict
     plugs: list
@@ -38,6 +27,9 @@ class SourceConfig(_Options):
     # The context of the source's settings (a Where): cross-key checks report with it.
     where: object = field(default=None, repr=False, compare=False)
     settings: object = None            # the typed settings (the kind's source_settings)
+    # Keys written with a value that was refused (its problem is reported): the settings
+    # hold their defaults, which a kind's checks across keys should not judge.
+    refused: frozenset = frozenset()
 
 
 @dataclass

@@ -6,7 +6,6 @@ L{SourceKind.plug_fields}); the keys here are the same for all of them.
 """
 
 from dataclasses import dataclass
-from functools import partial
 from types import MappingProxyType
 
 from senselink.config import sections
@@ -172,16 +171,16 @@ def check_power_paths(settings, where, single="power_keypath"):
     """One way of reading measured watts: C{single}, C{power_keypaths} or current x voltage.
 
     @param settings: the plug's typed settings (with L{ReadingSettings} and the
-        attribute C{single}); validated options (a dict) are still accepted.
+        attribute named C{single}, the kind's key of one keypath).
     @return: the keys of the ways given (empty: none).
     """
-    value = settings.get if isinstance(settings, dict) else partial(getattr, settings)
-    given = [key for key in (single, "power_keypaths", "current_keypath")
-             if value(key, None) is not None]
+    ways = {single: getattr(settings, single), "power_keypaths": settings.power_keypaths,
+            "current_keypath": settings.current_keypath}
+    given = [key for key, value in ways.items() if value is not None]
     if len(given) > 1:
         where.error(f"{' and '.join(given)} exclude each other: give one way to read the watts")
-    if (value("current_keypath", None) is None) != (value("voltage_keypath", None) is None):
+    if (settings.current_keypath is None) != (settings.voltage_keypath is None):
         where.error("current_keypath and voltage_keypath go together (watts = current x voltage)")
-    if value("voltage_keypath", None) is not None and "current_keypath" not in given:
+    if settings.voltage_keypath is not None and "current_keypath" not in given:
         given.append("voltage_keypath")
     return given

@@ -3,7 +3,7 @@ converters and the cross-key checks."""
 
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -114,12 +114,6 @@ class HassPlugSettings(ReadingSettings, ModelSettings):
         return self.attribute is not None or self.attribute_keypath is not None
 
 
-def refused(where, key) -> bool:
-    """Whether the value of C{key} under C{where} was refused already (a problem names it)."""
-    name = f": {where.child(key).name}: "
-    return any(name in problem for problem in where.problems)
-
-
 class HassKind(SourceKind):
     name = "hass"
     doc = "Home Assistant entities over the websocket API"
@@ -129,13 +123,13 @@ class HassKind(SourceKind):
     plug_fields = field_table(HassPlugSettings, besides=PlugSettings)
 
     def check(self, source, where):
-        if refused(where, "auth_token") or refused(where, "auth_token_file"):
+        if {"auth_token", "auth_token_file"} & source.refused:
             return      # a token key was refused already (the error names it)
         settings = source.settings
         has_token = settings.auth_token is not None
         token_file = settings.auth_token_file
         in_app = bool(os.environ.get("SUPERVISOR_TOKEN", "").strip())
-        if refused(where, "url"):
+        if "url" in source.refused:
             pass                     # an invalid url, reported already
         elif settings.url is None and not in_app:
             where.error(f"missing required key 'url' ({self.source_fields['url'].doc})")
@@ -164,7 +158,7 @@ class HassKind(SourceKind):
             s = plug.settings
             if s.attribute is not None and s.attribute_keypath is not None:
                 here.error("give either attribute or attribute_keypath, not both")
-            measured = check_power_paths(asdict(s), here)
+            measured = check_power_paths(s, here)
             if measured and s.scaled:
                 here.error(f"{measured[0]} reads watts directly: it cannot be combined with "
                            "attribute or attribute_keypath")

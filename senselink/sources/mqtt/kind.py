@@ -1,7 +1,5 @@
 """The C{mqtt} kind: its settings classes and its checks across keys (L{MqttKind})."""
 
-from dataclasses import asdict
-
 from senselink.config import SourceKind, check_power_paths
 from senselink.config.schema import PlugSettings
 from senselink.config.settings import field_table
@@ -39,7 +37,7 @@ class MqttKind(SourceKind):
                 elif keypath is not None:
                     here.child(f"{role}_topic_keypath").error(
                         f"{role}_topic_keypath needs {role}_topic")
-            for key in check_power_paths(asdict(settings), here, single="power_topic_keypath"):
+            for key in check_power_paths(settings, here, single="power_topic_keypath"):
                 if "power" not in topics and key != "power_topic_keypath":
                     here.child(key).error(f"{key} needs power_topic")
             if settings.state_power is not None and "state" not in topics:
