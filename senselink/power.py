@@ -79,12 +79,6 @@ def _part(value, name) -> float:
         raise UnreadableValue(f"{name}: {e}") from None
 
 
-# The settings a model is built from (L{PowerModel.from_settings}).
-MODEL_KEYS = ("min_watts", "max_watts", "off_usage", "on_fraction", "on_state_value",
-              "off_state_value", "attribute_min", "attribute_max", "power_curve", "state_power",
-              "state_case_sensitive", "state_power_default")
-
-
 class PowerModel:
     """Configuration and arithmetic that turn raw values into watts."""
 
@@ -130,14 +124,12 @@ class PowerModel:
     @classmethod
     def from_settings(cls, settings, max_plug_watts=DEFAULT_MAX_PLUG_WATTS,
                       **defaults) -> "PowerModel":
-        """Build a model from a plug's typed settings (a C{PowerSettings}, or one of its
-        kinds with the model's keys); C{defaults} for keys a kind leaves unset."""
-        kwargs = dict(defaults, max_plug_watts=max_plug_watts)
-        for key in MODEL_KEYS:
-            value = getattr(settings, key, None)
-            if value is not None:
-                kwargs[key] = value
-        return cls(**kwargs)
+        """Build a model from a plug's typed settings: what its C{model_arguments()} give
+        (a C{PowerSettings}: the watts; a C{ModelSettings}: states, attribute and curve
+        too); C{defaults} for what a kind leaves unset."""
+        given = {key: value for key, value in settings.model_arguments().items()
+                 if value is not None}
+        return cls(**{**defaults, **given, "max_plug_watts": max_plug_watts})
 
     def static_watts(self) -> float:
         """C{min_watts + on_fraction * (max_watts - min_watts)}, the static plug's power."""

@@ -17,9 +17,9 @@ from senselink import sources as _sources
 from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, name, redact,
                                      shown, substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
-from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, PlugSettings,
-                                     check_ranges, check_states)
-from senselink.config.settings import build, from_table
+from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, ModelSettings,
+                                     PlugSettings, PowerSettings, check_ranges, check_states)
+from senselink.config.settings import build, field_table, from_table
 from senselink.config.sections import DEFAULT_MAX_PLUG_WATTS
 from senselink.config.where import ConfigError, Where
 from senselink.config.yamlmarks import TooLarge, MarkedMap, read_yaml
@@ -210,8 +210,13 @@ def settings_classes(kind):
     classes made from its field tables (a kind that declares tables only)."""
     source_class = getattr(kind, "source_settings", None) \
         or from_table(f"{kind.name.title()}SourceSettings", kind.source_fields)
-    plug_class = getattr(kind, "plug_settings", None) \
-        or from_table(f"{kind.name.title()}PlugSettings", kind.plug_fields, base=PlugSettings)
+    plug_class = getattr(kind, "plug_settings", None)
+    if plug_class is None:
+        # The richest of our plug settings whose keys the kind's table has (its power
+        # model then reads them), extended by the table's other keys.
+        base = next(cls for cls in (ModelSettings, PowerSettings, PlugSettings)
+                    if set(field_table(cls, besides=PlugSettings)) <= set(kind.plug_fields))
+        plug_class = from_table(f"{kind.name.title()}PlugSettings", kind.plug_fields, base=base)
     return source_class, plug_class
 
 

@@ -49,6 +49,11 @@ class PowerSettings(PlugSettings):
     on_fraction: float = setting(number(0, 1), default=1.0,
                                  doc="Static plugs: fraction of the min..max range drawn")
 
+    def model_arguments(self) -> dict:
+        """What the power model (L{senselink.power.PowerModel}) is built from."""
+        return {"min_watts": self.min_watts, "max_watts": self.max_watts,
+                "off_usage": self.off_usage, "on_fraction": self.on_fraction}
+
 
 @dataclass(frozen=True)
 class ModelSettings(PowerSettings):
@@ -69,6 +74,14 @@ class ModelSettings(PowerSettings):
                                          doc="false: state words match ignoring case")
     state_power_default: float = setting(WATTS, doc="Watts of a state not in state_power "
                                                     "(default: keep the last value)")
+
+    def model_arguments(self) -> dict:
+        return {**super().model_arguments(),
+                "attribute_min": self.attribute_min, "attribute_max": self.attribute_max,
+                "power_curve": self.power_curve, "on_state_value": self.on_state_value,
+                "off_state_value": self.off_state_value, "state_power": self.state_power,
+                "state_case_sensitive": self.state_case_sensitive,
+                "state_power_default": self.state_power_default}
 
 
 @dataclass(frozen=True)
