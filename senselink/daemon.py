@@ -311,21 +311,36 @@ class Daemon(MultiService):
     def apply_settings(self, config, starting=False):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},
         C{rate_limit}), what Kasa clients see (C{device}, C{kasa_clients}), the
-        web interface and the state file."""
+        web interface and the state file.
+
+        @return: C{{key: reason}} of the sections that could not be applied (the old
+            one stays in use: a state file that cannot be written, a web listener
+            that cannot listen).
+        """
         settings = config.settings
+        kept = {}
         self.responder.set_guard(Guard.from_config(config, self.reactor))
         device = None
         if settings.kasa_clients:
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        self._set_state_file(settings, starting)
+        problem = self._set_state_file(settings, starting)
+        if problem:
+            kept["state_file"] = kept["state_save_interval"] = problem
         web = settings.web
         if starting or web != self._web_options:
-            self._set_web(web)
+            problem = self._set_web(web, starting)
+            if problem:
+                kept["web"] = problem
+                return kept               # the old listener and its options stay
         self._web_options = web
+        return kept
 
     def _set_state_file(self, settings, starting):
-        """Keep the counters in the configured state file (or in memory only)."""
+        """Keep the counters in the configured state file (or in memory only).
+
+        @return: why the file could not be changed (the old one stays), or None.
+        """
         path = configured_state_file(settings)
         interval = settings.state_save_interval
         old = self.energy
@@ -338,9 +353,7 @@ class Daemon(MultiService):
         if path is not None and not starting:
             problem = check_location(path)
             if problem is not None:
-                log.error("state_file not changed: {problem}; the counters stay where they "
-                          "were", problem=problem)
-                return
+                return f"{problem}; the counters stay where they were"
         if old is not None:
             old.disownServiceParent()            # saves to the old file
             self.energy = None
@@ -355,41 +368,56 @@ class Daemon(MultiService):
             log.info("Energy counters are kept in {path} from now on (was {old})",
                      path=path, old=old.path)
 
-    def _set_web(self, options):
+    def _set_web(self, options, starting=False):
         """Listen with the web interface as C{options} (a WebOptions, or None) say.
 
-        Only a changed C{listen} rebinds; a new token applies at once (the
-        interface reads it from the running config at each request), so a
-        new short one is a warning now, once, whichever listeners serve it.
+        Only a changed C{listen} rebinds: the new listener is opened before the old
+        one closes, so a listen that cannot listen (a port in use, no permission)
+        leaves the old one serving. A new token applies at once (the interface
+        reads it from the running config at each request), so a new short one is
+        a warning now, once, whichever listeners serve it.
+
+        @return: why the new listener could not listen (the old one stays), or None.
         """
         old = self.web
         old_listen = self._web_options.listen if self._web_options is not None else None
-        if options is not None and options.token != getattr(self._web_options, "token", None):
-            from senselink import web as _web     # loaded only when configured
-            _web.warn_if_short(options.token)
         new_listen = options.listen if options is not None else None
         if old_listen == new_listen and (old is not None or options is None):
-            return False
-        if old is not None:
-            self.web = None
-            old.disownServiceParent()
+            self._warn_if_short(options)
+            return None
         if options is None:
+            if old is not None:
+                self.web = None
+                old.disownServiceParent()
             if self.history is not None:
                 self.history.stop()
                 self.history = None
             log.info("Web interface off")
-            return True
+            return None
         if self.history is None:
             self.history = PowerHistory(self.reactor)
             self.history.watch(self.plugs)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self, options)
-        service.setName("web")
-        self.web = service
+        if old is None:
+            service.setName("web")     # (a start-up failure names the listener by it)
         try:
             service.setServiceParent(self)
-        except CannotListenError as e:
-            log.error("{error}", error=str(listen_error(LISTENERS["web"], e)))
-            self.web = None
+        except Exception as e:        # CannotListenError, or what an endpoint raises
             service.disownServiceParent()
-        return True
+            reason = str(listen_error(LISTENERS["web"], e)) \
+                if isinstance(e, CannotListenError) else clip(str(e) or type(e).__name__)
+            if old is None:
+                log.error("{error}", error=reason)
+                return None if starting else reason
+            return f"{reason}; the web interface stays on {old_listen}"
+        if old is not None:
+            old.disownServiceParent()
+        self.web = service
+        self._warn_if_short(options)
+        return None
+
+    def _warn_if_short(self, options):
+        if options is not None and options.token != getattr(self._web_options, "token", None):
+            from senselink import web as _web     # loaded only when configured
+            _web.warn_if_short(options.token)

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from senselink import config as _config
 from senselink.daemon import describe_source
 from senselink.config.settings import differences, values
-from senselink.excerpt import excerpt, shown_name
+from senselink.excerpt import clip, excerpt, shown_name
 from senselink.log import Logger
 from senselink.plugbuilder import PlugChanges, build_plugs
 
@@ -53,6 +53,7 @@ class ReloadSummary:
     sources_idle: list = field(default_factory=list)      # new config, no connection to run
     sources_failed: list = field(default_factory=list)    # new config, could not be started
     settings_changed: list = field(default_factory=list)  # top-level sections applied anew
+    settings_kept: list = field(default_factory=list)     # changed, but the old one kept (why logged)
 
 
 def source_settings(source):
@@ -138,6 +139,12 @@ class Reloader(Service):
                       error=message)
             self._tell("reloaded", False)
             return defer.fail(ReloadRejected(message))
+        except Exception as e:       # a config value no check foresaw: still one line
+            message = f"senselink: cannot read {path}: {clip(str(e) or type(e).__name__)}"
+            log.failure("Reload rejected, still running the previous config: {error}",
+                        error=message)
+            self._tell("reloaded", False)
+            return defer.fail(ReloadRejected(message))
         d = self._busy = self._apply(new_config)
         d.addBoth(self._done)
         return d
@@ -197,10 +204,15 @@ class Reloader(Service):
                 summary.sources_idle.append(source)
 
         # Top-level sections and the target: at once.
-        daemon.apply_settings(new_config)
+        kept_old = daemon.apply_settings(new_config)
         if new_config.target != old_config.target:
             daemon.set_target(new_config.target)
         for key in differences(old_config.settings, new_config.settings):
+            if key in kept_old:
+                summary.settings_kept.append(key)
+                log.error("Reload: {key} changed in {path} but not applied: {reason}",
+                          key=key, path=new_config.path, reason=kept_old[key])
+                continue
             summary.settings_changed.append(key)
             log.info("Reload: {key} changed in {path}; applied", key=key, path=new_config.path)
 

@@ -5,6 +5,22 @@ from urllib.parse import urlsplit, urlunsplit
 UNPARSABLE = "(unparsable URL)"
 
 
+def split_url(url: str):
+    """C{urlsplit(url)} whose host and port could be read: ValueError, with words a
+    config error can carry, for what C{urlsplit} refuses (C{http://[::1}) or a port that
+    is not a number from 0 to 65535."""
+    try:
+        parts = urlsplit(url)
+        parts.hostname
+    except ValueError as e:
+        raise ValueError(f"not a URL ({e})") from None
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    return parts
+
+
 def safe_url(url: str) -> str:
     """C{url} without user, password, query or fragment.
 

@@ -156,6 +156,19 @@ class InProcessTests(unittest.TestCase):
         self.assertEqual(notify.messages[-1][1],
                          "STATUS=2 plugs, 2 reported to Sense; the last reload was rejected")
 
+    @defer.inlineCallbacks
+    def test_a_listen_that_cannot_start_is_rejected_and_ready_again(self):
+        """ssl: without a certificate (it once raised out of the reload: RELOADING=1 and
+        then nothing) and a port in use (applied in part): READY=1 each time."""
+        notify = NotifySocket(self)
+        daemon = self.start({"NOTIFY_SOCKET": notify.env})
+        with open(self.path, "a") as f:
+            f.write("web: {listen: 'ssl:43302'}\n")
+        with self.assertRaises(Exception):
+            yield daemon.reloader.reload()
+        self.assertEqual(notify.events(), ["READY=1", "RELOADING=1", "READY=1"])
+        self.assertIn("the last reload was rejected", notify.messages[-1][1])
+
     def test_status_follows_the_sources(self):
         notify = NotifySocket(self)
         clock = task.Clock()

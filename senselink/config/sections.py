@@ -13,6 +13,7 @@ Reading a config loads none of those modules.
 """
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -167,17 +168,64 @@ WEB_KEYS = MappingProxyType({
 })
 
 
-def endpoint_string(value, raw=None):
-    value = string(value).strip()
-    if value.split(":", 1)[0].lower() in ("ssl", "tls") and missing("tls"):
-        raise Invalid(missing("tls"))
+def endpoint_fields(text):
+    """C{(kind, positional, keyword)} of a server endpoint string, split on the colons
+    that are not escaped (C{\\:}): C{"tcp:8080:interface=::1"} is not that, but
+    C{"tcp:8080:interface=\\:\\:1"} -> C{("tcp", ["8080"], {"interface": "::1"})}."""
+    fields, current, escaped = [], "", False
+    for char in text:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    fields.append(current)
+    if len(fields) == 1 and fields[0].isdigit():      # "8080" means tcp:8080
+        fields = ["tcp"] + fields
+    positional = [f for f in fields[1:] if "=" not in f]
+    keyword = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+    return fields[0].lower(), positional, keyword
+
+
+def endpoint_problem(text):
+    """Why the server endpoint string C{text} cannot listen, or None: what Twisted's
+    parser refuses (whatever it raises), a TCP port outside 0..65535, a Unix socket in
+    a directory that does not exist, a systemd socket that systemd did not pass."""
+    kind, positional, keyword = endpoint_fields(text)
+    if kind in ("ssl", "tls") and missing("tls"):
+        return missing("tls")
+    if kind in ("tcp", "tcp6", "ssl", "tls"):
+        port = keyword.get("port", positional[0] if positional else "")
+        if not port.isdigit() or int(port) > 65535:
+            return f"the port must be a number from 0 to 65535, got {shown(port)}"
+    if kind == "unix":
+        address = keyword.get("address", positional[0] if positional else "")
+        directory = os.path.dirname(os.path.abspath(address)) if address else ""
+        if not address or not os.path.isdir(directory):
+            return f"the socket's directory {shown(directory)} does not exist"
+    if kind == "systemd" and not os.environ.get("LISTEN_FDS"):
+        return "systemd: listens on a socket systemd passes (LISTEN_FDS), and none was passed"
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
     try:
-        serverFromString(reactor, value)
-    except (ValueError, TypeError, KeyError) as e:
+        serverFromString(reactor, text)
+    except Exception as e:       # the parser's own words, whatever it raised
+        reason = (f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror
+                  else str(e) or type(e).__name__)
+        return clip(reason)
+    return None
+
+
+def endpoint_string(value, raw=None):
+    value = string(value).strip()
+    problem = endpoint_problem(value)
+    if problem:
         raise Invalid(f"expected a Twisted endpoint string such as {DEFAULT_LISTEN!r}, "
-                      f"got {shown(value)} ({clip(str(e))})") from None
+                      f"got {shown(value)} ({problem})")
     return value
 
 

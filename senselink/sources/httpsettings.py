@@ -3,19 +3,22 @@
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from senselink.config.fields import Invalid, boolean, number, state_value, string, string_map
 from senselink.config.schema import ModelSettings, ReadingSettings
 from senselink.config.settings import setting
 from senselink.extras import missing
 from senselink.sources.tls import ca_file_path
-from senselink.urls import safe_url
+from senselink.urls import safe_url, split_url
 
 
 def http_url(value, raw=None):
     value = string(value)
-    parts = urlsplit(value)
+    try:
+        parts = split_url(value)
+    except ValueError as e:
+        raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}: {e}") \
+            from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"expected an http:// or https:// URL, got {safe_url(value)!r}")
     needed = missing("http") or (parts.scheme == "https" and missing("tls"))

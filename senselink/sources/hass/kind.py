@@ -5,7 +5,7 @@ import os
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from senselink.config import (Invalid, SourceKind, boolean, check_power_paths, integer, keypath,
                               string)
@@ -14,7 +14,7 @@ from senselink.config.settings import field_table, setting
 from senselink.extras import missing
 from senselink.sources.hass.service import SUPERVISOR, HassService, read_token_file
 from senselink.sources.tls import ca_file_path
-from senselink.urls import safe_url
+from senselink.urls import safe_url, split_url
 
 API_PATH = "/api/websocket"
 MAX_MESSAGE_LIMIT = 256 * 1024 * 1024    # the largest max_message_size a config may set
@@ -30,16 +30,16 @@ def normalise_url(text: str) -> str:
     C{https://example.org/ha/} -> C{wss://example.org/ha/api/websocket}.
     """
     text = text.strip()
-    parts = urlsplit(text)
     shown = safe_url(text)
+    try:
+        parts = split_url(text)
+    except ValueError as e:
+        raise Invalid(f"expected a Home Assistant URL like ws://homeassistant.local:8123, got "
+                      f"{shown!r}: {e}") from None
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise Invalid(f"expected a Home Assistant URL like ws://homeassistant.local:8123 "
                       f"(ws://, wss://, http:// or https://), got {shown!r}")
-    try:
-        parts.port
-    except ValueError:
-        raise Invalid(f"the port in {shown!r} is not a port number") from None
     if scheme == "wss" and missing("tls"):
         raise Invalid(missing("tls"))
     path = parts.path.rstrip("/")
