@@ -15,7 +15,6 @@ from twisted.trial import unittest
 from twisted.web.client import HTTPConnectionPool
 
 from senselink.service import makeService
-from tests.processes import ROOT
 from tests.support import LOOPBACK, free_port
 
 CONFIG = """\
