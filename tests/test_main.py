@@ -12,6 +12,12 @@ from tests.processes import ROOT, limit_memory
 CONFIG = "sources:\n- static:\n    plugs:\n    - lamp: {max_watts: 5, mac: '53:75:31:00:0C:01'}\n"
 
 
+
+def sparse_gigabyte(path):
+    """A 1 GiB file that takes no disk space."""
+    with open(path, "wb") as f:
+        f.truncate(1 << 30)
+
 class CheckCase(unittest.TestCase):
     """Runs C{python -m senselink check}."""
 
@@ -82,10 +88,7 @@ class FilesThatAreNotConfigsTests(CheckCase):
                                           f"device, not a regular file")
 
     def test_a_config_far_too_large(self):
-        def sparse(path):
-            with open(path, "wb") as f:
-                f.truncate(1 << 30)
-        path, _, result = self.check(None, sparse)
+        path, _, result = self.check(None, sparse_gigabyte)
         self.assertOneProblem(result, f"{path}: cannot read config: it holds 1073741824 bytes, "
                                       f"more than the 4 MiB a config file may hold")
 
@@ -115,10 +118,7 @@ class FilesThatAreNotConfigsTests(CheckCase):
                                       f"(named pipe), not a regular file")
 
     def test_a_state_file_of_a_gigabyte(self):
-        def sparse(path):
-            with open(path, "wb") as f:
-                f.truncate(1 << 30)
-        path, state, result = self.state_file(sparse)
+        path, state, result = self.state_file(sparse_gigabyte)
         self.assertOneProblem(result, f"{path}: state_file: cannot read {state}: it holds "
                                       f"1073741824 bytes, more than the 16 MiB a state file may "
                                       f"hold")
