@@ -60,9 +60,12 @@ class BuildTests(unittest.TestCase):
     def test_the_wheel_installs_and_runs_the_demo_config(self):
         run([sys.executable, "-m", "venv", self.venv], 120)
         python = os.path.join(self.venv, "bin", "python")
+        # Not the tests' PYTHONPATH: it names this checkout, where a build's egg-info of
+        # this version would tell pip the wheel is installed already.
+        installing = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "--timeout", "60", os.path.join(self.dist, f"{NAME}-py3-none-any.whl")],
-            INSTALL_TIMEOUT)
+            INSTALL_TIMEOUT, env=installing)
         env = {"PATH": os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""),
                "LANG": "C.UTF-8", "SENSELINK_STATE_DIR": self.state}
         where = run([python, "-c", "import senselink; print(senselink.__file__)"], 60,
