@@ -1,9 +1,14 @@
+import os
+
 from setuptools import find_packages, setup
 
-with open("senselink/__init__.py") as f:
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The version is declared once, in senselink/__init__.py (contrib/release.py bumps it).
+with open(os.path.join(HERE, "senselink", "__init__.py"), encoding="utf-8") as f:
     version = next(line.split('"')[1] for line in f if line.startswith("__version__"))
 
-with open("README.md", encoding="utf-8") as f:
+with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()
 
 setup(
@@ -43,6 +48,7 @@ setup(
             "python-kasa>=0.12",
             "selenium>=4.11",      # browser tests: drives Debian's chromium via chromium-driver
             "setuptools>=61",      # tests/test_appwheel.py reads setup.py's declarations
+            "build>=1",            # tests/test_build.py: python -m build, as a release is built
         ],
     },
     entry_points={"console_scripts": ["senselink=senselink.__main__:main"]},

@@ -1,3 +1,3 @@
 """SenseLink: virtual TP-Link Kasa HS110 smart plugs for the Sense Home Energy Monitor."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

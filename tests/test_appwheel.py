@@ -62,7 +62,12 @@ def wheel_entries():
 
 
 def run(argv, **kwargs):
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, **kwargs)
+    """Run C{argv}, without the PYTHONPATH the tests run with: it names this checkout, where
+    a build's senselink_twisted.egg-info of the same version would tell pip the wheel is
+    installed already, and Python where to import senselink from."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env,
+                            **kwargs)
     if result.returncode != 0:
         raise AssertionError(f"{argv} exited with {result.returncode}:\n"
                              f"{result.stdout}{result.stderr}")
