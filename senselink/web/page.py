@@ -32,6 +32,7 @@ _PAGE = """<!DOCTYPE html>
 <title>SenseLink</title>
 <link rel="icon" href="static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="static/status.css">
+<script src="static/stream.js" defer></script>
 <script src="static/status.js" defer></script>
 </head>
 <body>

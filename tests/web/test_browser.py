@@ -12,43 +12,8 @@ from senselink.kasa import messages
 from tests import browser
 from tests.support import udp_client, wait_until
 from tests.support import free_port, start_service
-from tests.webpage import LONG, TOKEN, Client, readme_config, start_demo
-
-# The text of a plug's card, by id; JavaScript run in the page.
-CARD = "var c = document.getElementById('plug-' + arguments[0]); return c"
-CARD_TEXT = CARD + " && c.textContent;"
-NO_OVERFLOW = ("return document.documentElement.scrollWidth <= window.innerWidth && "
-               "document.body.scrollWidth <= window.innerWidth;")
-
-
-class BrowserTestCase(unittest.TestCase):
-
-    width, height = 1280, 900
-
-    @defer.inlineCallbacks
-    def setUp(self):
-        browser.require()
-        self.service = start_demo(self)
-        self.service.polling.silence = 1.0     # the "no Sense" banner after 1 s, not 60
-        self.api = Client(self.service.base)
-        [poller] = self.service.sources
-        yield wait_until(lambda: poller.last_error is not None, "the dead HTTP source's error")
-        self.browser = browser.Browser(self.width, self.height)
-        self.addCleanup(self.browser.quit)
-        yield self.browser.start()
-        self.folder = os.path.abspath(self.mktemp())
-        os.makedirs(self.folder)
-
-    @defer.inlineCallbacks
-    def open(self, fragment=""):
-        yield self.browser.get(self.service.base + "/" + fragment)
-        yield self.browser.until("return document.querySelectorAll('article.plug').length",
-                                 "the plugs drawn from the event stream")
-
-    @defer.inlineCallbacks
-    def assert_console_clean(self):
-        errors = yield self.browser.console_errors()
-        self.assertEqual(errors, [])
+from tests.webpage import (CARD, CARD_TEXT, LONG, NO_OVERFLOW, TOKEN, BrowserTestCase,
+                           readme_config, start_demo)
 
 
 class LivePageTests(BrowserTestCase):

@@ -1,4 +1,5 @@
-// SenseLink status page: filled and kept live from /api/events (Server-Sent Events).
+// SenseLink status page: filled and kept live from /api/events (Server-Sent Events),
+// shared by the tabs of a browser (stream.js).
 // Charts are inline SVG drawn here; text is always set with textContent.
 "use strict";
 (function () {
@@ -8,7 +9,6 @@
   var plugs = new Map();                  // id -> {data, card, points: [[t, w]...]}
   var status = null;
   var offset = 0;                         // server clock - browser clock, seconds
-  var source = null;
   var detailTimer = null;
   var detailLoaded = 0;                   // Date.now() of the last history fetch
 
@@ -416,19 +416,16 @@
   // ------------------------------------------------------------------ connection
 
   function connect() {
-    source = new EventSource("api/events");
-    source.addEventListener("snapshot", function (e) { snapshot(JSON.parse(e.data)); });
-    source.addEventListener("plugs", function (e) { changed(JSON.parse(e.data)); });
-    source.addEventListener("status", function (e) { statusEvent(JSON.parse(e.data)); });
-    source.onopen = function () { $("live").className = "ok"; $("live").textContent = "live"; };
-    source.onerror = function () {
-      $("live").className = "bad";
-      $("live").textContent = "reconnecting…";
-      if (source.readyState === EventSource.CLOSED) {
-        source = null;
-        setTimeout(connect, 2000);          // the browser gave up: start again
+    var handlers = {snapshot: snapshot, plugs: changed, status: statusEvent};
+    SenseLinkStream.start({
+      event: function (name, doc) { handlers[name](doc); },
+      state: function (state) {
+        var live = $("live");
+        live.className = state === "live" ? "ok" : state === "down" ? "bad" : "pending";
+        live.textContent = state === "live" ? "live" : state === "down" ? "reconnecting…"
+                                                                         : "connecting…";
       }
-    };
+    });
   }
 
   function tick() {
