@@ -162,6 +162,8 @@ class BrowserTestCase(unittest.TestCase):
                                  "the plugs drawn from the event stream")
 
     @defer.inlineCallbacks
-    def assert_console_clean(self):
+    def assert_console_clean(self, expected=()):
+        """No console errors but those whose message contains one of C{expected}."""
         errors = yield self.browser.console_errors()
-        self.assertEqual(errors, [])
+        self.assertEqual([e for e in errors
+                          if not any(words in e["message"] for words in expected)], [])

@@ -38,15 +38,19 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <header>
 <h1>SenseLink</h1>
-<p class="meta"><span id="live" class="pending">connecting…</span>
+<p class="meta"><span id="live" class="pending" role="status">connecting…</span>
+<span id="outage"></span>
 <span id="summary">{n} plugs, {reported} reported to Sense</span></p>
 </header>
+<main>
+<div aria-live="polite">
 <div id="banner" class="banner" hidden>
 <strong id="banner-title">No Sense request yet</strong>
 <p>The usual causes:</p>
 <ul id="banner-causes"></ul>
 </div>
-<section class="cards" id="overview">
+</div>
+<section class="cards" id="overview" aria-label="Overview">
 <div class="card total"><h2>Reported to Sense</h2><p id="total" class="big">{total}</p></div>
 <div class="card" id="sense"><h2>Sense monitor</h2><dl></dl></div>
 <div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl></div>
@@ -55,17 +59,24 @@ _PAGE = """<!DOCTYPE html>
 <label for="token">Token to change mutable plugs</label>
 <input id="token" type="password" autocomplete="current-password" required>
 <button type="submit">Unlock</button>
-<span id="unlock-note" class="note"></span>
 </form>
-<section id="detail" class="detail" hidden></section>
+<p id="unlock-note" class="error" role="alert"></p>
+<p id="locked" class="unlock" hidden>Mutable plugs can be changed from this tab.
+<button type="button" id="lock">Lock</button></p>
 <h2>Plugs</h2>
-<section id="plugs" class="plugs">
+<section id="plugs" class="plugs" aria-label="Plugs">
 <noscript><table>
 {rows}
 </table></noscript>
 </section>
 <h2>Sources</h2>
 <ul id="sources" class="sources"></ul>
+</main>
+<dialog id="detail" class="detail" aria-labelledby="detail-title">
+<div class="top"><h2 id="detail-title"></h2>
+<button type="button" id="detail-close">Close</button></div>
+<div id="detail-body"></div>
+</dialog>
 <footer class="meta">SenseLink {version} · <a href="api/plugs">plugs (JSON)</a> ·
 <a href="api/status">status (JSON)</a> · <a href="metrics">metrics</a></footer>
 </body>

@@ -160,14 +160,24 @@ class ReconnectTests(BrowserTestCase):
         yield b.script("window.notReloaded = true;")
         port = int(self.service.base.rsplit(":", 1)[1])
         yield self.service.stopService()
-        yield b.until("return document.getElementById('live').textContent.indexOf("
-                      "'reconnecting') === 0;", "the page to notice the daemon is gone")
+        yield b.until("return document.getElementById('live').textContent === "
+                      "'disconnected';", "the page to notice the daemon is gone")
+        # Values dim, the page and the tab's title say for how long.
+        outage = yield b.until("var o = document.getElementById('outage').textContent;"
+                               "return /^\\d+ s ago$/.test(o) && document.title.indexOf("
+                               "'Disconnected ' + o) === 0 && o;", "the outage's age")
+        self.assertRegex(outage, r"^\d+ s ago$")
+        opacity = yield b.script("return getComputedStyle(document.querySelector("
+                                 "'#plug-ev .watts')).opacity;")
+        self.assertLess(float(opacity), 0.6)
+        yield b.screenshot(os.path.join(self.folder, "outage.png"))
         restarted = start_demo(self, web_port=port)
         restarted.set_power("ev", 1234.0)
         yield b.until(CARD + " && c.querySelector('.watts').textContent === '1,234.0 W';",
                       "the restarted daemon's value", "ev", timeout=15)
-        live = yield b.script("return document.getElementById('live').textContent;")
-        self.assertEqual(live, "live")
+        live = yield b.until("return document.getElementById('live').textContent === 'live'"
+                             " && document.title === 'SenseLink' && "
+                             "!document.body.classList.contains('offline');", "live again")
         self.assertTrue((yield b.script("return window.notReloaded === true;")))
 
 
