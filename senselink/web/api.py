@@ -20,6 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from senselink.jsondepth import too_deep
+from senselink.web.encoding import body
 from senselink.web.documents import history_document, plug_summary, snapshot, status_document
 
 # The body the API takes (a PUT of a plug): a JSON object like EXAMPLE, bounded.
@@ -37,10 +38,11 @@ def json_bytes(document) -> bytes:
 
 
 def send_json(request, code, document):
+    """C{document} as the answer, gzipped when it is large and the client takes gzip."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     request.setHeader(b"Cache-Control", b"no-store")
-    return json_bytes(document)
+    return body(request, json_bytes(document))
 
 
 def error(request, code, message, **extra):

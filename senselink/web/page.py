@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from senselink import __version__
 from senselink.web.api import JsonResource, NotFound, error
+from senselink.web.encoding import body, compressed, etag, not_modified
 
 STATIC_TYPES = MappingProxyType({
     ".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8",
@@ -102,14 +103,20 @@ class StatusPage(JsonResource):
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Cache-Control", b"no-cache")
         request.setHeader(b"Content-Security-Policy", CONTENT_SECURITY_POLICY)
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        return status_page(self.web)
+        page = status_page(self.web)
+        if not_modified(request, etag(page)):
+            return b""
+        return body(request, page)
 
 
 def static_files():
-    """C{{name: (content type, bytes)}} of the files shipped in C{senselink/web/static}."""
+    """C{{name: (content type, bytes)}} of the files shipped in C{senselink/web/static}.
+
+    Read once; L{Static} keeps each with its gzip and its ETag.
+    """
     files = {}
     for entry in resources.files("senselink.web").joinpath("static").iterdir():
         suffix = "." + entry.name.rpartition(".")[2]
@@ -123,11 +130,11 @@ class Static(JsonResource):
 
     def __init__(self):
         super().__init__()
-        self.files = static_files()
+        self.files = {name: StaticFile(*entry) for name, entry in static_files().items()}
 
     def getChild(self, name, request):
         if name in self.files:
-            return StaticFile(*self.files[name])
+            return self.files[name]
         return NotFound()
 
     def render_GET(self, request):
@@ -135,15 +142,22 @@ class Static(JsonResource):
 
 
 class StaticFile(JsonResource):
+    """One file: revalidated at each use (C{no-cache}; a reload gets a 304 while it is
+    unchanged), gzipped for clients that take it."""
+
     isLeaf = True
 
     def __init__(self, content_type, data):
         super().__init__()
         self.content_type = content_type
         self.data = data
+        self.gzipped = compressed(data)
+        self.etag = etag(data)
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", self.content_type)
         request.setHeader(b"Cache-Control", b"no-cache")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        return self.data
+        if not_modified(request, self.etag):
+            return b""
+        return body(request, self.data, self.gzipped)

@@ -351,10 +351,15 @@
     requesters($("sense"), s.sense, "Sense monitor");
     requesters($("kasa"), s.kasa_clients, "Kasa clients");
     var banner = $("banner");
-    if (s.silence) {
+    // The banner's words change only when the silence does (it is announced when it does).
+    var key = JSON.stringify([s.silence && s.silence.causes, s.silence && s.silence.since_start,
+                              s.started, s.target, s.silence && s.sense.last_request]);
+    if (s.silence && key !== banner.getAttribute("data-key")) {
+      banner.setAttribute("data-key", key);
       $("banner-title").textContent = s.silence.since_start
-        ? "No Sense request since SenseLink started " + Math.round(s.silence.seconds) + " s ago."
-        : "No Sense request for " + Math.round(s.silence.seconds) + " s.";
+        ? "No Sense request since SenseLink started at " + clock(s.started) + "."
+        : "The Sense monitor went quiet at " + clock(s.sense.last_request) +
+          ": no request since.";
       var causes = $("banner-causes");
       causes.textContent = "";
       s.silence.causes.forEach(function (c) {
@@ -363,8 +368,9 @@
         causes.appendChild(li);
       });
       banner.hidden = false;
-    } else {
+    } else if (!s.silence) {
       banner.hidden = true;
+      banner.removeAttribute("data-key");
     }
     var list = $("sources");
     list.textContent = "";
@@ -385,7 +391,23 @@
     updateTotal();
   }
 
+  // The counters of Sense and Kasa clients and the sources' last values moved.
+  function activityEvent(doc) {
+    if (!status) return;
+    status.now = doc.now;
+    status.sense = doc.sense;
+    status.kasa_clients = doc.kasa_clients;
+    status.not_allowed = doc.not_allowed;
+    doc.sources.forEach(function (t, i) { if (status.sources[i]) status.sources[i].last_update = t; });
+    applyStatus(status);
+  }
+
   function statusEvent(doc) {
+    energyEvent(doc);
+    applyStatus(doc.status);
+  }
+
+  function energyEvent(doc) {
     Object.keys(doc.energy).forEach(function (id) {
       var entry = plugs.get(id);
       if (!entry) return;
@@ -393,7 +415,6 @@
       entry.data.energy = {today_kwh: e[0], month_kwh: e[1], total_kwh: e[2]};
       updatePlug(entry);
     });
-    applyStatus(doc.status);
   }
 
   // ------------------------------------------------------------------ detail view
@@ -530,7 +551,8 @@
   // ------------------------------------------------------------------ connection
 
   function connect() {
-    var handlers = {snapshot: snapshot, plugs: changed, status: statusEvent};
+    var handlers = {snapshot: snapshot, plugs: changed, status: statusEvent,
+                    activity: activityEvent, energy: energyEvent};
     SenseLinkStream.start({
       event: function (name, doc) { handlers[name](doc); },
       state: function (state, since) {

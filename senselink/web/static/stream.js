@@ -25,7 +25,7 @@ var SenseLinkStream = (function () {
   // An EventSource on api/events feeding emit(name, document) and state(state).
   function open(emit, state) {
     var source = new EventSource("api/events");
-    ["snapshot", "plugs", "status"].forEach(function (name) {
+    ["snapshot", "plugs", "status", "activity", "energy"].forEach(function (name) {
       source.addEventListener(name, function (e) { emit(name, JSON.parse(e.data)); });
     });
     source.onopen = function () { state("live"); };
