@@ -1,5 +1,5 @@
 """The status page's costs: power history memory per plug, and CPU per Sense request
-with 50 pages open (issue 16).
+with 20 pages open (issues 16 and 24).
 
     python3 benchmarks/webpages.py              # about 2 minutes
     python3 benchmarks/webpages.py --quick      # about 30 s
@@ -12,7 +12,7 @@ with 50 pages open (issue 16).
    plug changing twice a second so events flow) runs as its own process,
    pinned to CPU 0; a closed-loop UDP load (pinned to CPU 1) sends Sense
    requests and waits for every reply. Server CPU time (``/proc/PID/stat``)
-   divided by the requests answered, with 0 and with 50 open event streams
+   divided by the requests answered, with 0 and with 20 open event streams
    (each read by a client, as a browser would), interleaved, medians of the
    repetitions, and the ratio.
 
@@ -40,7 +40,8 @@ from senselink import history as _history  # noqa: E402
 from senselink.kasa import cipher  # noqa: E402
 
 SENSE = cipher.encrypt(b'{"emeter":{"get_realtime":{}},"system":{"get_sysinfo":{}}}')
-PAGES = 50
+PAGES = 20                   # open pages; one address may hold 32 web connections
+                             # (web.connections.MAX_PER_PEER), so 50 were partly refused
 PLUGS = 20
 
 

@@ -17,6 +17,25 @@ from twisted.trial.unittest import FailTest, SkipTest
 from tests.support import WAIT
 
 CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+AXE_VERSION = "4.14.1"       # as .ci/install-axe installs it
+
+
+def axe_source():
+    """axe-core's C{axe.min.js}, from the cache folder C{.ci/install-axe} fills (npm).
+
+    Fails under CI when it is missing; skips with the reason elsewhere.
+    """
+    cache = os.environ.get("SENSELINK_TEST_CACHE",
+                           os.path.join(os.path.expanduser("~"), ".cache", "senselink-tests"))
+    path = os.path.join(cache, "node_modules", "axe-core", "axe.min.js")
+    if not os.path.isfile(path):
+        message = (f"the accessibility tests need axe-core {AXE_VERSION} in {path} "
+                   f"(bash .ci/install-axe installs it with npm)")
+        if os.environ.get("CI"):
+            raise FailTest(message)
+        raise SkipTest(message)
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def _driver_path():
@@ -102,6 +121,12 @@ class Browser:
             if reactor.seconds() > deadline:
                 raise FailTest(f"timed out after {timeout} s waiting for {what}")
             yield deferLater(reactor, 0.1, lambda: None)
+
+    def color_scheme(self, scheme):
+        """Emulate C{prefers-color-scheme: scheme} ("light" or "dark")."""
+        return self.call(lambda driver: driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]}))
 
     def quit(self):
         if self.driver is None:

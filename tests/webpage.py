@@ -1,13 +1,17 @@
-"""Shared by the status page tests: a demo daemon (20 plugs, long aliases), 127.0.0.1."""
+"""Shared by the status page tests: a demo daemon (20 plugs, long aliases), 127.0.0.1,
+and the base class of the tests in a real browser."""
 
 import json
+import os
 
 import treq
 
 from twisted.internet import defer, reactor
+from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from tests.support import free_port, start_service
+from tests import browser
+from tests.support import free_port, start_service, wait_until
 
 TOKEN = "a-demo-token-of-32-characters-xx"
 LONG = ("Garage EV charger on the north wall, the one behind the bikes and the freezer, "
@@ -123,3 +127,43 @@ sources:
     plugs:
     - lights: {{alias: All lamps, elements: [desk_lamp, hall_lamp], mac: "53:75:31:00:02:07"}}
 """
+
+
+# The text of a plug's card, by id; JavaScript run in the page.
+CARD = "var c = document.getElementById('plug-' + arguments[0]); return c"
+CARD_TEXT = CARD + " && c.textContent;"
+NO_OVERFLOW = ("return document.documentElement.scrollWidth <= window.innerWidth && "
+               "document.body.scrollWidth <= window.innerWidth;")
+
+
+class BrowserTestCase(unittest.TestCase):
+    """The demo daemon and a headless Chromium; C{open} loads the page."""
+
+    width, height = 1280, 900
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        browser.require()
+        self.service = start_demo(self)
+        self.service.polling.silence = 1.0     # the "no Sense" banner after 1 s, not 60
+        self.api = Client(self.service.base)
+        [poller] = self.service.sources
+        yield wait_until(lambda: poller.last_error is not None, "the dead HTTP source's error")
+        self.browser = browser.Browser(self.width, self.height)
+        self.addCleanup(self.browser.quit)
+        yield self.browser.start()
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+
+    @defer.inlineCallbacks
+    def open(self, fragment=""):
+        yield self.browser.get(self.service.base + "/" + fragment)
+        yield self.browser.until("return document.querySelectorAll('article.plug').length",
+                                 "the plugs drawn from the event stream")
+
+    @defer.inlineCallbacks
+    def assert_console_clean(self, expected=()):
+        """No console errors but those whose message contains one of C{expected}."""
+        errors = yield self.browser.console_errors()
+        self.assertEqual([e for e in errors
+                          if not any(words in e["message"] for words in expected)], [])

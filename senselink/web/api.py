@@ -20,7 +20,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from senselink.jsondepth import too_deep
-from senselink.web.documents import history_document, plug_summary, status_document
+from senselink.web.encoding import body
+from senselink.web.documents import history_document, plug_summary, snapshot, status_document
 
 # The body the API takes (a PUT of a plug): a JSON object like EXAMPLE, bounded.
 MAX_BODY = 64 * 1024          # bytes; larger request bodies are refused with 413
@@ -37,10 +38,11 @@ def json_bytes(document) -> bytes:
 
 
 def send_json(request, code, document):
+    """C{document} as the answer, gzipped when it is large and the client takes gzip."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     request.setHeader(b"Cache-Control", b"no-store")
-    return json_bytes(document)
+    return body(request, json_bytes(document))
 
 
 def error(request, code, message, **extra):
@@ -149,12 +151,15 @@ class LimitedRequest(Request):
 
 
 class Api(JsonResource):
-    """C{/api}: C{plugs}, C{status} and C{events} below it, nothing else."""
+    """C{/api}: C{plugs}, C{status}, C{snapshot}, C{token} and C{events} below it, nothing
+    else."""
 
     def __init__(self, web):
         super().__init__(web)
         self.putChild(b"plugs", PlugList(web))
         self.putChild(b"status", Status(web))
+        self.putChild(b"snapshot", Snapshot(web))
+        self.putChild(b"token", TokenCheck(web))
 
     def getChild(self, name, request):
         return NotFound()
@@ -167,6 +172,30 @@ class Status(JsonResource):
 
     def render_GET(self, request):
         return send_json(request, 200, status_document(self.web, self.web.now()))
+
+
+class Snapshot(JsonResource):
+    """C{/api/snapshot}: everything the page shows, as the event stream's first event has it
+    (a tab that shares another tab's stream starts from it)."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        return send_json(request, 200, snapshot(self.web, self.web.now()))
+
+
+class TokenCheck(JsonResource):
+    """C{/api/token}: 200 when the request carries the token, else the PUT's 401 or 403
+    (the page's Unlock checks a token at once with it)."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        try:
+            check_write(self.web, request)
+        except ApiError as e:
+            return error(request, e.code, e.message)
+        return send_json(request, 200, {"ok": True})
 
 
 class PlugList(JsonResource):
@@ -261,7 +290,8 @@ class PlugResource(JsonResource):
 
 
 class PlugHistory(JsonResource):
-    """C{/api/plugs/<id>/history}: 10 minutes of changes, 24 h of minutes, 30 days of kWh."""
+    """C{/api/plugs/<id>/history}: 10 minutes of changes, 24 h of minutes, 30 days of kWh;
+    C{?since=<seconds>}: only what is newer (the detail view's updates)."""
 
     isLeaf = True
 
@@ -270,7 +300,17 @@ class PlugHistory(JsonResource):
         self.plug = plug
 
     def render_GET(self, request):
-        return send_json(request, 200, history_document(self.web, self.plug, self.web.now()))
+        since = None
+        raw = request.args.get(b"since")
+        if raw:
+            try:
+                since = float(raw[0][:40])
+            except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
+                return error(request, 400, "since must be a time in seconds (the history's now)")
+        return send_json(request, 200, history_document(self.web, self.plug, self.web.now(),
+                                                        since))
 
 
 def read_change(request):

@@ -11,6 +11,7 @@ read through the daemon's public API only.
 """
 
 from senselink import __version__
+from senselink.history import RECENT_SPACING
 
 DAYS = 30                    # daily kWh in a plug's history
 SPARK_POINTS = 120           # at most this many points per sparkline (10 minutes)
@@ -104,6 +105,7 @@ def status_document(web, now):
         "quiet": daemon.quiet,
         "target": daemon.target,
         "writable": bool(web.token),
+        "max_plug_watts": daemon.config.settings.max_plug_watts,
         "plugs": len(plugs),
         "reported": len(plugs.reported),
         "reported_watts": sum(plug.watts for plug in plugs.reported),
@@ -152,17 +154,27 @@ def snapshot(web, now):
     return {"now": now, "status": status_document(web, now), "plugs": plugs}
 
 
-def history_document(web, plug, now):
-    """One plug's history: 10 minutes of changes, 24 hours of minutes, 30 days of kWh."""
+def history_document(web, plug, now, since=None):
+    """One plug's history: 10 minutes of changes, 24 hours of minutes, 30 days of kWh.
+
+    With C{since} (a C{now} of an earlier document), only what may have changed after it:
+    the changes after it (and the point before, whose value a change may have replaced), the
+    minutes from the one it fell in, yesterday and today.
+    """
     daemon = web.daemon
     history = daemon.history.get(plug.id) if daemon.history is not None else None
     counter = daemon.meter.get(plug.id)
     out = {"id": plug.id, "alias": plug.alias, "now": now, "watts": plug.watts,
            "recent": [], "minutes": [], "days": []}
+    # A change within a second of the point before it replaces that point's value.
+    first = -1.0 if since is None else since - RECENT_SPACING
     if history is not None:
-        out["recent"] = [[round(t, 1), round(w, 2)] for t, w in history.recent(now)]
+        out["recent"] = [[round(t, 1), round(w, 2)] for t, w in history.recent(now) if t > first]
         out["minutes"] = [[int(t), round(low, 2), round(mean, 2), round(high, 2)]
-                          for t, low, mean, high in history.minutes(now)]
+                          for t, low, mean, high in history.minutes(now) if t + 60 > first]
     if counter is not None:
-        out["days"] = [[day, round(kwh, 6)] for day, kwh in counter.daily(DAYS, now)]
+        days = counter.daily(DAYS if since is None else 2, now)    # yesterday may still change
+        out["days"] = [[day, round(kwh, 6)] for day, kwh in days]
+    if since is not None:
+        out["since"] = since
     return out

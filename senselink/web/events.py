@@ -2,11 +2,18 @@
 
 A new client gets a C{snapshot} event (everything the page shows). While
 clients are connected, a tick every L{TICK} seconds sends C{plugs} (the
-plugs whose watts or state changed since the tick before) and, every
-L{STATUS_TICKS} ticks, C{status} (the status document and every plug's
-energy). A changed plug set (a reload) sends a new C{snapshot}. Each event
-is encoded once and written to every client; nothing is done per Kasa
-request.
+plugs whose watts or state changed since the tick before). Every
+L{STATUS_TICKS} ticks the status is looked at, and only what changed is
+sent: C{status} (the status document and every plug's energy) when more
+than the activity changed (a source connected, the no-Sense banner came or
+went, a reload), else, at most every L{ACTIVITY_TICKS} ticks, C{activity}
+(the Sense and Kasa clients' counters and the sources' last values) when
+those moved; every L{ENERGY_TICKS} ticks C{energy} with the plugs whose kWh
+as shown (3 decimals) changed. A stream that had nothing for
+L{HEARTBEAT_TICKS} ticks gets a comment line, so proxies and the browser
+know it is alive. An idle page receives well under 10 KB a minute. A
+changed plug set (a reload) sends a new C{snapshot}. Each event is encoded
+once and written to every client; nothing is done per Kasa request.
 
 Bounded per client: each connection is a push producer of its HTTP
 request. When the transport's buffer is full (a slow reader) it is paused
@@ -30,7 +37,11 @@ from senselink.web.documents import energy_figures, snapshot, status_document
 log = Logger()
 
 TICK = 0.5                   # seconds between checks for changed plugs
-STATUS_TICKS = 4             # a status event every this many ticks (2 s)
+STATUS_TICKS = 4             # the status is looked at every this many ticks (2 s)
+ACTIVITY_TICKS = 12          # an activity event at most every this many ticks (6 s)
+ENERGY_TICKS = 60            # changed energy figures every this many ticks (30 s)
+HEARTBEAT_TICKS = 30         # a comment after this many ticks without an event (15 s)
+HEARTBEAT = b":\n\n"
 DROP_AFTER = 30.0            # seconds a paused (not reading) client is kept
 MAX_CLIENTS = 100            # event streams open at once
 RETRY_MS = 2000              # the browser reconnects this long after the stream ends
@@ -44,6 +55,33 @@ def event(name, document) -> bytes:
 
 def _live(plug):
     return (plug.watts, plug.on, plug.updated)
+
+
+def activity(status):
+    """The parts of a status document that move while nothing else does: the counters of
+    Sense and Kasa clients, and when each source last gave a value."""
+    return {"now": status["now"], "sense": status["sense"],
+            "kasa_clients": status["kasa_clients"], "not_allowed": status["not_allowed"],
+            "sources": [source["last_update"] for source in status["sources"]]}
+
+
+def shape(status):
+    """A status document without its activity and its times: what, when it changes, is
+    worth a whole C{status} event."""
+    out = dict(status, now=None, reported_watts=None, sense=None, kasa_clients=None,
+               not_allowed=None)
+    out["sources"] = [dict(source, last_update=None, age=None) for source in status["sources"]]
+    if status["silence"] is not None:
+        out["silence"] = dict(status["silence"], seconds=None)
+    return out
+
+
+def without_ages(document):
+    """C{activity(...)} without what changes with time alone."""
+    out = dict(document, now=None)
+    for key in ("sense", "kasa_clients"):
+        out[key] = dict(document[key], age=None, polls_per_minute=None)
+    return out
 
 
 @implementer(IPushProducer)
@@ -107,6 +145,11 @@ class EventHub:
         self._loop = None
         self._plugs = None           # the plug set of the last events
         self._live = {}              # plug id -> (watts, on, updated) last sent
+        self._shape = None           # shape() of the last status sent
+        self._activity = None        # without_ages(activity()) last sent
+        self._activity_tick = 0      # the tick of the last activity sent
+        self._energy = {}            # plug id -> energy figures last sent
+        self._quiet_ticks = 0        # ticks since the last event
 
     def add(self, request):
         """Start streaming to C{request} (the resource has checked L{max_clients})."""
@@ -142,6 +185,7 @@ class EventHub:
         self._live = {plug.id: _live(plug) for plug in plugs}
 
     def broadcast(self, data):
+        self._quiet_ticks = 0
         for client in list(self.clients):
             client.send(data)
 
@@ -160,6 +204,7 @@ class EventHub:
         plugs = self.web.plugs
         if plugs is not self._plugs:
             self._remember()
+            self._shape = None
             self.broadcast(event("snapshot", snapshot(self.web, now)))
             return
         live = self._live
@@ -173,16 +218,54 @@ class EventHub:
         if changed:
             self.broadcast(event("plugs", {"now": now, "plugs": changed}))
         if self.ticks % STATUS_TICKS == 0:
-            self.broadcast(event("status", self.status(now)))
+            self.status_changes(now)
+        if self.ticks % ENERGY_TICKS == 0:
+            energy = self.changed_energy(now)
+            if energy:
+                self.broadcast(event("energy", {"now": now, "energy": energy}))
+        self._quiet_ticks += 1
+        if self._quiet_ticks >= HEARTBEAT_TICKS:
+            self.broadcast(HEARTBEAT)
 
-    def status(self, now):
+    def status_changes(self, now):
+        """A C{status} event when more than the activity changed, else an C{activity}
+        event when that moved (at most every L{ACTIVITY_TICKS} ticks)."""
+        status = status_document(self.web, now)
+        moved = without_ages(activity(status))
+        if shape(status) != self._shape:
+            self._shape = shape(status)
+            self._activity = moved
+            self._activity_tick = self.ticks
+            self.broadcast(event("status", self.status(now, status)))
+        elif moved != self._activity and self.ticks - self._activity_tick >= ACTIVITY_TICKS:
+            self._activity = moved
+            self._activity_tick = self.ticks
+            self.broadcast(event("activity", activity(status)))
+
+    def changed_energy(self, now):
+        """C{{plug id: figures}} of the plugs whose figures changed since last sent."""
+        meter = self.web.daemon.meter
+        out = {}
+        for plug in self.web.plugs:
+            figures = energy_figures(meter, plug, now)
+            if figures is not None:
+                shown = [round(kwh, 3) for kwh in figures]
+                if self._energy.get(plug.id) != shown:
+                    self._energy[plug.id] = shown
+                    out[plug.id] = figures
+        return out
+
+    def status(self, now, status=None):
         meter = self.web.daemon.meter
         energy = {}
         for plug in self.web.plugs:
             figures = energy_figures(meter, plug, now)
             if figures is not None:
                 energy[plug.id] = figures
-        return {"now": now, "status": status_document(self.web, now), "energy": energy}
+                self._energy[plug.id] = [round(kwh, 3) for kwh in figures]
+        if status is None:
+            status = status_document(self.web, now)
+        return {"now": now, "status": status, "energy": energy}
 
     def close(self):
         """End every stream and the tick (the web interface stops)."""

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from senselink import __version__
 from senselink.web.api import JsonResource, NotFound, error
+from senselink.web.encoding import body, compressed, etag, not_modified
 
 STATIC_TYPES = MappingProxyType({
     ".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8",
@@ -32,20 +33,25 @@ _PAGE = """<!DOCTYPE html>
 <title>SenseLink</title>
 <link rel="icon" href="static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="static/status.css">
+<script src="static/stream.js" defer></script>
 <script src="static/status.js" defer></script>
 </head>
 <body>
 <header>
 <h1>SenseLink</h1>
-<p class="meta"><span id="live" class="pending">connecting…</span>
+<p class="meta"><span id="live" class="pending" role="status">connecting…</span>
+<span id="outage"></span>
 <span id="summary">{n} plugs, {reported} reported to Sense</span></p>
 </header>
+<main>
+<div aria-live="polite">
 <div id="banner" class="banner" hidden>
 <strong id="banner-title">No Sense request yet</strong>
 <p>The usual causes:</p>
 <ul id="banner-causes"></ul>
 </div>
-<section class="cards" id="overview">
+</div>
+<section class="cards" id="overview" aria-label="Overview">
 <div class="card total"><h2>Reported to Sense</h2><p id="total" class="big">{total}</p></div>
 <div class="card" id="sense"><h2>Sense monitor</h2><dl></dl></div>
 <div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl></div>
@@ -54,17 +60,24 @@ _PAGE = """<!DOCTYPE html>
 <label for="token">Token to change mutable plugs</label>
 <input id="token" type="password" autocomplete="current-password" required>
 <button type="submit">Unlock</button>
-<span id="unlock-note" class="note"></span>
 </form>
-<section id="detail" class="detail" hidden></section>
+<p id="unlock-note" class="error" role="alert"></p>
+<p id="locked" class="unlock" hidden>Mutable plugs can be changed from this tab.
+<button type="button" id="lock">Lock</button></p>
 <h2>Plugs</h2>
-<section id="plugs" class="plugs">
+<section id="plugs" class="plugs" aria-label="Plugs">
 <noscript><table>
 {rows}
 </table></noscript>
 </section>
 <h2>Sources</h2>
 <ul id="sources" class="sources"></ul>
+</main>
+<dialog id="detail" class="detail" aria-labelledby="detail-title">
+<div class="top"><h2 id="detail-title"></h2>
+<button type="button" id="detail-close">Close</button></div>
+<div id="detail-body"></div>
+</dialog>
 <footer class="meta">SenseLink {version} · <a href="api/plugs">plugs (JSON)</a> ·
 <a href="api/status">status (JSON)</a> · <a href="metrics">metrics</a></footer>
 </body>
@@ -90,14 +103,20 @@ class StatusPage(JsonResource):
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Cache-Control", b"no-cache")
         request.setHeader(b"Content-Security-Policy", CONTENT_SECURITY_POLICY)
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        return status_page(self.web)
+        page = status_page(self.web)
+        if not_modified(request, etag(page)):
+            return b""
+        return body(request, page)
 
 
 def static_files():
-    """C{{name: (content type, bytes)}} of the files shipped in C{senselink/web/static}."""
+    """C{{name: (content type, bytes)}} of the files shipped in C{senselink/web/static}.
+
+    Read once; L{Static} keeps each with its gzip and its ETag.
+    """
     files = {}
     for entry in resources.files("senselink.web").joinpath("static").iterdir():
         suffix = "." + entry.name.rpartition(".")[2]
@@ -111,11 +130,11 @@ class Static(JsonResource):
 
     def __init__(self):
         super().__init__()
-        self.files = static_files()
+        self.files = {name: StaticFile(*entry) for name, entry in static_files().items()}
 
     def getChild(self, name, request):
         if name in self.files:
-            return StaticFile(*self.files[name])
+            return self.files[name]
         return NotFound()
 
     def render_GET(self, request):
@@ -123,15 +142,22 @@ class Static(JsonResource):
 
 
 class StaticFile(JsonResource):
+    """One file: revalidated at each use (C{no-cache}; a reload gets a 304 while it is
+    unchanged), gzipped for clients that take it."""
+
     isLeaf = True
 
     def __init__(self, content_type, data):
         super().__init__()
         self.content_type = content_type
         self.data = data
+        self.gzipped = compressed(data)
+        self.etag = etag(data)
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", self.content_type)
         request.setHeader(b"Cache-Control", b"no-cache")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        return self.data
+        if not_modified(request, self.etag):
+            return b""
+        return body(request, self.data, self.gzipped)

@@ -12,43 +12,8 @@ from senselink.kasa import messages
 from tests import browser
 from tests.support import udp_client, wait_until
 from tests.support import free_port, start_service
-from tests.webpage import LONG, TOKEN, Client, readme_config, start_demo
-
-# The text of a plug's card, by id; JavaScript run in the page.
-CARD = "var c = document.getElementById('plug-' + arguments[0]); return c"
-CARD_TEXT = CARD + " && c.textContent;"
-NO_OVERFLOW = ("return document.documentElement.scrollWidth <= window.innerWidth && "
-               "document.body.scrollWidth <= window.innerWidth;")
-
-
-class BrowserTestCase(unittest.TestCase):
-
-    width, height = 1280, 900
-
-    @defer.inlineCallbacks
-    def setUp(self):
-        browser.require()
-        self.service = start_demo(self)
-        self.service.polling.silence = 1.0     # the "no Sense" banner after 1 s, not 60
-        self.api = Client(self.service.base)
-        [poller] = self.service.sources
-        yield wait_until(lambda: poller.last_error is not None, "the dead HTTP source's error")
-        self.browser = browser.Browser(self.width, self.height)
-        self.addCleanup(self.browser.quit)
-        yield self.browser.start()
-        self.folder = os.path.abspath(self.mktemp())
-        os.makedirs(self.folder)
-
-    @defer.inlineCallbacks
-    def open(self, fragment=""):
-        yield self.browser.get(self.service.base + "/" + fragment)
-        yield self.browser.until("return document.querySelectorAll('article.plug').length",
-                                 "the plugs drawn from the event stream")
-
-    @defer.inlineCallbacks
-    def assert_console_clean(self):
-        errors = yield self.browser.console_errors()
-        self.assertEqual(errors, [])
+from tests.webpage import (CARD, CARD_TEXT, LONG, NO_OVERFLOW, TOKEN, BrowserTestCase,
+                           readme_config, start_demo)
 
 
 class LivePageTests(BrowserTestCase):
@@ -195,14 +160,24 @@ class ReconnectTests(BrowserTestCase):
         yield b.script("window.notReloaded = true;")
         port = int(self.service.base.rsplit(":", 1)[1])
         yield self.service.stopService()
-        yield b.until("return document.getElementById('live').textContent.indexOf("
-                      "'reconnecting') === 0;", "the page to notice the daemon is gone")
+        yield b.until("return document.getElementById('live').textContent === "
+                      "'disconnected';", "the page to notice the daemon is gone")
+        # Values dim, the page and the tab's title say for how long.
+        outage = yield b.until("var o = document.getElementById('outage').textContent;"
+                               "return /^\\d+ s ago$/.test(o) && document.title.indexOf("
+                               "'Disconnected ' + o) === 0 && o;", "the outage's age")
+        self.assertRegex(outage, r"^\d+ s ago$")
+        opacity = yield b.script("return getComputedStyle(document.querySelector("
+                                 "'#plug-ev .watts')).opacity;")
+        self.assertLess(float(opacity), 0.6)
+        yield b.screenshot(os.path.join(self.folder, "outage.png"))
         restarted = start_demo(self, web_port=port)
         restarted.set_power("ev", 1234.0)
         yield b.until(CARD + " && c.querySelector('.watts').textContent === '1,234.0 W';",
                       "the restarted daemon's value", "ev", timeout=15)
-        live = yield b.script("return document.getElementById('live').textContent;")
-        self.assertEqual(live, "live")
+        live = yield b.until("return document.getElementById('live').textContent === 'live'"
+                             " && document.title === 'SenseLink' && "
+                             "!document.body.classList.contains('offline');", "live again")
         self.assertTrue((yield b.script("return window.notReloaded === true;")))
 
 

@@ -87,7 +87,7 @@ class StatusPageTests(WebTestCase):
                     if tag in ("script", "link"):
                         loaded.append(attrs[name])
         self.assertEqual(sorted(loaded), ["static/icon.svg", "static/status.css",
-                                          "static/status.js"])
+                                          "static/status.js", "static/stream.js"])
         for path in loaded:
             response, content = yield self.call("GET", "/" + path)
             self.assertEqual(response.code, 200)

@@ -1,4 +1,5 @@
-// SenseLink status page: filled and kept live from /api/events (Server-Sent Events).
+// SenseLink status page: filled and kept live from /api/events (Server-Sent Events),
+// shared by the tabs of a browser (stream.js).
 // Charts are inline SVG drawn here; text is always set with textContent.
 "use strict";
 (function () {
@@ -8,9 +9,7 @@
   var plugs = new Map();                  // id -> {data, card, points: [[t, w]...]}
   var status = null;
   var offset = 0;                         // server clock - browser clock, seconds
-  var source = null;
-  var detailTimer = null;
-  var detailLoaded = 0;                   // Date.now() of the last history fetch
+  var connection = {state: "connecting", since: Date.now()};
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -170,23 +169,37 @@
     return {data: p, card: node, spark: spark, points: []};
   }
 
+  // A button whose name includes the plug ("On - Laundry Dryer"); only "On" is shown.
+  function button(cls, text, alias, type) {
+    var node = el("button", cls, text);
+    node.type = type || "button";
+    node.appendChild(el("span", "vh", " - " + alias));
+    return node;
+  }
+
   function controls(p) {
     var form = el("form", "controls");
     var input = el("input");
     input.type = "number"; input.min = "0"; input.step = "any"; input.placeholder = "watts";
     input.setAttribute("aria-label", "watts for " + p.alias);
-    var set = el("button", "set", "Set");
-    set.type = "submit";
-    var on = el("button", "turn-on", "On");
-    on.type = "button";
-    var off = el("button", "turn-off", "Off");
-    off.type = "button";
-    var note = el("span", "note");
+    var set = button("set", "Set", p.alias, "submit");
+    var on = button("turn-on", "On", p.alias);
+    var off = button("turn-off", "Off", p.alias);
+    var note = el("span", "error");
+    note.setAttribute("role", "alert");
     form.appendChild(input); form.appendChild(set); form.appendChild(on); form.appendChild(off);
     form.appendChild(note);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
-      if (input.value !== "") put(p.id, {power: Number(input.value)}, note);
+      if (input.value === "") return;
+      var value = Number(input.value), most = status && status.max_plug_watts;
+      if (!(value >= 0)) {
+        note.textContent = "Not changed: enter the watts as a number, 0 or more.";
+      } else if (most && value > most) {
+        note.textContent = "Not changed: a plug can be set to at most " + watts(most) + ".";
+      } else {
+        put(p.id, {power: value}, note);
+      }
     });
     on.addEventListener("click", function () { put(p.id, {state: "on"}, note); });
     off.addEventListener("click", function () { put(p.id, {state: "off"}, note); });
@@ -194,26 +207,57 @@
   }
 
   function put(id, body, note) {
-    note.textContent = "…";
+    note.textContent = "";
     fetch("api/plugs/" + encodeURIComponent(id), {
       method: "PUT", body: JSON.stringify(body),
       headers: {"Content-Type": "application/json", "Authorization": "Bearer " + token()}
     }).then(function (r) {
       return r.json().then(function (doc) {
         if (r.status === 401) {
-          sessionStorage.removeItem(TOKEN_KEY);
-          showControls();
+          lock("The token is no longer accepted (was the config changed?). Unlock again.");
+        } else if (!r.ok) {
+          note.textContent = "Not changed: " + doc.error;
         }
-        note.textContent = r.ok ? "" : doc.error;
       });
-    }).catch(function () { note.textContent = "not sent: the daemon is not reachable"; });
+    }).catch(function () { note.textContent = "Not sent: SenseLink cannot be reached."; });
   }
 
   function showControls() {
     var writable = status && status.writable;
     var unlocked = writable && token() !== "";
     $("unlock").hidden = !writable || unlocked;
+    $("locked").hidden = !unlocked;
     document.querySelectorAll("form.controls").forEach(function (f) { f.hidden = !unlocked; });
+  }
+
+  function unlock(e) {
+    e.preventDefault();
+    var given = $("token").value, note = $("unlock-note");
+    note.textContent = "";
+    fetch("api/token", {headers: {"Authorization": "Bearer " + given}}).then(function (r) {
+      if (r.ok) {
+        sessionStorage.setItem(TOKEN_KEY, given);
+        $("token").value = "";
+        showControls();
+        $("lock").focus();
+      } else if (r.status === 401) {
+        note.textContent = "That token is not the one in the config (web: token:). " +
+                           "Nothing was unlocked.";
+        $("token").focus();
+      } else {
+        note.textContent = "Nothing was unlocked: no token is configured, so the page is " +
+                           "read-only.";
+      }
+    }).catch(function () {
+      note.textContent = "Nothing was unlocked: SenseLink cannot be reached.";
+    });
+  }
+
+  function lock(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("unlock-note").textContent = message || "";
+    showControls();
+    if (!message) $("token").focus();
   }
 
   function updatePlug(entry) {
@@ -246,6 +290,7 @@
     });
     if (!doc.plugs.length) list.appendChild(el("p", "note", "No plugs configured."));
     applyStatus(doc.status);
+    if (detail && plugs.has(detail.id)) showParts(detail);
     route();
   }
 
@@ -258,11 +303,13 @@
       entry.points.push([p.updated || doc.now, p.watts]);
       updatePlug(entry);
       drawSpark(entry);
+      if (detail && detail.id === p.id) {
+        detailPoint(detail, p.updated || doc.now, p.watts);
+        drawDetail(detail);
+      }
     });
     updateTotal();
-    var open = detailId();
-    if (open !== null && Date.now() - detailLoaded > 2000 &&
-        doc.plugs.some(function (p) { return p.id === open; })) loadDetail(open);
+    if (detail) showParts(detail);
   }
 
   function updateTotal() {
@@ -304,10 +351,15 @@
     requesters($("sense"), s.sense, "Sense monitor");
     requesters($("kasa"), s.kasa_clients, "Kasa clients");
     var banner = $("banner");
-    if (s.silence) {
+    // The banner's words change only when the silence does (it is announced when it does).
+    var key = JSON.stringify([s.silence && s.silence.causes, s.silence && s.silence.since_start,
+                              s.started, s.target, s.silence && s.sense.last_request]);
+    if (s.silence && key !== banner.getAttribute("data-key")) {
+      banner.setAttribute("data-key", key);
       $("banner-title").textContent = s.silence.since_start
-        ? "No Sense request since SenseLink started " + Math.round(s.silence.seconds) + " s ago."
-        : "No Sense request for " + Math.round(s.silence.seconds) + " s.";
+        ? "No Sense request since SenseLink started at " + clock(s.started) + "."
+        : "The Sense monitor went quiet at " + clock(s.sense.last_request) +
+          ": no request since.";
       var causes = $("banner-causes");
       causes.textContent = "";
       s.silence.causes.forEach(function (c) {
@@ -316,8 +368,9 @@
         causes.appendChild(li);
       });
       banner.hidden = false;
-    } else {
+    } else if (!s.silence) {
       banner.hidden = true;
+      banner.removeAttribute("data-key");
     }
     var list = $("sources");
     list.textContent = "";
@@ -338,7 +391,23 @@
     updateTotal();
   }
 
+  // The counters of Sense and Kasa clients and the sources' last values moved.
+  function activityEvent(doc) {
+    if (!status) return;
+    status.now = doc.now;
+    status.sense = doc.sense;
+    status.kasa_clients = doc.kasa_clients;
+    status.not_allowed = doc.not_allowed;
+    doc.sources.forEach(function (t, i) { if (status.sources[i]) status.sources[i].last_update = t; });
+    applyStatus(status);
+  }
+
   function statusEvent(doc) {
+    energyEvent(doc);
+    applyStatus(doc.status);
+  }
+
+  function energyEvent(doc) {
     Object.keys(doc.energy).forEach(function (id) {
       var entry = plugs.get(id);
       if (!entry) return;
@@ -346,10 +415,11 @@
       entry.data.energy = {today_kwh: e[0], month_kwh: e[1], total_kwh: e[2]};
       updatePlug(entry);
     });
-    applyStatus(doc.status);
   }
 
   // ------------------------------------------------------------------ detail view
+
+  var detail = null;          // {id, now, recent, minutes, days, charts, watts, parts}
 
   function detailId() {
     var m = /^#plug=(.*)$/.exec(location.hash);
@@ -357,78 +427,153 @@
   }
 
   function route() {
-    var id = detailId();
-    var box = $("detail");
-    if (detailTimer) { clearInterval(detailTimer); detailTimer = null; }
-    if (id === null || !plugs.has(id)) { box.hidden = true; box.textContent = ""; return; }
-    box.hidden = false;
-    loadDetail(id);
-    detailTimer = setInterval(function () { loadDetail(id); }, 30000);
+    var id = detailId(), box = $("detail");
+    if (id === null || !plugs.has(id)) {
+      detail = null;
+      if (box.open) box.close();
+      return;
+    }
+    if (detail && detail.id === id) return;
+    detail = openDetail(plugs.get(id).data);
+    if (!box.open) box.showModal();
+    loadDetail(detail, false);
   }
 
-  function loadDetail(id) {
-    detailLoaded = Date.now();
-    fetch("api/plugs/" + encodeURIComponent(id) + "/history").then(function (r) {
-      return r.ok ? r.json() : null;
-    }).then(function (doc) {
-      if (doc && detailId() === id) renderDetail(doc);
+  // The dialog's content for plug p, built once; updates change text and charts in place,
+  // so focus stays where it is.
+  function openDetail(p) {
+    var body = $("detail-body");
+    body.textContent = "";
+    $("detail-title").textContent = p.alias;
+    var d = {id: p.id, now: null, recent: [], minutes: [], days: [], charts: {}};
+    d.watts = el("p", "big", watts(p.watts));
+    body.appendChild(d.watts);
+    if (p.elements && p.elements.length) {
+      body.appendChild(el("h3", "", "Parts"));
+      d.parts = el("ul", "parts");
+      body.appendChild(d.parts);
+    }
+    [["recent", "Last 10 minutes", "watts over the last 10 minutes"],
+     ["day", "Last 24 hours (per minute: min to max, and mean)", "watts over the last 24 hours"],
+     ["days", "Last 30 days (kWh per day)", "energy per day over the last 30 days"]
+    ].forEach(function (c) {
+      body.appendChild(el("h3", "", c[1]));
+      var svg = chart(c[2]);
+      svg.id = "chart-" + c[0];
+      body.appendChild(svg);
+      d.charts[c[0]] = svg;
+      d.charts[c[0] + "-note"] = body.appendChild(el("small", ""));
+    });
+    showParts(d);
+    return d;
+  }
+
+  function showParts(d) {
+    if (!d.parts) return;
+    var p = plugs.get(d.id).data;
+    d.parts.textContent = "";
+    p.elements.forEach(function (id) {
+      var part = plugs.get(id);
+      var li = el("li", "", part ? part.data.alias : id);
+      li.appendChild(el("span", "value", part ? watts(part.data.watts) : "unknown"));
+      d.parts.appendChild(li);
+    });
+  }
+
+  // The whole history when first opened (or after a long gap), later only what is new.
+  function loadDetail(d, update) {
+    var since = update && d.now !== null && now() - d.now < 3000;
+    var url = "api/plugs/" + encodeURIComponent(d.id) + "/history" +
+              (since ? "?since=" + d.now : "");
+    fetch(url).then(function (r) { return r.ok ? r.json() : null; }).then(function (doc) {
+      if (!doc || detail !== d) return;
+      if (since) merge(d, doc); else { d.recent = doc.recent; d.minutes = doc.minutes;
+                                       d.days = doc.days; }
+      d.now = doc.now;
+      drawDetail(d);
     }).catch(function () { /* the stream reports the connection */ });
   }
 
-  function renderDetail(doc) {
-    var box = $("detail");
-    box.textContent = "";
-    var top = el("div", "top");
-    top.appendChild(el("h2", "", doc.alias));
-    var close = el("a", "", "close");
-    close.href = "#";
-    top.appendChild(close);
-    box.appendChild(top);
-    box.appendChild(el("p", "big", watts(doc.watts)));
-    var recent = detailChart(box, "Last 10 minutes", "watts over the last 10 minutes",
-                             "chart-recent", function (c) { drawRecent(c, doc.recent, doc.now); });
-    box.appendChild(el("small", "", "top line " + recent.getAttribute("data-top") +
-                       ", bottom line 0 W; now at the right"));
-    var day = detailChart(box, "Last 24 hours (per minute: min to max, and mean)",
-                          "watts over the last 24 hours", "chart-day",
-                          function (c) { drawDay(c, doc.minutes, doc.now); });
-    box.appendChild(el("small", "", "top line " + day.getAttribute("data-top") +
-                       ", bottom line 0 W; now at the right"));
-    var days = detailChart(box, "Last 30 days (kWh per day)",
-                           "energy per day over the last 30 days", "chart-days",
-                           function (c) { drawDays(c, doc.days); });
-    if (doc.days.length) {
-      box.appendChild(el("small", "", doc.days[0][0] + " to " + doc.days[doc.days.length - 1][0] +
-                         " (today); top line " + days.getAttribute("data-top")));
+  function merge(d, doc) {
+    if (doc.recent.length) {
+      var first = doc.recent[0][0];
+      d.recent = d.recent.filter(function (p) { return p[0] < first; }).concat(doc.recent);
     }
+    if (doc.minutes.length) {
+      var from = doc.minutes[0][0];
+      d.minutes = d.minutes.filter(function (m) { return m[0] < from && m[0] > doc.now - 86400; })
+        .concat(doc.minutes);
+    }
+    var days = {};
+    doc.days.forEach(function (x) { days[x[0]] = x[1]; });
+    var known = d.days.map(function (x) { return x[0]; });
+    d.days = d.days.map(function (x) { return x[0] in days ? [x[0], days[x[0]]] : x; });
+    doc.days.forEach(function (x) { if (known.indexOf(x[0]) < 0) d.days.push(x); });
+    d.days = d.days.slice(-30);
   }
 
-  // One chart of the detail view under its heading; returns the chart.
-  function detailChart(box, heading, label, id, draw) {
-    box.appendChild(el("h3", "", heading));
-    var c = chart(label);
-    c.id = id;
-    draw(c);
-    box.appendChild(c);
-    return c;
+  // A change of the open plug from the stream: a point of its last 10 minutes.
+  function detailPoint(d, t, w) {
+    var last = d.recent[d.recent.length - 1];
+    if (last && t - last[0] < 1) last[1] = w; else d.recent.push([t, w]);
+    while (d.recent.length > 1 && d.recent[1][0] <= t - WINDOW) d.recent.shift();
+  }
+
+  function drawDetail(d) {
+    var p = plugs.get(d.id);
+    if (p) d.watts.textContent = watts(p.data.watts);
+    var t = d.now === null ? now() : Math.max(d.now, now());
+    var c = d.charts;
+    redraw(c.recent, function (svg) { drawRecent(svg, d.recent, t); });
+    c["recent-note"].textContent = "top line " + c.recent.getAttribute("data-top") +
+                                   ", bottom line 0 W; now at the right";
+    redraw(c.day, function (svg) { drawDay(svg, d.minutes, t); });
+    c["day-note"].textContent = "top line " + c.day.getAttribute("data-top") +
+                                ", bottom line 0 W; now at the right";
+    redraw(c.days, function (svg) { drawDays(svg, d.days); });
+    c["days-note"].textContent = d.days.length ? d.days[0][0] + " to " +
+      d.days[d.days.length - 1][0] + " (today); top line " + c.days.getAttribute("data-top") : "";
+  }
+
+  function redraw(svg, draw) {
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    draw(svg);
+  }
+
+  function closeDetail() {
+    var id = detail && detail.id;
+    detail = null;
+    if (detailId() !== null) history.replaceState(null, "", location.pathname + location.search);
+    var link = id !== null && document.querySelector("#plug-" + CSS.escape(id) + " .alias");
+    if (link) link.focus();
   }
 
   // ------------------------------------------------------------------ connection
 
   function connect() {
-    source = new EventSource("api/events");
-    source.addEventListener("snapshot", function (e) { snapshot(JSON.parse(e.data)); });
-    source.addEventListener("plugs", function (e) { changed(JSON.parse(e.data)); });
-    source.addEventListener("status", function (e) { statusEvent(JSON.parse(e.data)); });
-    source.onopen = function () { $("live").className = "ok"; $("live").textContent = "live"; };
-    source.onerror = function () {
-      $("live").className = "bad";
-      $("live").textContent = "reconnecting…";
-      if (source.readyState === EventSource.CLOSED) {
-        source = null;
-        setTimeout(connect, 2000);          // the browser gave up: start again
+    var handlers = {snapshot: snapshot, plugs: changed, status: statusEvent,
+                    activity: activityEvent, energy: energyEvent};
+    SenseLinkStream.start({
+      event: function (name, doc) { handlers[name](doc); },
+      state: function (state, since) {
+        var live = $("live");
+        connection = {state: state, since: since};
+        live.className = state === "live" ? "ok" : state === "down" ? "bad" : "pending";
+        live.textContent = state === "live" ? "live" : state === "down" ? "disconnected"
+                                                                         : "connecting…";
+        document.body.classList.toggle("offline", state === "down");
+        outage();
       }
-    };
+    });
+  }
+
+  // During an outage: how long ago the daemon was last heard, on the page and in the title.
+  function outage() {
+    var down = connection.state === "down";
+    var s = Math.round((Date.now() - connection.since) / 1000);
+    var words = s < 90 ? s + " s ago" : Math.round(s / 60) + " min ago";
+    $("outage").textContent = down ? words : "";
+    document.title = down ? "Disconnected " + words + " · SenseLink" : "SenseLink";
   }
 
   function tick() {
@@ -440,14 +585,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    $("unlock").addEventListener("submit", function (e) {
-      e.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, $("token").value);
-      $("token").value = "";
-      showControls();
-    });
+    $("unlock").addEventListener("submit", unlock);
+    $("lock").addEventListener("click", function () { lock(); });
+    $("detail-close").addEventListener("click", function () { $("detail").close(); });
+    $("detail").addEventListener("close", closeDetail);
     window.addEventListener("hashchange", route);
     connect();
     setInterval(tick, 5000);
+    setInterval(outage, 1000);
+    setInterval(function () { if (detail) loadDetail(detail, true); }, 60000);
   });
 })();
