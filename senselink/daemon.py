@@ -7,7 +7,7 @@ the running daemon:
 - read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
   reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
   L{Daemon.meter} (energy counters), L{Daemon.target}, L{Daemon.polling}
-  (who polls), L{Daemon.history} (power history, with the web interface);
+  (who polls), L{Daemon.delivery} (which Sense polls carried each plug), L{Daemon.history} (power history, with the web interface);
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
@@ -25,6 +25,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
+from senselink.delivery import Delivery
 from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
@@ -78,9 +79,11 @@ class Daemon(MultiService):
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
         self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
+        self.delivery = Delivery(reactor)  # which Sense polls carried each plug
+        self.delivery.watch(self.plugs)
         self.history = None          # a PowerHistory while the web interface is configured
         self.responder = Responder(self.replies, respond=respond, debug=debug,
-                                   polling=self.polling)
+                                   polling=self.polling, delivery=self.delivery)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         # resolve: host name -> Deferred(address); default the reactor's resolver
         self._target = Target(self.udp_protocol,
@@ -258,6 +261,7 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        self.delivery.watch(plugs)
         if self.history is not None:
             self.history.watch(plugs)         # plugs that stay keep their history
 

@@ -182,7 +182,10 @@ class EventHub:
             figures = energy_figures(meter, plug, now)
             if figures is not None:
                 energy[plug.id] = figures
-        return {"now": now, "status": status_document(self.web, now), "energy": energy}
+        delivery = self.web.daemon.delivery
+        sense = {plug.id: delivery.summary(plug.id, now) for plug in self.web.plugs.reported}
+        return {"now": now, "status": status_document(self.web, now), "energy": energy,
+                "sense": sense}
 
     def close(self):
         """End every stream and the tick (the web interface stops)."""
