@@ -38,6 +38,8 @@ from senselink.plugbuilder import build_plugs
 from senselink.polling import Polling
 from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
+from senselink.runvalues import RunValues, restores
+from senselink.startlines import log_start
 from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
 from senselink.target import Target
@@ -81,6 +83,7 @@ class Daemon(MultiService):
         self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
         self.delivery = Delivery(reactor)  # which Sense polls carried each plug
         self.delivery.watch(self.plugs)
+        self.values = RunValues()    # values set at run time, kept in the state file
         self.history = None          # a PowerHistory while the web interface is configured
         self.responder = Responder(self.replies, respond=respond, debug=debug,
                                    polling=self.polling, delivery=self.delivery)
@@ -164,32 +167,9 @@ class Daemon(MultiService):
         self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
-        if "udp" in self.namedServices and "tcp" in self.namedServices:
-            host = self.udp_protocol.transport.getHost().host
-            for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
-                log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
-                         interface=host, port=port)
-        for warning in self.config.warnings:
-            log.warn("{problem}", problem=warning)
-        reported = self.plugs.reported
-        log.info("SenseLink started from {path}: {n} {plugs}, {r} reported to Sense{quiet}",
-                 path=self.config.path, n=len(self.plugs),
-                 plugs="plug" if len(self.plugs) == 1 else "plugs", r=len(reported),
-                 quiet="" if self.responder.respond else " (quiet mode: not answering)")
-        strip = self.strip
-        if strip is not None:
-            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} {sockets}",
-                     alias=shown_name(strip.alias), mac=strip.mac, n=len(reported),
-                     sockets="socket" if len(reported) == 1 else "sockets")
-        else:
-            log.info("kasa_clients is false: only the Sense request is answered")
-        for plug in self.plugs:
-            where = ("reported" if plug.reported
-                     else f"in aggregate {shown_name(plug.aggregate.id)}")
-            log.info("Plug {plug} ({alias}, {mac}, {kind}): {watts} W, {where}",
-                     plug=shown_name(plug.id), alias=shown_name(plug.alias), mac=plug.mac,
-                     kind=plug.kind,
-                     watts=plug.watts, where=where)
+        restored, refused = self.values.apply(self.plugs, self.config)
+        self.values.keep_only(self.plugs, self.config)
+        log_start(self, restored, refused)
         self.set_target(self.config.target)
 
     def _start_child(self, start, child):
@@ -242,6 +222,10 @@ class Daemon(MultiService):
                              f"got {value:g}")
         plug.set_power(value, on)
         log.info("Mutable plug {plug} set to {watts} W", plug=shown_name(plug_id), watts=value)
+        if restores(plug, self.config.plugs[plug_id]):
+            self.values.record(plug_id, value, on, self.reactor.seconds())
+            if self.energy is not None:
+                self.energy.save_soon()
 
     def switch(self, plug_id, on: bool):
         """Switch a C{mutable} plug on or off with the power its current settings give.
@@ -262,8 +246,14 @@ class Daemon(MultiService):
         self.meter.watch(plugs)
         self.replies.replace(plugs)
         self.delivery.watch(plugs)
+        self.values.keep_only(plugs, config)
         if self.history is not None:
             self.history.watch(plugs)         # plugs that stay keep their history
+
+    def restore_values(self, ids):
+        """Give the plugs of C{ids} (rebuilt or reset by a reload) their values set at run
+        time back; see L{senselink.runvalues.RunValues.apply}."""
+        return self.values.apply(self.plugs, self.config, ids)
 
     def replace_sources(self, keep, start):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
@@ -352,8 +342,8 @@ class Daemon(MultiService):
             log.info("state_file is false: the energy counters are kept in memory only")
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
-                                    load=starting,
-                                    configured=settings.state_file)
+                                    load=starting, configured=settings.state_file,
+                                    sections=(self.values,))
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",
