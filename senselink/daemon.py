@@ -33,6 +33,7 @@ from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
 from senselink.guard import Guard
 from senselink.history import PowerHistory
+from senselink.identities import Identities, reported_plugs
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
 from senselink.polling import Polling
@@ -84,6 +85,8 @@ class Daemon(MultiService):
         self.delivery = Delivery(reactor)  # which Sense polls carried each plug
         self.delivery.watch(self.plugs)
         self.values = RunValues()    # values set at run time, kept in the state file
+        self.identities = Identities(self.delivery)   # the MACs Sense was answered with
+        self.identities.watch(self.plugs)
         self.history = None          # a PowerHistory while the web interface is configured
         self.responder = Responder(self.replies, respond=respond, debug=debug,
                                    polling=self.polling, delivery=self.delivery)
@@ -169,7 +172,7 @@ class Daemon(MultiService):
             self._start_child(child.startService, child)
         restored, refused = self.values.apply(self.plugs, self.config)
         self.values.keep_only(self.plugs, self.config)
-        log_start(self, restored, refused)
+        log_start(self, restored, refused, self.identity_warnings())
         self.set_target(self.config.target)
 
     def _start_child(self, start, child):
@@ -245,10 +248,16 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        self.identities.watch(plugs)          # before the records of plugs gone go
         self.delivery.watch(plugs)
         self.values.keep_only(plugs, config)
         if self.history is not None:
             self.history.watch(plugs)         # plugs that stay keep their history
+
+    def identity_warnings(self):
+        """A warning per reported plug Sense would see as a new device by accident
+        (L{senselink.identities.ghost_warnings})."""
+        return self.identities.check(reported_plugs(self.plugs))
 
     def restore_values(self, ids):
         """Give the plugs of C{ids} (rebuilt or reset by a reload) their values set at run
@@ -343,7 +352,7 @@ class Daemon(MultiService):
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
                                     load=starting, configured=settings.state_file,
-                                    sections=(self.values,))
+                                    sections=(self.values, self.identities))
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",

@@ -17,9 +17,10 @@ MASK = (1 << WINDOW) - 1
 class PlugDelivery:
     """One plug's record: bit i of C{ring} is set when poll C{at - i} carried it."""
 
-    __slots__ = ("ring", "at", "born", "first", "last")
+    __slots__ = ("mac", "ring", "at", "born", "first", "last")
 
-    def __init__(self, polls):
+    def __init__(self, mac, polls):
+        self.mac = mac           # the plug's MAC: a plug under a new MAC starts anew
         self.ring = 0
         self.at = polls          # the poll that last carried it (the record's start before)
         self.born = polls        # polls counted before the record began
@@ -52,14 +53,16 @@ class Delivery:
 
     def watch(self, plugs):
         """Keep records for the reported plugs of C{plugs} (a L{senselink.plugs.PlugSet}):
-        records of plugs no longer reported go, new plugs start with none carried."""
+        records of plugs no longer reported go, new plugs (and plugs under a new MAC)
+        start with none carried."""
         records = self.records
-        wanted = {plug.id for plug in plugs.reported}
+        wanted = {plug.id: plug.mac for plug in plugs.reported}
         for plug_id in [i for i in records if i not in wanted]:
             del records[plug_id]
-        for plug_id in wanted:
-            if plug_id not in records:
-                records[plug_id] = PlugDelivery(self.polls)
+        for plug_id, mac in wanted.items():
+            record = records.get(plug_id)
+            if record is None or record.mac != mac:
+                records[plug_id] = PlugDelivery(mac, self.polls)
 
     def poll(self, answered, sent):
         """A Sense poll: the first C{sent} plugs of C{answered} were sent to Sense."""
@@ -71,7 +74,7 @@ class Delivery:
         for plug in answered:
             record = records.get(plug.id)
             if record is None:
-                record = records[plug.id] = PlugDelivery(polls - 1)
+                record = records[plug.id] = PlugDelivery(plug.mac, polls - 1)
             behind = polls - record.at
             record.ring = ((record.ring << behind) | 1) & MASK if behind < WINDOW else 1
             record.at = polls

@@ -221,6 +221,8 @@ class Reloader(Service):
                      kind=plug.kind, watts=plug.watts)
         for plug_id in summary.plugs_removed:
             log.info("Reload: plug {plug} removed", plug=shown_name(plug_id))
+        for words in daemon.identity_warnings():
+            log.warn("Reload: {problem}", problem=words)
         for plug_id, old, new in summary.aliases_changed:
             log.info("Reload: plug {plug} now has the alias {alias} (was {old})",
                      plug=shown_name(plug_id), alias=excerpt(new), old=excerpt(old))

@@ -12,19 +12,12 @@ the bounds declared here, and a bad one costs only its plug its value.
 """
 
 from senselink.config.scalars import MAX_WATTS
+from senselink.energy.statefile import state_time
 from senselink.excerpt import excerpt
 
 SECTION = "values"           # the state file's key of this section
 MAX_ENTRIES = 10_000         # entries read from the state file; more are unusable
 MAX_LINES = 20               # unusable entries named one by one; the rest are counted
-# Times in the file: from 2000-01-01 to 2100-01-01 (Unix time).
-FIRST_TIME, LAST_TIME = 946_684_800, 4_102_444_800
-
-
-def check_time(value) -> bool:
-    """A Unix time within the years the state file may name."""
-    return (not isinstance(value, bool) and isinstance(value, (int, float))
-            and FIRST_TIME <= value <= LAST_TIME)
 
 
 def check_value(entry) -> str:
@@ -36,7 +29,7 @@ def check_value(entry) -> str:
         return f"watts is not a number from 0 to {MAX_WATTS:g}"
     if entry.get("on") not in (True, False, None):
         return "on is not true, false or null"
-    if not check_time(entry.get("set")):
+    if not state_time(entry.get("set")):
         return "set is not a time in the years 2000 to 2100"
     return ""
 

@@ -17,9 +17,10 @@ def moment(seconds) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def log_start(daemon, restored=(), refused=()):
+def log_start(daemon, restored=(), refused=(), identities=()):
     """The start lines. C{restored}: C{(id, watts, set time)} of each value set at run time
-    that a plug took back; C{refused}: C{(id, words)} of those it could not."""
+    that a plug took back; C{refused}: C{(id, words)} of those it could not; C{identities}:
+    the words of each plug Sense would see as a new device by accident."""
     if "udp" in daemon.namedServices and "tcp" in daemon.namedServices:
         host = daemon.udp_protocol.transport.getHost().host
         for what, port in (("UDP", daemon.udp_port), ("TCP", daemon.tcp_port)):
@@ -53,3 +54,5 @@ def log_start(daemon, restored=(), refused=()):
     for plug_id, words in refused:
         log.warn("Plug {plug} starts from its power: its value set at run time, {words}, "
                  "is not restored", plug=shown_name(plug_id), words=words)
+    for words in identities:
+        log.warn("{problem}", problem=words)
