@@ -14,17 +14,21 @@ from twisted.python import usage
 import senselink
 from senselink import config as _config
 from senselink.excerpt import shown_name
+from senselink.identities import Identities, Reported, ghost_warnings, identity_table
 
 USAGE = """\
 usage: python -m senselink [-c CONFIG] [-p PORT] [--interface ADDR] [-q] [-l LEVEL]
                           [--web-port PORT] [--ingress-port PORT]
        python -m senselink check [-c CONFIG]
+       python -m senselink identities [-c CONFIG]
        python -m senselink generate
        python -m senselink probe [--target HOST] [--port P] [--timeout S] [--count N]
        python -m senselink --version
 
 Without a command, runs the daemon in the foreground (like `twistd -n senselink`).
   check     validate the config and print the plug table; exit code 0 when valid
+  identities  list every MAC Sense was answered with (from the state file): its plug,
+            alias, first and last time answered, and the plug reporting it now
   generate  print a fresh MAC address and device id to paste into a config
   probe     play the Sense monitor: list the plugs that answer (broadcast by default);
             exit code 0 when at least one plug answered; Ctrl-C prints the table so
@@ -77,10 +81,66 @@ def check(argv) -> int:
         print(f"senselink check: {options['config']} is valid, but the daemon would not start",
               file=sys.stderr)
         return 1
+    known, _, problems = saved_identities(config)
+    for words in problems + ghost_warnings(known, configured_plugs(config)):
+        print(f"warning: {words}", file=sys.stderr)
     reported = len(config.reported())
     plugs = len(config.plugs)
     print(f"\n{options['config']}: valid; {plugs} plug{'' if plugs == 1 else 's'}, "
           f"{reported} reported to Sense")
+    return 0
+
+
+def configured_plugs(config):
+    """The config's reported plugs as L{senselink.identities.Reported}, in order."""
+    return [Reported(plug.id, plug.settings.alias or plug.id, plug.settings.mac.upper(), n)
+            for n, plug in enumerate(config.reported())]
+
+
+def saved_identities(config):
+    """C{(known, path, problems)}: the identities the config's state file keeps (MAC ->
+    Identity), its path (None: C{state_file: false}) and the words of what could not be read.
+    Nothing is written."""
+    from senselink.energy.service import configured_state_file
+    from senselink.energy.statefile import (StateFileError, StateFileUnusable, parse_state,
+                                            read_state)
+    identities = Identities()
+    path = configured_state_file(config.settings)
+    if path is None:
+        return identities.known, None, []
+    try:
+        data = read_state(path)
+        state = parse_state(data) if data is not None else {}
+    except (StateFileError, StateFileUnusable) as e:
+        return identities.known, path, [f"state file {path}: {e}"]
+    section = state.get(identities.name) if isinstance(state, dict) else None
+    return identities.known, path, identities.restore(section)
+
+
+def identities(argv) -> int:
+    options = CheckOptions()
+    try:
+        options.parseOptions(argv)
+    except usage.UsageError as e:
+        print(f"senselink identities: {e}", file=sys.stderr)
+        return 2
+    try:
+        config = _config.load(options["config"])
+    except _config.ConfigError as e:
+        print(f"{e}", file=sys.stderr)
+        return 1
+    known, path, problems = saved_identities(config)
+    for words in problems:
+        print(f"warning: {words}", file=sys.stderr)
+    if path is None:
+        print("senselink identities: state_file is false: no identities are kept",
+              file=sys.stderr)
+        return 1
+    if not known:
+        print(f"No MAC has been answered to Sense yet (state file {path})")
+        return 0
+    print(identity_table(known, configured_plugs(config)))
+    print(f"\n{len(known)} MAC{'' if len(known) == 1 else 's'} answered to Sense, from {path}")
     return 0
 
 
@@ -132,7 +192,8 @@ def probe(argv) -> int:
     return _probe.main(argv)
 
 
-COMMANDS = MappingProxyType({"check": check, "generate": generate, "probe": probe})
+COMMANDS = MappingProxyType({"check": check, "generate": generate, "probe": probe,
+                             "identities": identities})
 
 
 def main(argv=None) -> int:

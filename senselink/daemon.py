@@ -7,7 +7,7 @@ the running daemon:
 - read: L{Daemon.plugs} (a L{senselink.plugs.PlugSet}, replaced whole by a
   reload), L{Daemon.config}, L{Daemon.sources}, L{Daemon.counters},
   L{Daemon.meter} (energy counters), L{Daemon.target}, L{Daemon.polling}
-  (who polls), L{Daemon.history} (power history, with the web interface);
+  (who polls), L{Daemon.delivery} (which Sense polls carried each plug), L{Daemon.history} (power history, with the web interface);
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
@@ -25,6 +25,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
+from senselink.delivery import Delivery
 from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
@@ -32,11 +33,14 @@ from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
 from senselink.guard import Guard
 from senselink.history import PowerHistory
+from senselink.identities import Identities, reported_plugs
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
 from senselink.polling import Polling
 from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
+from senselink.runvalues import RunValues, restores
+from senselink.startlines import log_start
 from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
 from senselink.target import Target
@@ -78,9 +82,14 @@ class Daemon(MultiService):
         self.meter.watch(self.plugs)
         self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
         self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
+        self.delivery = Delivery(reactor)  # which Sense polls carried each plug
+        self.delivery.watch(self.plugs)
+        self.values = RunValues()    # values set at run time, kept in the state file
+        self.identities = Identities(self.delivery)   # the MACs Sense was answered with
+        self.identities.watch(self.plugs)
         self.history = None          # a PowerHistory while the web interface is configured
         self.responder = Responder(self.replies, respond=respond, debug=debug,
-                                   polling=self.polling)
+                                   polling=self.polling, delivery=self.delivery)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         # resolve: host name -> Deferred(address); default the reactor's resolver
         self._target = Target(self.udp_protocol,
@@ -161,32 +170,9 @@ class Daemon(MultiService):
         self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
-        if "udp" in self.namedServices and "tcp" in self.namedServices:
-            host = self.udp_protocol.transport.getHost().host
-            for what, port in (("UDP", self.udp_port), ("TCP", self.tcp_port)):
-                log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
-                         interface=host, port=port)
-        for warning in self.config.warnings:
-            log.warn("{problem}", problem=warning)
-        reported = self.plugs.reported
-        log.info("SenseLink started from {path}: {n} {plugs}, {r} reported to Sense{quiet}",
-                 path=self.config.path, n=len(self.plugs),
-                 plugs="plug" if len(self.plugs) == 1 else "plugs", r=len(reported),
-                 quiet="" if self.responder.respond else " (quiet mode: not answering)")
-        strip = self.strip
-        if strip is not None:
-            log.info("Kasa clients see a power strip {alias} ({mac}) with {n} {sockets}",
-                     alias=shown_name(strip.alias), mac=strip.mac, n=len(reported),
-                     sockets="socket" if len(reported) == 1 else "sockets")
-        else:
-            log.info("kasa_clients is false: only the Sense request is answered")
-        for plug in self.plugs:
-            where = ("reported" if plug.reported
-                     else f"in aggregate {shown_name(plug.aggregate.id)}")
-            log.info("Plug {plug} ({alias}, {mac}, {kind}): {watts} W, {where}",
-                     plug=shown_name(plug.id), alias=shown_name(plug.alias), mac=plug.mac,
-                     kind=plug.kind,
-                     watts=plug.watts, where=where)
+        restored, refused = self.values.apply(self.plugs, self.config)
+        self.values.keep_only(self.plugs, self.config)
+        log_start(self, restored, refused, self.identity_warnings())
         self.set_target(self.config.target)
 
     def _start_child(self, start, child):
@@ -239,6 +225,10 @@ class Daemon(MultiService):
                              f"got {value:g}")
         plug.set_power(value, on)
         log.info("Mutable plug {plug} set to {watts} W", plug=shown_name(plug_id), watts=value)
+        if restores(plug, self.config.plugs[plug_id]):
+            self.values.record(plug_id, value, on, self.reactor.seconds())
+            if self.energy is not None:
+                self.energy.save_soon()
 
     def switch(self, plug_id, on: bool):
         """Switch a C{mutable} plug on or off with the power its current settings give.
@@ -258,8 +248,21 @@ class Daemon(MultiService):
         self.plugs = plugs
         self.meter.watch(plugs)
         self.replies.replace(plugs)
+        self.identities.watch(plugs)          # before the records of plugs gone go
+        self.delivery.watch(plugs)
+        self.values.keep_only(plugs, config)
         if self.history is not None:
             self.history.watch(plugs)         # plugs that stay keep their history
+
+    def identity_warnings(self):
+        """A warning per reported plug Sense would see as a new device by accident
+        (L{senselink.identities.ghost_warnings})."""
+        return self.identities.check(reported_plugs(self.plugs))
+
+    def restore_values(self, ids):
+        """Give the plugs of C{ids} (rebuilt or reset by a reload) their values set at run
+        time back; see L{senselink.runvalues.RunValues.apply}."""
+        return self.values.apply(self.plugs, self.config, ids)
 
     def replace_sources(self, keep, start):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
@@ -361,8 +364,8 @@ class Daemon(MultiService):
             log.info("state_file is false: the energy counters are kept in memory only")
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
-                                    load=starting,
-                                    configured=settings.state_file)
+                                    load=starting, configured=settings.state_file,
+                                    sections=(self.values, self.identities))
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",

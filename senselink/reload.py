@@ -31,6 +31,7 @@ from senselink.config.settings import differences, values
 from senselink.excerpt import clip, excerpt, shown_name
 from senselink.log import Logger
 from senselink.plugbuilder import PlugChanges, build_plugs
+from senselink.startlines import moment
 
 log = Logger()
 
@@ -46,6 +47,7 @@ class ReloadSummary:
     plugs_removed: list = field(default_factory=list)
     plugs_kept: list = field(default_factory=list)
     plugs_reset: list = field(default_factory=list)      # kept, value reset from the new config
+    values_restored: list = field(default_factory=list)  # given back their run-time value
     aliases_changed: list = field(default_factory=list)  # kept plugs: (id, old alias, new alias)
     sources_kept: list = field(default_factory=list)      # SourceConfig of the new config
     sources_stopped: list = field(default_factory=list)   # SourceConfig of the old config
@@ -176,6 +178,9 @@ class Reloader(Service):
         plugs = build_plugs(new_config, daemon.reactor, kinds, running=daemon.plugs,
                             running_config=old_config, changes=changes)
         daemon.replace_plugs(new_config, plugs)
+        # Plugs rebuilt (a new MAC) or reset from the config take back a value set at run time.
+        restored, refused = daemon.restore_values(changes.added + changes.reset)
+        summary.values_restored = [plug_id for plug_id, _, _ in restored]
         summary.plugs_added, summary.plugs_removed = changes.added, changes.removed
         summary.plugs_kept, summary.plugs_reset = changes.kept, changes.reset
         summary.aliases_changed = changes.aliases
@@ -228,13 +233,23 @@ class Reloader(Service):
                      kind=plug.kind, watts=plug.watts)
         for plug_id in summary.plugs_removed:
             log.info("Reload: plug {plug} removed", plug=shown_name(plug_id))
+        for words in daemon.identity_warnings():
+            log.warn("Reload: {problem}", problem=words)
         for plug_id, old, new in summary.aliases_changed:
             log.info("Reload: plug {plug} now has the alias {alias} (was {old})",
                      plug=shown_name(plug_id), alias=excerpt(new), old=excerpt(old))
         for plug_id in summary.plugs_reset:
             plug = plugs[plug_id]
-            log.info("Reload: plug {plug} ({kind}) set to {watts} W from the new config",
-                     plug=shown_name(plug_id), kind=plug.kind, watts=plug.watts)
+            if plug_id not in summary.values_restored:
+                log.info("Reload: plug {plug} ({kind}) set to {watts} W from the new config",
+                         plug=shown_name(plug_id), kind=plug.kind, watts=plug.watts)
+        for plug_id, watts, when in restored:
+            log.info("Reload: plug {plug} keeps its value set at run time, {watts} W (set on "
+                     "{when}; restore: false starts it from its power)",
+                     plug=shown_name(plug_id), watts=watts, when=moment(when))
+        for plug_id, words in refused:
+            log.warn("Reload: plug {plug} starts from its power: its value set at run time, "
+                     "{words}, is not restored", plug=shown_name(plug_id), words=words)
         for source, _ in running:
             log.info("Reload: stopping the {source} (removed or settings changed)",
                      source=describe_source(source))

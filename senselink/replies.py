@@ -23,6 +23,7 @@ class SenseReplyCache:
         self.encoders = {}      # plug -> SenseReplyEncoder (made at the first request)
         self.replies = {}       # plug -> encrypted reply while current
         self._list = None       # the replies to a Sense request while nothing changed
+        self.answered = ()      # the plugs of the last sense_replies(), in their order
         self.plugs = None
         self.replace(plugs)
 
@@ -69,14 +70,16 @@ class SenseReplyCache:
         return reply
 
     def sense_replies(self):
-        """Encrypted replies to a Sense poll: one per reported plug due an answer."""
+        """Encrypted replies to a Sense poll: one per reported plug due an answer
+        (C{answered} names those plugs, in the same order)."""
         replies = self._list
         if replies is not None:
             return replies
-        reported = self.plugs.reported
+        reported = self.answered = self.plugs.reported
         reply = self.reply
         if any(plug.skip_rate for plug in reported):
-            return [reply(plug) for plug in reported if plug.should_answer()]
+            answered = self.answered = [plug for plug in reported if plug.should_answer()]
+            return [reply(plug) for plug in answered]
         # Only the plugs that changed encode their reply again; the others' are
         # read as they are.
         cached = self.replies.get

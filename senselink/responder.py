@@ -56,9 +56,10 @@ class Responder:
     """
 
     def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False,
-                 polling=None):
+                 polling=None, delivery=None):
         self.replies = replies   # a senselink.replies.SenseReplyCache
         self.polling = polling   # a senselink.polling.Polling told of each request, or None
+        self.delivery = delivery  # a senselink.delivery.Delivery told of each Sense poll, or None
         self.debug = debug       # build DEBUG lines per request
         self.respond = respond
         self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
@@ -76,6 +77,14 @@ class Responder:
         """Lines about bad traffic: at most once a minute per source with a guard."""
         guard = self.guard
         return self.debug and (guard is None or guard.may_log(peer, reason))
+
+    def replied(self, kind, sent):
+        """The protocols' word after each classified request: C{sent} replies went out
+        (0: none, whatever dropped them). A Sense poll is counted per plug it carried."""
+        if sent:
+            self.counters.count(self.counters.replies, kind, sent)
+        if kind == messages.SENSE and self.delivery is not None:
+            self.delivery.poll(self.replies.answered, sent)
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
@@ -279,9 +288,11 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
                 if guard is not None and not guard.admit(peer):
                     continue
                 kind, replies = responder.handle_kind(payload, peer)
+                sent = 0
                 if replies and (guard is None or guard.replies_ok(peer, len(replies))):
                     self.transport.writeSequence([cipher.frame(reply) for reply in replies])
-                    responder.counters.count(responder.counters.replies, kind, len(replies))
+                    sent = len(replies)
+                responder.replied(kind, sent)
             self._buffer = buffer
             self._watch_frame(completed)
         except Exception:

@@ -57,26 +57,31 @@ class KasaDatagramProtocol(DatagramProtocol):
                               "another interface or address", peer=host)
                 return
             kind, replies = responder.handle_kind(data, host)
+            sent = 0
             if replies and (guard is None or guard.replies_ok(host, len(replies))):
-                # The target receives what Sense asked for; a Kasa client gets its own reply.
-                ancillary = None
-                if self.target and kind != KASA:
-                    if self.target is UNRESOLVED:
-                        responder.counters.count(responder.counters.ignored, "target_unresolved")
-                        return
-                    dest = (self.target, addr[1])
-                    if arrival is not None:
-                        dest = self.transport.address(*dest)
-                elif arrival is not None:
-                    dest = arrival.sockaddr
-                    ancillary = arrival.ancillary()
-                else:
-                    dest = addr
-                sent = self._send(replies, dest, ancillary)
-                if sent:
-                    responder.counters.count(responder.counters.replies, kind, sent)
+                sent = self._answer(kind, replies, addr, arrival)
+            responder.replied(kind, sent)
         except Exception:
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
+
+    def _answer(self, kind, replies, addr, arrival) -> int:
+        """Send C{replies} where they go; the number of datagrams sent."""
+        # The target receives what Sense asked for; a Kasa client gets its own reply.
+        ancillary = None
+        if self.target and kind != KASA:
+            if self.target is UNRESOLVED:
+                counters = self.responder.counters
+                counters.count(counters.ignored, "target_unresolved")
+                return 0
+            dest = (self.target, addr[1])
+            if arrival is not None:
+                dest = self.transport.address(*dest)
+        elif arrival is not None:
+            dest = arrival.sockaddr
+            ancillary = arrival.ancillary()
+        else:
+            dest = addr
+        return self._send(replies, dest, ancillary)
 
     def _send(self, replies, dest, ancillary=None) -> int:
         """Write the replies straight to the socket, with C{ancillary} data when given;

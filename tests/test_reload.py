@@ -14,6 +14,7 @@ from tests.deploy_support import (LineServer, LogCapture, ask_udp, by_alias, kin
                                   with_timeout)
 
 CONFIG = """\
+state_file: {state}
 sources:
   - static:
       plugs:
@@ -72,6 +73,8 @@ class ReloadTests(unittest.TestCase):
         self.values = dict(lamp_watts=10, heater_alias="Heater", heater_power=5,
                            port=self.server_port.getHost().port, dryer_max=3000)
         self.path = self.mktemp()
+        # A state file of its own: values set at run time in one test stay out of the next.
+        self.values["state"] = os.path.abspath(self.path) + ".state.json"
         self.write()
         self.kinds = kinds_with_line()
         self.logs = LogCapture(self)
@@ -189,7 +192,7 @@ class ReloadTests(unittest.TestCase):
             yield service.reloader.reload()
         message = str(raised.exception)
         self.assertEqual(message, str(startup))
-        self.assertIn(f"{self.path}:38: sources[3].line.plugs[1].Broken.max_watts: "
+        self.assertIn(f"{self.path}:39: sources[3].line.plugs[1].Broken.max_watts: "
                       "expected a number from 0 to 1000000000 W, got 'lots' (str)", message)
         self.assertTrue(any(message in line and "Reload rejected" in line
                             for line in self.logs.lines), self.logs.text())
@@ -220,7 +223,8 @@ class ReloadTests(unittest.TestCase):
         old_heater = service.plugs["Heater"]
         yield service.reloader.reload()
         self.assertIsNot(service.plugs["Heater"], old_heater)
-        self.assertEqual(service.plugs["Heater"].watts, 5)
+        # The new plug keeps the value set at run time (restore: true, the default).
+        self.assertEqual(service.plugs["Heater"].watts, 300)
         self.assertEqual(service.plugs["Media"].watts, 90)
         self.assertTrue(service.plugs["Soundbar"].reported)
         replies = by_alias((yield ask_udp(service.udp_port, 6)))
@@ -279,7 +283,7 @@ class ReloadTests(unittest.TestCase):
         old_path = self.service.energy.path
         new_path = os.path.abspath(self.mktemp())
         self.service.set_power("Heater", 3600)
-        self.write(extra=f"state_file: {new_path}\n")
+        self.write(state=new_path)
         summary = yield self.service.reloader.reload()
         self.assertEqual(summary.settings_changed, ["state_file"])
         self.assertEqual(self.service.energy.path, new_path)

@@ -16,6 +16,8 @@ from senselink.replies import SenseReplyCache
 from tests.support import sense, start_service, tcp_connect, udp_client, wait_until
 
 PLUGS = """
+# A test sets Heater: values set at run time must not reach the next test.
+state_file: false
 sources:
 - static:
     plugs:

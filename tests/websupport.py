@@ -1,6 +1,7 @@
 """Shared by the web interface tests: a running daemon with the web on 127.0.0.1, port 0."""
 
 import json
+import os
 
 import treq
 
@@ -17,6 +18,7 @@ from tests.support import wait_until
 TOKEN = "t0ken-that-must-never-show"
 
 CONFIG = """\
+state_file: {state}
 web:
   listen: tcp:0:interface=127.0.0.1
   token: {token}
@@ -67,6 +69,8 @@ class WebTestCase(unittest.TestCase):
         self.meter = Meter()
         self.meter.reply = (200, b'{"power": 2345.5}')
         self.meter_port = serve(self, self.meter)
+        # A state file of its own: values set at run time in one test stay out of the next.
+        self.state = self.mktemp() + ".json"
         self.config = config.load_text(self.config_text(self.token), "web.yml")
         self.service = makeService(self.config, port=0, interface="127.0.0.1")
         self.service.startService()
@@ -78,7 +82,8 @@ class WebTestCase(unittest.TestCase):
         self.http = treq.client.HTTPClient(Agent(reactor, pool=pool))
 
     def config_text(self, token):
-        return CONFIG.format(token=token if token else "null", meter_port=self.meter_port)
+        return CONFIG.format(token=token if token else "null", meter_port=self.meter_port,
+                             state=os.path.abspath(self.state))
 
     def reload(self, token):
         """Reload the daemon from a file with this config and C{token} (a Deferred)."""

@@ -39,6 +39,7 @@ __all__ = ("DEFAULT_STATE_FILE", "EnergyService", "SAVE_INTERVAL", "STATE_DIRECT
            "state_file_problem")
 
 SAVE_INTERVAL = DEFAULT_STATE_SAVE_INTERVAL     # seconds between state file writes
+CHANGE_DELAY = 5.0           # seconds from a change worth saving to its save (one per delay)
 
 # Where a relative state file lives, first set wins: ours (the Docker image and
 # the Home Assistant app), then systemd's (StateDirectory=; a ':'-separated list).
@@ -97,8 +98,12 @@ class EnergyService(MultiService):
     name = "energy"
 
     def __init__(self, meter, path, clock, *, save_interval=SAVE_INTERVAL, load=True,
-                 configured=None):
+                 configured=None, sections=()):
         super().__init__()
+        # More sections of the file, beside the counters: each has a C{name}, C{snapshot()}
+        # and C{restore(section or None)} -> the words of its unusable entries.
+        self.sections = tuple(sections)
+        self._soon = None            # the save a change asked for, while pending
         # state_file as written (relative: in the state directory), for the start-up line
         self.configured = configured
         self.load_at_start = load    # False: a new file for counters already running
@@ -133,8 +138,21 @@ class EnergyService(MultiService):
         except Exception:
             log.failure("Stopping the energy state file's timer failed")
             d = None
+        if self._soon is not None and self._soon.active():
+            self._soon.cancel()
+        self._soon = None
         self.save(final=True)
         return d
+
+    def save_soon(self):
+        """Save within L{CHANGE_DELAY} seconds (a value set at run time): changes close
+        together are written once, and changes write at most once per delay."""
+        if self.running and self._soon is None:
+            self._soon = self.clock.callLater(CHANGE_DELAY, self._save_now)
+
+    def _save_now(self):
+        self._soon = None
+        self.save()
 
     def load(self):
         """Restore the counters from the file; a corrupt file, or a bad entry in it, is
@@ -150,7 +168,8 @@ class EnergyService(MultiService):
             log.info("No energy state file at {path}; counters start at zero", path=self.path)
             return
         try:
-            restored, bad = self.meter.restore(parse_state(data))
+            state = parse_state(data)
+            restored, bad = self.meter.restore(state)
         except StateFileError as e:
             kept = self.keep_copy(data, f"it is corrupt ({e})")
             log.warn("Energy state file {path} is corrupt ({reason}); kept as {kept}; counters "
@@ -164,6 +183,16 @@ class EnergyService(MultiService):
         for plug_id, problem in bad:
             log.warn("Energy counters of plug {plug} in the state file are unusable "
                      "({problem}); starting them at zero", plug=excerpt(plug_id), problem=problem)
+        for section in self.sections:
+            try:
+                problems = section.restore(state.get(section.name))
+            except Exception:
+                log.failure("The state file's section {name} could not be restored",
+                            name=section.name)
+                problems = [f"section {section.name!r} could not be restored"]
+            for words in problems:
+                log.warn("{problem}", problem=words)
+                bad.append((section.name, words))
         if bad:
             log.warn("Energy state file {path} had {n} unusable {entries}; the file as it was "
                      "is kept as {kept}", path=self.path, n=len(bad),
@@ -185,7 +214,10 @@ class EnergyService(MultiService):
     def save(self, final=False):
         """Write the counters now; a failure is logged, never raised."""
         try:
-            write_state(self.path, self.meter.snapshot())
+            state = self.meter.snapshot()
+            for section in self.sections:
+                state[section.name] = section.snapshot()
+            write_state(self.path, state)
         except Exception as e:
             expected = isinstance(e, (OSError, TypeError, ValueError, StateFileUnusable))
             reason = (getattr(e, "strerror", None) or str(e)) if expected else repr(e)

@@ -30,6 +30,8 @@ MAX_STATE_BYTES = 16 * 1024 * 1024
 MAX_WH = 1e15
 # The years a day or a month in the file may name.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+# The Unix times it may hold: from 2000-01-01 to 2100-01-01.
+FIRST_TIME, LAST_TIME = 946_684_800, 4_102_444_800
 
 
 class StateFileError(ValueError):
@@ -101,6 +103,12 @@ def _energy(value) -> bool:
     """A count of Wh within bounds (comparisons: a 400-digit integer does not overflow)."""
     return (not isinstance(value, bool) and isinstance(value, (int, float))
             and 0 <= value <= MAX_WH)
+
+
+def state_time(value) -> bool:
+    """A Unix time within the years the state file may name."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and FIRST_TIME <= value <= LAST_TIME)
 
 
 def _bad_date(key, length) -> bool:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from senselink.config.fields import boolean
 from senselink.config.schema import WATTS, PlugSettings, PowerSettings
 from senselink.config.settings import field_table, setting
 from senselink.power import PowerModel
@@ -11,6 +12,9 @@ from senselink.sources.kind import SourceKind
 @dataclass(frozen=True)
 class MutablePlugSettings(PowerSettings):
     power: float = setting(WATTS, default=0.0, doc="Initial watts")
+    restore: bool = setting(boolean, default=True,
+                            doc="Start from the last value set at run time (kept in the state "
+                                "file) rather than from power")
 
     settable = True
 

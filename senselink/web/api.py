@@ -211,8 +211,9 @@ class PlugList(JsonResource):
 
     def render_GET(self, request):
         now = self.web.now()
-        meter = self.web.daemon.meter
-        return send_json(request, 200, {"plugs": [plug_summary(p, now, meter)
+        daemon = self.web.daemon
+        return send_json(request, 200, {"plugs": [plug_summary(p, now, daemon.meter,
+                                                               daemon.delivery)
                                                   for p in self.web.plugs]})
 
 
@@ -263,8 +264,9 @@ class PlugResource(JsonResource):
         return NotFound()
 
     def render_GET(self, request):
-        return send_json(request, 200, plug_summary(self.plug, self.web.now(),
-                                                    self.web.daemon.meter))
+        daemon = self.web.daemon
+        return send_json(request, 200, plug_summary(self.plug, self.web.now(), daemon.meter,
+                                                    daemon.delivery))
 
     def render_PUT(self, request):
         plug = self.plug
@@ -286,7 +288,9 @@ class PlugResource(JsonResource):
                 raise ApiError(400, str(e)) from None
         except ApiError as e:
             return error(request, e.code, e.message)
-        return send_json(request, 200, plug_summary(plug, self.web.now(), self.web.daemon.meter))
+        daemon = self.web.daemon
+        return send_json(request, 200, plug_summary(plug, self.web.now(), daemon.meter,
+                                                    daemon.delivery))
 
 
 class PlugHistory(JsonResource):

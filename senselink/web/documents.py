@@ -39,8 +39,10 @@ def energy_figures(meter, plug, now):
     return [round(kwh, 6) for kwh in counter.figures(now)]
 
 
-def plug_summary(plug, now, meter):
-    """The JSON description of one plug, with its energy from C{meter}."""
+def plug_summary(plug, now, meter, delivery=None):
+    """The JSON description of one plug, with its energy from C{meter} and, as C{sense},
+    what Sense got of it from C{delivery} (a L{senselink.delivery.Delivery}; None for a
+    plug Sense does not see)."""
     updated = plug.updated
     out = {
         "id": plug.id,
@@ -61,6 +63,7 @@ def plug_summary(plug, now, meter):
         out["elements"] = [element.id for element in elements]
     figures = energy_figures(meter, plug, now) or (0.0, 0.0, 0.0)
     out["energy"] = dict(zip(("today_kwh", "month_kwh", "total_kwh"), figures))
+    out["sense"] = delivery.summary(plug.id, now) if delivery is not None else None
     return out
 
 
@@ -148,7 +151,7 @@ def snapshot(web, now):
     history = daemon.history
     plugs = []
     for plug in daemon.plugs:
-        summary = plug_summary(plug, now, daemon.meter)
+        summary = plug_summary(plug, now, daemon.meter, daemon.delivery)
         summary["spark"] = spark(history.get(plug.id) if history is not None else None, now)
         plugs.append(summary)
     return {"now": now, "status": status_document(web, now), "plugs": plugs}

@@ -265,7 +265,9 @@ class EventHub:
                 self._energy[plug.id] = [round(kwh, 3) for kwh in figures]
         if status is None:
             status = status_document(self.web, now)
-        return {"now": now, "status": status, "energy": energy}
+        delivery = self.web.daemon.delivery
+        sense = {plug.id: delivery.summary(plug.id, now) for plug in self.web.plugs.reported}
+        return {"now": now, "status": status, "energy": energy, "sense": sense}
 
     def close(self):
         """End every stream and the tick (the web interface stops)."""

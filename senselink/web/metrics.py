@@ -69,6 +69,7 @@ class SenseLinkCollector:
             if counter is not None:
                 energy.add_metric([plug.id], counter.figures(now)[2])
         yield energy
+        yield from self.delivery()
         yield from self.polling(now)
         counters = web.counters
         requests = CounterMetricFamily("senselink_requests", "Kasa requests received, by kind",
@@ -106,6 +107,37 @@ class SenseLinkCollector:
         yield connected
         yield age
         yield error
+
+    def delivery(self):
+        """Per plug, as Sense sees it: last answered, polls carried of the last ones, polls
+        missed in a row (Sense shows N/A after about 5)."""
+        delivery = self.web.daemon.delivery
+        last = GaugeMetricFamily("senselink_plug_sense_last_answered_timestamp_seconds",
+                                 "When Sense was last answered with each plug (Unix time)",
+                                 labels=["plug"])
+        carried = GaugeMetricFamily("senselink_plug_sense_polls_carried",
+                                    "Of the last Sense polls (at most 60), how many carried "
+                                    "each plug", labels=["plug"])
+        window = GaugeMetricFamily("senselink_plug_sense_polls",
+                                   "The Sense polls senselink_plug_sense_polls_carried counts "
+                                   "from (60 once Sense has polled that often)", labels=["plug"])
+        missed = GaugeMetricFamily("senselink_plug_sense_polls_missed",
+                                   "Sense polls in a row without each plug (N/A after about 5)",
+                                   labels=["plug"])
+        polls = delivery.polls
+        for plug in self.web.plugs:
+            record = delivery.get(plug.id)
+            if record is None:
+                continue
+            if record.last is not None:
+                last.add_metric([plug.id], record.last)
+            carried.add_metric([plug.id], record.carried(polls))
+            window.add_metric([plug.id], record.window(polls))
+            missed.add_metric([plug.id], record.missed(polls))
+        yield last
+        yield carried
+        yield window
+        yield missed
 
     def polling(self, now):
         """Who polls: last request time, polls per minute and addresses, Sense and Kasa apart."""

@@ -268,6 +268,11 @@
     state.appendChild(el("span", p.on ? "on" : "off", p.on ? "on" : "off"));
     state.appendChild(document.createTextNode(p.updated === null ? " · as configured"
                                                                  : " · value " + ago(p.updated)));
+    if (p.sense) {
+      state.appendChild(document.createTextNode(" · Sense: " + p.sense.carried + "/" +
+                                                p.sense.polls + " polls"));
+      if (p.sense.warning) state.appendChild(el("span", "warning", " · " + p.sense.warning));
+    }
     if (p.energy) {
       c.querySelector(".e-today .value").textContent = kwh(p.energy.today_kwh);
       c.querySelector(".e-month .value").textContent = kwh(p.energy.month_kwh);
@@ -413,6 +418,12 @@
       if (!entry) return;
       var e = doc.energy[id];
       entry.data.energy = {today_kwh: e[0], month_kwh: e[1], total_kwh: e[2]};
+      updatePlug(entry);
+    });
+    Object.keys(doc.sense || {}).forEach(function (id) {
+      var entry = plugs.get(id);
+      if (!entry) return;
+      entry.data.sense = doc.sense[id];
       updatePlug(entry);
     });
   }
