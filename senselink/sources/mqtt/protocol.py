@@ -23,7 +23,7 @@ from senselink.log import Logger
 from senselink.mqtt import encode
 from senselink.mqtt.decode import BROKER, Decoder
 from senselink.mqtt.packets import (SUBSCRIPTION_FAILURE, Connack, ConnackCode,
-                                    OversizedPublish, PingResp, Publish, Suback)
+                                    OversizedPublish, PingResp, Puback, Publish, Suback)
 
 log = Logger()
 
@@ -110,6 +110,8 @@ class MqttClientProtocol(Protocol):
             self.router.oversized(packet.topic, packet.head, packet.size)
         elif kind is Publish:
             self._fail("a PUBLISH before its CONNACK")
+        elif kind is Puback:
+            self._fail(f"a PUBACK for packet {packet.packet_id}, which was not sent")
         else:   # Malformed: the last packet of the stream
             self._fail(packet.reason)
         return None
