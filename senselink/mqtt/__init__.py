@@ -6,8 +6,8 @@ stream decoder. No I/O here.
  - L{decode}: a byte stream to packets, strictly validated; malformed input
    gives one L{packets.Malformed} value, never an exception
 
-The Twisted client on top of it is L{senselink.sources.mqtt.protocol} (the
-mqtt source, a subscriber).
+The Twisted side is L{senselink.mqttclient} (connection and session), under the
+mqtt source (a subscriber, L{senselink.sources.mqtt.protocol}).
 """
 
 from senselink.mqtt.decode import BROKER, CLIENT, Decoder
