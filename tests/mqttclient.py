@@ -2,6 +2,8 @@
 for and keeps every packet the broker sends, so that a real mosquitto judges our bytes
 and tests can watch what a publisher left on a broker (retained messages, wills)."""
 
+import os
+
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
@@ -79,12 +81,14 @@ def raw_client(testcase, port, client_id, **connect):
 
 
 @defer.inlineCallbacks
-def retained(testcase, port, topic_filter, count, what="retained messages"):
-    """C{{topic: payload}} of the first C{count} retained messages a new subscriber gets."""
-    client = yield raw_client(testcase, port, f"watcher-{id(testcase)}-{topic_filter}")
-    yield client.subscribe(topic_filter)
-    yield client.wait_for(lambda c: len([p for p in c.of(Publish) if p.retain]) >= count, what)
+def retained(testcase, port, *topic_filters):
+    """C{{topic: payload}} of the retained messages a new subscriber to C{topic_filters} gets
+    (all of them: a marker published after the SUBACK arrives after them)."""
+    marker = f"test/marker/{id(testcase)}"
+    client = yield raw_client(testcase, port, f"watcher-{os.urandom(6).hex()}")
+    yield client.subscribe(marker, *topic_filters)
+    client.send(encode.publish(marker, b"end"))
+    yield client.wait_for(lambda c: c.history(marker), "the marker after the retained messages")
     found = {p.topic: p.payload for p in client.of(Publish) if p.retain}
     client.send(encode.disconnect())
     return found
-
