@@ -321,8 +321,10 @@ class Daemon(MultiService):
         if settings.kasa_clients:
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
-        self._set_state_file(settings, starting)
+        # The publisher first: it starts before the counters are loaded and connects
+        # after; it stops after their last save, and publishes what was saved.
         self._set_publisher(settings.publish)
+        self._set_state_file(settings, starting)
         web = settings.web
         if starting or web != self._web_options:
             self._set_web(web)

@@ -185,7 +185,8 @@ class EnergyService(MultiService):
     def save(self, final=False):
         """Write the counters now; a failure is logged, never raised."""
         try:
-            write_state(self.path, self.meter.snapshot())
+            snapshot = self.meter.snapshot()
+            write_state(self.path, snapshot)
         except Exception as e:
             expected = isinstance(e, (OSError, TypeError, ValueError, StateFileUnusable))
             reason = (getattr(e, "strerror", None) or str(e)) if expected else repr(e)
@@ -201,6 +202,7 @@ class EnergyService(MultiService):
                           reason=reason, interval=self.save_interval)
             return False
         self.saves += 1
+        self.meter.mark_saved(snapshot)
         if self._failing:
             self._failing = False
             log.info("Energy state file {path} written again", path=self.path)

@@ -4,7 +4,7 @@ Watts go out when they change, at most every C{min_interval} seconds (a
 faster change waits, and the latest value goes when the interval is over)
 and at least every C{max_interval} seconds (the same value again). kWh go
 out when the publisher asks (every C{energy_interval} seconds, on connect,
-at stop), never below the last value sent.
+at stop): as the state file keeps them, never below the last value sent.
 """
 
 from senselink.publish.discovery import energy_text, energy_value, power_text
@@ -54,8 +54,10 @@ class PlugFeed:
         self._heartbeat = self.clock.callLater(self.publisher.settings.max_interval, self.power)
 
     def energy_now(self, meter):
-        """Queue the plug's kWh from C{meter}, never less than the last sent."""
-        self.energy = max(self.energy, energy_value(meter.total_kwh(self.plug)))
+        """Queue the plug's kWh from C{meter}, never less than the last sent: those a
+        crash cannot take back (as the state file has them), so that after a restart
+        the counter goes on from at least what was published."""
+        self.energy = max(self.energy, energy_value(meter.kept_kwh(self.plug)))
         self.publisher.put(self.topics.energy, energy_text(self.energy))
 
     def configs(self, force=False):

@@ -26,7 +26,7 @@ class Meter:
     def __init__(self):
         self.kwh = 0.0
 
-    def total_kwh(self, plug):
+    def kept_kwh(self, plug):
         return self.kwh
 
 
