@@ -351,6 +351,7 @@ class Daemon(MultiService):
             old.disownServiceParent()            # saves to the old file
             self.energy = None
         if path is None:
+            self.meter.kept = False
             log.info("state_file is false: the energy counters are kept in memory only")
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,

@@ -203,6 +203,7 @@ class EnergyMeter:
         self.clock = clock
         self.tz = tz
         self.counters = {}
+        self.kept = False        # a state file keeps the counters (set by its service)
         self._observers = {}     # plug -> the observer it was given
 
     def watch(self, plugs):
@@ -232,13 +233,15 @@ class EnergyMeter:
         counter = self.counters.get(plug.id)
         return counter.total_kwh if counter is not None else 0.0
 
-    def kept_kwh(self, plug) -> float:
+    def kept_kwh(self, plug):
         """kWh of C{plug} that a crash cannot take back: as last saved in (or loaded from)
-        the state file, else (no state file) all of it."""
+        the state file; None before its first save or load; all of them without one."""
         counter = self.counters.get(plug.id)
-        if counter is None:
-            return 0.0
-        return counter.total_kwh if counter.saved_wh is None else counter.saved_wh / 1000.0
+        if not self.kept:
+            return counter.total_kwh if counter is not None else 0.0
+        if counter is None or counter.saved_wh is None:
+            return None
+        return counter.saved_wh / 1000.0
 
     def mark_saved(self, snapshot):
         """The counters of C{snapshot} (L{snapshot}) are in the state file now."""

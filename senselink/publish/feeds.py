@@ -57,7 +57,10 @@ class PlugFeed:
         """Queue the plug's kWh from C{meter}, never less than the last sent: those a
         crash cannot take back (as the state file has them), so that after a restart
         the counter goes on from at least what was published."""
-        self.energy = max(self.energy, energy_value(meter.kept_kwh(self.plug)))
+        kept = meter.kept_kwh(self.plug)
+        if kept is None:          # the state file is not loaded or saved yet
+            return
+        self.energy = max(self.energy, energy_value(kept))
         self.publisher.put(self.topics.energy, energy_text(self.energy))
 
     def configs(self, force=False):

@@ -58,9 +58,15 @@ class StateFileTests(unittest.TestCase):
 
     def test_kept_kwh_is_what_the_file_has(self):
         """What a crash cannot take back: the last save's total, not the running one."""
-        plugs, meter, service = self.start()
+        plugs, meter = setup_plugs(self.clock)
         heater = plugs["heater"]
-        self.assertEqual(meter.kept_kwh(heater), 0.0)          # saved at start
+        self.assertGreater(heater.watts, 0.0)
+        self.assertFalse(meter.kept)
+        self.assertEqual(meter.kept_kwh(heater), 0.0)           # no state file: all of it
+        service = EnergyService(meter, self.path, self.clock)
+        self.assertIsNone(meter.kept_kwh(heater))               # not saved or loaded yet
+        service.startService()
+        self.assertEqual(meter.kept_kwh(heater), 0.0)           # saved at start
         self.clock.advance(energy.SAVE_INTERVAL / 2)
         self.assertGreater(meter.total_kwh(heater), 0.0)
         self.assertEqual(meter.kept_kwh(heater), 0.0)
