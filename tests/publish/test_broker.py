@@ -4,6 +4,7 @@ any other subscriber find on the broker."""
 import json
 import os
 
+import treq
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
@@ -34,6 +35,8 @@ publish:
   host: 127.0.0.1
   port: {port}
   min_interval: 0.1
+web:
+  listen: tcp:0:interface=127.0.0.1
 """
 LAMP_PLUG = '    - lamp: {power: 60, alias: Lamp, mac: "53:75:31:F6:4C:01"}'
 FILTERS = ("homeassistant/#", "senselink/#")
@@ -131,11 +134,26 @@ class PublisherTests(TestCase):
         self.assertEqual(found["senselink/status"], b"online")
 
     @defer.inlineCallbacks
+    def web_status(self):
+        """The publisher's part of the web interface's /api/status."""
+        response = yield treq.get(f"http://127.0.0.1:{self.daemon.web.endpoint.port}/api/status",
+                                  persistent=False)
+        body = yield response.json()
+        return body["publisher"]
+
+    @defer.inlineCallbacks
     def test_broker_restart_then_everything_again(self):
         yield self.start()
         yield self.seen(lambda m: "senselink/media/power" in m, "the first publication")
+        status = yield self.web_status()
+        self.assertEqual(status, {"kind": "publish", "label": f"127.0.0.1:{self.broker.port}",
+                                  "connected": True, "plugs": 3, "waiting": 0,
+                                  "last_error": None})
         self.broker.stop()          # without persistence: every retained message is gone
         yield wait_until(lambda: not self.daemon.publisher.connected, "the lost connection")
+        status = yield self.web_status()
+        self.assertFalse(status["connected"])
+        self.assertIn("lost the connection", status["last_error"])
         self.daemon.set_power("heater", 10.0)       # waits in the outbox
         self.daemon.set_power("heater", 20.0)       # and replaces it there
         self.assertLessEqual(len(self.daemon.publisher.outbox), 1 + 4 * 3)   # one per topic
