@@ -11,7 +11,7 @@ the running daemon:
 - change: L{Daemon.set_power} and L{Daemon.switch} (mutable plugs),
   L{Daemon.replace_plugs}, L{Daemon.replace_sources}, L{Daemon.set_target},
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
-  state file).
+  state file, publish).
 
 Data flows one way: sources set plug values, plugs tell their observers
 (the Sense reply cache and the energy meter), the responder answers from
@@ -96,6 +96,7 @@ class Daemon(MultiService):
                               lambda name: (resolve or self.reactor.resolve)(name), reactor)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
+        self.publisher = None        # the publish section's Publisher, or None
         self.web = None              # the web interface's listening service, or None
         self._web_options = None
         self._sources = []           # (SourceConfig, service) in config order
@@ -253,6 +254,8 @@ class Daemon(MultiService):
         self.values.keep_only(plugs, config)
         if self.history is not None:
             self.history.watch(plugs)         # plugs that stay keep their history
+        if self.publisher is not None:
+            self.publisher.replace_plugs(plugs)
 
     def identity_warnings(self):
         """A warning per reported plug Sense would see as a new device by accident
@@ -327,6 +330,9 @@ class Daemon(MultiService):
         if settings.kasa_clients:
             device = make_strip(config, self, self.reactor)
         self.responder.device = device
+        # The publisher first: it starts before the counters are loaded and connects
+        # after; it stops after their last save, and publishes what was saved.
+        self._set_publisher(settings.publish)
         problem = self._set_state_file(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
@@ -361,6 +367,7 @@ class Daemon(MultiService):
             old.disownServiceParent()            # saves to the old file
             self.energy = None
         if path is None:
+            self.meter.kept = False
             log.info("state_file is false: the energy counters are kept in memory only")
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
@@ -370,6 +377,20 @@ class Daemon(MultiService):
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",
                      path=path, old=old.path)
+
+    def _set_publisher(self, settings):
+        """Publish to MQTT as C{settings} (PublishSettings, or None) say: the running
+        publisher takes what it can in place; a new broker or prefix is a new publisher."""
+        old = self.publisher
+        if old is not None and settings is not None and old.reconfigure(settings, self.plugs):
+            return
+        if old is not None:
+            self.publisher = None
+            old.disownServiceParent()        # says offline and disconnects
+        if settings is not None:
+            from senselink.publish import Publisher   # loaded only when configured
+            self.publisher = Publisher(settings, self.plugs, self.meter, self.reactor)
+            self.publisher.setServiceParent(self)
 
     def _set_web(self, options, starting=False):
         """Listen with the web interface as C{options} (a WebOptions, or None) say.

@@ -17,6 +17,7 @@ from senselink import sources as _sources
 from senselink.config.fields import (ENV_REFERENCE, Field, Invalid, describe_value, name, redact,
                                      shown, substitute_env)
 from senselink.config.model import Config, PlugConfig, SourceConfig
+from senselink.config.publish import check_publish
 from senselink.config.schema import (PLUG_FIELDS, TOP_LEVEL, DaemonSettings, ModelSettings,
                                      PlugSettings, PowerSettings, check_ranges, check_states)
 from senselink.config.settings import build, field_table, from_table
@@ -194,6 +195,7 @@ def parse(document, path="<config>", kinds=None) -> Config:
     warnings = []
     _check_identity(plugs, warnings)
     _check_aggregates(plugs, problems)
+    check_publish(document.get("publish"), options.get("publish"), plugs, top.at(document, "publish"))
     if problems:
         raise ConfigError(problems)
     config = Config(path, sources, plugs, options, warnings, list(top.secrets),

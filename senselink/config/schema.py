@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from senselink.config import sections
+from senselink.config.publish import PUBLISH
 from senselink.config.fields import (MAX_MAGNITUDE, MAX_WATTS, Field, alias, boolean, device_id,
                                      host, integer, keypath, keypath_list, mac, number,
                                      power_curve, shown, state_power, state_value)
@@ -110,6 +111,7 @@ class DaemonSettings:
     allow_from: tuple = declared(sections.ALLOW_FROM)
     rate_limit: object = declared(sections.RATE_LIMIT)
     web: object = declared(sections.WEB)
+    publish: object = declared(PUBLISH)
     device: object = declared(sections.DEVICE)
     kasa_clients: bool = declared(sections.KASA_CLIENTS)
     state_file: object = declared(sections.STATE_FILE)

@@ -33,13 +33,14 @@ class PlugEnergy:
     """The energy counters of one plug, fed by the plug's changes."""
 
     __slots__ = ("clock", "tz", "total_wh", "days", "months", "_watts", "_since",
-                 "_on", "on_since", "_today")
+                 "_on", "on_since", "_today", "saved_wh")
 
     def __init__(self, plug, clock, tz=None):
         self.clock = clock
         self.tz = tz
         self._today = None
         self.total_wh = 0.0
+        self.saved_wh = None  # total_wh as the state file has it (None: never saved or loaded)
         self.days = {}       # "YYYY-MM-DD" -> Wh
         self.months = {}     # "YYYY-MM" -> Wh
         now = clock.seconds()
@@ -184,6 +185,7 @@ class PlugEnergy:
     def restore(self, saved: dict):
         """Add saved counters (validated by L{check_plug_state}: bounded numbers) to these."""
         self.total_wh += float(saved["total_wh"])
+        self.saved_wh = float(saved["total_wh"])
         for key, wh in saved["days"].items():
             self.days[key] = self.days.get(key, 0.0) + float(wh)
         for key, wh in saved["months"].items():
@@ -201,6 +203,7 @@ class EnergyMeter:
         self.clock = clock
         self.tz = tz
         self.counters = {}
+        self.kept = False        # a state file keeps the counters (set by its service)
         self._observers = {}     # plug -> the observer it was given
 
     def watch(self, plugs):
@@ -229,6 +232,23 @@ class EnergyMeter:
         """Energy counted so far for C{plug}, in kWh (0 for a plug without counters)."""
         counter = self.counters.get(plug.id)
         return counter.total_kwh if counter is not None else 0.0
+
+    def kept_kwh(self, plug):
+        """kWh of C{plug} that a crash cannot take back: as last saved in (or loaded from)
+        the state file; None before its first save or load; all of them without one."""
+        counter = self.counters.get(plug.id)
+        if not self.kept:
+            return counter.total_kwh if counter is not None else 0.0
+        if counter is None or counter.saved_wh is None:
+            return None
+        return counter.saved_wh / 1000.0
+
+    def mark_saved(self, snapshot):
+        """The counters of C{snapshot} (L{snapshot}) are in the state file now."""
+        for plug_id, saved in snapshot["plugs"].items():
+            counter = self.counters.get(plug_id)
+            if counter is not None:
+                counter.saved_wh = saved["total_wh"]
 
     def advance_all(self):
         now = self.clock.seconds()

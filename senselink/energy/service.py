@@ -108,6 +108,7 @@ class EnergyService(MultiService):
         self.configured = configured
         self.load_at_start = load    # False: a new file for counters already running
         self.meter = meter
+        meter.kept = True
         self.clock = clock
         self.path = os.path.abspath(path)
         self.save_interval = save_interval
@@ -214,7 +215,8 @@ class EnergyService(MultiService):
     def save(self, final=False):
         """Write the counters now; a failure is logged, never raised."""
         try:
-            state = self.meter.snapshot()
+            snapshot = self.meter.snapshot()
+            state = dict(snapshot)
             for section in self.sections:
                 state[section.name] = section.snapshot()
             write_state(self.path, state)
@@ -233,6 +235,7 @@ class EnergyService(MultiService):
                           reason=reason, interval=self.save_interval)
             return False
         self.saves += 1
+        self.meter.mark_saved(snapshot)
         if self._failing:
             self._failing = False
             log.info("Energy state file {path} written again", path=self.path)

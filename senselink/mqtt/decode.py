@@ -1,9 +1,10 @@
 """A byte stream to MQTT 3.1.1 packets: L{Decoder}.
 
 A decoder reads what one side of a connection sends: C{Decoder(BROKER)} the
-packets a broker sends to a subscriber (CONNACK, PUBLISH, SUBACK,
-PINGRESP), C{Decoder(CLIENT)} the packets our client sends (CONNECT,
-SUBSCRIBE, PINGREQ, PUBACK, DISCONNECT; for tests and fake brokers). Feed it
+packets a broker sends to a client (CONNACK, PUBLISH, PUBACK, SUBACK,
+PINGRESP), C{Decoder(CLIENT)} the packets our clients send (CONNECT with
+or without a will, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ, DISCONNECT; for
+tests and fake brokers). Feed it
 bytes however TCP cut them; it returns the packets completed so far.
 
 Everything is checked as MQTT 3.1.1 says (fixed header flags, shortest
@@ -23,7 +24,7 @@ from senselink.mqtt.packets import (CONNACK, CONNECT, DISCONNECT, PINGREQ, PINGR
                                     PUBLISH, SUBACK, SUBSCRIBE, SUBSCRIPTION_FAILURE, TYPE_NAMES,
                                     Connack, ConnackCode, Connect, Disconnect, Malformed,
                                     OversizedPublish, PingReq, PingResp, Puback, Publish, Suback,
-                                    Subscribe)
+                                    Subscribe, Will)
 from senselink.mqtt.topics import filter_problem
 
 BROKER = "broker"     # a decoder of what a broker sends (the client's decoder)
@@ -36,7 +37,8 @@ TOPIC_CACHE = 4096              # topic names remembered, decoded and checked, p
 
 # packet type -> (fixed header flags, smallest and largest remaining length)
 _FROM = MappingProxyType({
-    BROKER: {CONNACK: (0, 2, 2), SUBACK: (0, 3, MAX_CONTROL), PINGRESP: (0, 0, 0)},
+    BROKER: {CONNACK: (0, 2, 2), PUBACK: (0, 2, 2), SUBACK: (0, 3, MAX_CONTROL),
+             PINGRESP: (0, 0, 0)},
     CLIENT: {CONNECT: (0, 12, MAX_CONTROL), SUBSCRIBE: (2, 6, MAX_CONTROL), PUBACK: (0, 2, 2),
              PINGREQ: (0, 0, 0), DISCONNECT: (0, 0, 0)},
 })
@@ -59,7 +61,7 @@ class Decoder:
         @param sender: L{BROKER} or L{CLIENT}: whose packets this stream carries.
         @param max_payload: the largest PUBLISH payload delivered whole, in bytes.
         @param max_qos: the highest QoS of a PUBLISH that is not an error (the
-            QoS the subscriber asked for: a broker never sends more).
+            QoS a subscriber asked for: a broker never sends more).
         """
         if sender not in _FROM:
             raise ValueError(f"sender is BROKER or CLIENT, not {sender!r}")
@@ -67,11 +69,10 @@ class Decoder:
         self.max_payload = int(max_payload)
         self.max_qos = max_qos
         self._types = _FROM[sender]
-        self._publish = sender == BROKER
         # A PUBLISH this long or shorter has at most max_payload bytes of payload.
         self._whole = self.max_payload + 3
         # The usual packet, read on a short path: a QoS 0 PUBLISH with a 1-byte length.
-        self._fast = min(127, self._whole) if self._publish else -1
+        self._fast = min(127, self._whole)
         self._topics = {}          # raw topic name -> the checked text
         self._pending = []         # the start of a packet not all received yet, in pieces
         self._pending_size = 0
@@ -177,7 +178,7 @@ class Decoder:
                     needed = size - offset + 1
                     break
             kind = first >> 4
-            if kind == PUBLISH and self._publish:
+            if kind == PUBLISH:
                 before = len(out)
                 read = self._read_publish(data, offset, start, length, first & 0x0F, on_publish,
                                           append)
@@ -345,12 +346,22 @@ def _connect(body):
     flags = body[7]
     if flags & 0x01:
         raise _Bad("a CONNECT with the reserved flag set")
-    if flags & 0x3C:
-        raise _Bad("a CONNECT with a will, which this decoder does not read")
+    will_qos = (flags >> 3) & 3
+    if not flags & 0x04 and flags & 0x38:
+        raise _Bad("a CONNECT with will QoS or will retain but no will")
+    if will_qos == 3:
+        raise _Bad("a CONNECT with will QoS 3")
     if flags & 0x40 and not flags & 0x80:
         raise _Bad("a CONNECT with a password but no user name")
     keepalive = (body[8] << 8) | body[9]
     client_id, at = _text(body, 10, "client id")
+    will = None
+    if flags & 0x04:
+        topic, at = _text(body, at, "will topic")
+        if not topic or "+" in topic or "#" in topic:
+            raise _Bad("a CONNECT with an empty will topic or a wildcard in it")
+        message, at = _field(body, at, "will message")
+        will = Will(topic, message, will_qos, bool(flags & 0x20))
     username = password = None
     if flags & 0x80:
         username, at = _text(body, at, "user name")
@@ -358,7 +369,7 @@ def _connect(body):
         password, at = _field(body, at, "password")
     if at != len(body):
         raise _Bad("a CONNECT with bytes after its fields")
-    return Connect(client_id, keepalive, username, password, bool(flags & 0x02))
+    return Connect(client_id, keepalive, username, password, bool(flags & 0x02), will)
 
 
 def _subscribe(body):

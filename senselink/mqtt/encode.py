@@ -1,15 +1,16 @@
 """Packets to bytes (MQTT 3.1.1).
 
-The client sends CONNECT, SUBSCRIBE, PINGREQ, PUBACK and DISCONNECT. The
-broker's packets (CONNACK, SUBACK, PUBLISH, PINGRESP) are here too, so tests
-and fake brokers build exactly what the decoder reads. Encoders check their
+A client sends CONNECT (with a will or without), SUBSCRIBE, PUBLISH, PINGREQ,
+PUBACK and DISCONNECT. The broker's packets (CONNACK, SUBACK, PUBLISH,
+PUBACK, PINGRESP) are here too, so tests and fake brokers build exactly what
+the decoder reads. Encoders check their
 arguments and raise C{ValueError} for what MQTT cannot carry; they are given
 our own configuration, never bytes from the network.
 """
 
 from senselink.mqtt.packets import (MAX_REMAINING_LENGTH, Connack, ConnackCode, Connect,
                                     Disconnect, PingReq, PingResp, Puback, Publish, Suback,
-                                    Subscribe)
+                                    Subscribe, Will)
 
 PROTOCOL_NAME = b"\x00\x04MQTT"
 PROTOCOL_LEVEL = 4          # MQTT 3.1.1
@@ -68,11 +69,20 @@ def _topic_name(topic: str) -> bytes:
 
 # -- what a client sends -------------------------------------------------------
 
+def _qos(qos) -> int:
+    if qos not in (0, 1, 2):
+        raise ValueError(f"QoS is 0, 1 or 2, not {qos!r}")
+    return qos
+
+
 def connect(client_id: str, keepalive: int = 60, username=None, password=None,
-            clean_session: bool = True) -> bytes:
-    """CONNECT (section 3.1) without a will.
+            clean_session: bool = True, will=None) -> bytes:
+    """CONNECT (section 3.1).
 
     @param password: text (sent as its UTF-8 bytes) or bytes; needs C{username}.
+    @param will: a L{Will} or None. Its flag, QoS and retain bits are
+        bits 2, 3-4 and 5 of the connect flags (section 3.1.2.5 to 3.1.2.7);
+        its topic and message follow the client id in the payload (3.1.3).
     """
     if not 0 <= keepalive <= 0xFFFF:
         raise ValueError(f"keepalive is 0 to 65535 seconds, not {keepalive!r}")
@@ -80,6 +90,9 @@ def connect(client_id: str, keepalive: int = 60, username=None, password=None,
         raise ValueError("MQTT 3.1.1 sends a password only with a user name")
     flags = 0x02 if clean_session else 0
     payload = _string(client_id, "client id")
+    if will is not None:
+        flags |= 0x04 | (_qos(will.qos) << 3) | (0x20 if will.retain else 0)
+        payload += _topic_name(will.topic) + _binary(bytes(will.payload))
     if username is not None:
         flags |= 0x80
         payload += _string(username, "user name")
@@ -111,7 +124,7 @@ def pingreq() -> bytes:
 
 
 def puback(packet_id: int) -> bytes:
-    """PUBACK (section 3.4) for a QoS 1 PUBLISH."""
+    """PUBACK (section 3.4) for a QoS 1 PUBLISH (sent by whichever side received it)."""
     return b"\x40\x02" + _packet_id(packet_id)
 
 
@@ -120,7 +133,7 @@ def disconnect() -> bytes:
     return DISCONNECT
 
 
-# -- what a broker sends (tests and fake brokers) --------------------------------
+# -- what a broker sends (tests and fake brokers); PUBLISH and PUBACK go both ways --
 
 def connack(return_code=ConnackCode.ACCEPTED, session_present: bool = False) -> bytes:
     """CONNACK (section 3.2)."""
@@ -140,9 +153,12 @@ def suback(packet_id: int, return_codes) -> bytes:
 
 def publish(topic: str, payload: bytes, qos: int = 0, retain: bool = False, packet_id=None,
             dup: bool = False) -> bytes:
-    """PUBLISH (section 3.3); C{packet_id} for QoS 1 and 2 only."""
-    if qos not in (0, 1, 2):
-        raise ValueError(f"QoS is 0, 1 or 2, not {qos!r}")
+    """PUBLISH (section 3.3), from a client or a broker; C{packet_id} for QoS 1 and 2 only.
+
+    Fixed header: type 3, then DUP (bit 3), QoS (bits 1-2), RETAIN (bit 0);
+    variable header: the topic name, then the packet identifier at QoS 1 and 2.
+    """
+    _qos(qos)
     if dup and not qos:
         raise ValueError("DUP is only for QoS 1 and 2")
     body = _topic_name(topic)
@@ -166,7 +182,7 @@ def encode(packet) -> bytes:
     kind = type(packet)
     if kind is Connect:
         return connect(packet.client_id, packet.keepalive, packet.username, packet.password,
-                       packet.clean_session)
+                       packet.clean_session, packet.will)
     if kind is Connack:
         return connack(packet.return_code, packet.session_present)
     if kind is Publish:

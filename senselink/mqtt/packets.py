@@ -1,4 +1,4 @@
-"""MQTT 3.1.1 packets a subscriber sends and receives, as plain immutable values.
+"""MQTT 3.1.1 packets a client (subscriber or publisher) sends and receives, as plain immutable values.
 
 Each packet is a named tuple, so decoded packets compare equal to the ones
 that were encoded. Section numbers refer to the MQTT 3.1.1 OASIS standard.
@@ -46,14 +46,25 @@ _CONNACK_REASONS = MappingProxyType({
 })
 
 
+class Will(NamedTuple):
+    """The will message of a CONNECT (sections 3.1.2.5 to 3.1.2.7, 3.1.3.2, 3.1.3.3): what the
+    broker publishes for a client whose connection ends without a DISCONNECT."""
+
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+
+
 class Connect(NamedTuple):
-    """CONNECT (section 3.1), without a will: a subscriber has nothing to say when it dies."""
+    """CONNECT (section 3.1); C{will} is a L{Will} or None (a subscriber has nothing to say)."""
 
     client_id: str
     keepalive: int = 60
     username: Optional[str] = None
     password: Optional[bytes] = None
     clean_session: bool = True
+    will: Optional[Will] = None
 
 
 class Connack(NamedTuple):

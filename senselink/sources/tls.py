@@ -16,7 +16,6 @@ from zope.interface import implementer
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 
-from senselink.config import Invalid, string
 from senselink.regularfile import UnreadableFile, read_regular
 
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -75,6 +74,9 @@ def load_client_certificate(cert_file, key_file):
 
 def ca_file_path(value, raw=None):
     """Config converter: the path of a readable PEM file holding at least one certificate."""
+    # Imported here: the config's broker settings import this module (TLS files are
+    # checked as a config is read), so this one needs the config's converters only here.
+    from senselink.config.fields import Invalid, string
     path = string(value)
     try:
         load_certificates(path)

@@ -81,6 +81,20 @@ def source_summary(index, source, now):
     }
 
 
+def publisher_summary(publisher):
+    """The JSON description of the MQTT publisher (the C{publish} section), or None."""
+    if publisher is None:
+        return None
+    return {
+        "kind": "publish",
+        "label": publisher.label,
+        "connected": bool(publisher.connected),
+        "plugs": len(publisher.feeds),
+        "waiting": len(publisher.outbox),
+        "last_error": publisher.last_error,
+    }
+
+
 def requesters_summary(requesters, replies, now):
     """Requests of one kind of client (L{senselink.polling.Requesters}) and replies sent."""
     last = requesters.last
@@ -117,6 +131,7 @@ def status_document(web, now):
         "not_allowed": counters.ignored.get("not_allowed", 0),
         "silence": None,
         "sources": [source_summary(i, s, now) for i, s in enumerate(daemon.sources)],
+        "publisher": publisher_summary(getattr(daemon, "publisher", None)),
     }
     if silent is not None:
         applies = {"allow_from": out["not_allowed"] > 0, "quiet": out["quiet"],

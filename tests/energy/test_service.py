@@ -56,6 +56,30 @@ class StateFileTests(unittest.TestCase):
         self.clock.advance(1800)
         self.assertAlmostEqual(meter2.total_kwh(plugs2["heater"]), 0.12)
 
+    def test_kept_kwh_is_what_the_file_has(self):
+        """What a crash cannot take back: the last save's total, not the running one."""
+        plugs, meter = setup_plugs(self.clock)
+        heater = plugs["heater"]
+        self.assertGreater(heater.watts, 0.0)
+        self.assertFalse(meter.kept)
+        self.assertEqual(meter.kept_kwh(heater), 0.0)           # no state file: all of it
+        service = EnergyService(meter, self.path, self.clock)
+        self.assertIsNone(meter.kept_kwh(heater))               # not saved or loaded yet
+        service.startService()
+        self.assertEqual(meter.kept_kwh(heater), 0.0)           # saved at start
+        self.clock.advance(energy.SAVE_INTERVAL / 2)
+        self.assertGreater(meter.total_kwh(heater), 0.0)
+        self.assertEqual(meter.kept_kwh(heater), 0.0)
+        self.clock.advance(energy.SAVE_INTERVAL / 2)
+        self.assertEqual(meter.kept_kwh(heater), meter.total_kwh(heater))
+        kept = meter.kept_kwh(heater)
+        self.clock.advance(10)
+        service.stopService()
+        self.assertGreater(meter.kept_kwh(heater), kept)        # the last save, at stop
+        plugs2, meter2, service2 = self.start()                 # restored: as the file has it
+        self.addCleanup(service2.stopService)
+        self.assertAlmostEqual(meter2.kept_kwh(plugs2["heater"]), meter.kept_kwh(heater))
+
     def test_saved_every_few_minutes(self):
         plugs, meter, service = self.start()
         self.addCleanup(service.stopService)

@@ -8,7 +8,7 @@ from senselink.mqtt import encode
 from senselink.mqtt.decode import BROKER, CLIENT, HEAD, Decoder
 from senselink.mqtt.packets import (SUBSCRIPTION_FAILURE, Connack, ConnackCode, Connect,
                                     Disconnect, Malformed, OversizedPublish, PingReq, PingResp,
-                                    Puback, Publish, Suback, Subscribe)
+                                    Puback, Publish, Suback, Subscribe, Will)
 from senselink.mqtt.topics import filter_problem, matches
 
 PROPERTIES = settings(max_examples=300, deadline=None, derandomize=True)
@@ -50,6 +50,37 @@ class EncoderTests(TestCase):
         self.assertEqual(packet[9], 0x02 | 0x80 | 0x40)   # clean session, user name, password
         self.assertTrue(packet.endswith(b"\x00\x02me\x00\x09p\xc3\xa4ssword"))
 
+    def test_connect_with_a_will(self):
+        """Will flag 0x04, will QoS in bits 3-4, will retain 0x20 (3.1.2.5-3.1.2.7); the will
+        topic and message right after the client id, before user name and password (3.1.3)."""
+        self.assertEqual(encode.connect("pub", 30, will=Will("s/avail", b"offline", 1, True)),
+                         b"\x10\x21\x00\x04MQTT\x04\x2e\x00\x1e\x00\x03pub"
+                         b"\x00\x07s/avail\x00\x07offline")
+        packet = encode.connect("c", 60, "u", "p", will=Will("w", b"", 0, False))
+        self.assertEqual(packet, b"\x10\x18\x00\x04MQTT\x04\xc6\x00\x3c\x00\x01c"
+                                 b"\x00\x01w\x00\x00\x00\x01u\x00\x01p")
+        self.assertEqual(encode.connect("c", 60, will=Will("w", b"x", 2))[9], 0x02 | 0x04 | 0x10)
+        self.assertRaises(ValueError, encode.connect, "c", 60, will=Will("w/#", b"x"))
+        self.assertRaises(ValueError, encode.connect, "c", 60, will=Will("", b"x"))
+        self.assertRaises(ValueError, encode.connect, "c", 60, will=Will("w", b"x", 3))
+        self.assertRaises(ValueError, encode.connect, "c", 60, will=Will("w", b"x" * 65536))
+
+    def test_publish(self):
+        """First byte 0x30 | DUP 0x08 | QoS << 1 | RETAIN 0x01; the packet identifier after
+        the topic at QoS 1 only (3.3.1, 3.3.2)."""
+        self.assertEqual(encode.publish("a/b", b"on"), b"\x30\x07\x00\x03a/bon")
+        self.assertEqual(encode.publish("a/b", b"", retain=True), b"\x31\x05\x00\x03a/b")
+        self.assertEqual(encode.publish("a/b", b"on", qos=1, retain=True, packet_id=10),
+                         b"\x33\x09\x00\x03a/b\x00\x0aon")
+        self.assertEqual(encode.publish("a/b", b"on", qos=1, packet_id=0xABCD, dup=True),
+                         b"\x3a\x09\x00\x03a/b\xab\xcdon")
+        self.assertEqual(encode.publish("t", b"x" * 200)[:4], b"\x30\xcb\x01\x00")  # 203 = 0x4b | 0x80, 1
+        self.assertRaises(ValueError, encode.publish, "a/b", b"", 1)            # no packet id
+        self.assertRaises(ValueError, encode.publish, "a/b", b"", 0, False, 1)  # id at QoS 0
+        self.assertRaises(ValueError, encode.publish, "a/+", b"")
+        self.assertRaises(ValueError, encode.publish, "", b"")
+        self.assertRaises(ValueError, encode.publish, "a", b"", 0, False, None, True)  # DUP
+
     def test_connect_checks(self):
         self.assertRaises(ValueError, encode.connect, "id", 60, None, "pw")
         self.assertRaises(ValueError, encode.connect, "i\0d", 60)
@@ -87,6 +118,16 @@ class DecoderTests(TestCase):
         self.assertEqual(ConnackCode(4).reason, "bad user name or password")
         self.assertEqual(ConnackCode(5).reason, "not authorised")
         self.assertEqual(ConnackCode(2).reason, "the broker rejected the client id")
+
+    def test_puback_from_the_broker(self):
+        self.assertEqual(decode_all(b"\x40\x02\x00\x01" + encode.puback(0xFFFF)),
+                         [Puback(1), Puback(0xFFFF)])
+        for data, reason in ((b"\x40\x02\x00\x00", "packet identifier 0"),
+                             (b"\x40\x03\x00\x01\x00", "PUBACK of 3 bytes"),
+                             (b"\x42\x02\x00\x01", "flags")):
+            (packet,) = decode_all(data)
+            self.assertIsInstance(packet, Malformed)
+            self.assertIn(reason, packet.reason)
 
     def test_suback_failure_code(self):
         (packet,) = decode_all(encode.suback(7, [0, SUBSCRIPTION_FAILURE, 1]))
@@ -140,7 +181,7 @@ class DecoderTests(TestCase):
             b"\x90\x03\x00\x01\x03": "SUBACK return code 0x3",
             b"\x90\x03\x00\x00\x00": "packet identifier 0",
             b"\x10\x00": "CONNECT packet",
-            b"\x40\x02\x00\x01": "PUBACK packet",
+            b"\x82\x00": "SUBSCRIBE packet",
             b"\xf0\x00": "reserved type 15",
             b"\x00\x00": "reserved type 0",
         }
@@ -169,7 +210,21 @@ class DecoderTests(TestCase):
         self.assertEqual(decode_all(stream, CLIENT), [
             Connect("c", 10, "u\u00fc", "p\u00e4ss".encode(), True), Subscribe(1, (("a/+", 1),)),
             PingReq(), Puback(4), Disconnect()])
-        self.assertIsInstance(decode_all(encode.publish("a", b"1"), CLIENT)[0], Malformed)
+        self.assertIsInstance(decode_all(encode.connack(), CLIENT)[0], Malformed)
+
+    def test_client_publish_and_will(self):
+        stream = (encode.connect("p", 30, will=Will("x/avail", b"offline", 1, True))
+                  + encode.publish("x/a", b"", retain=True)
+                  + encode.publish("x/b", b"12.5", qos=1, retain=True, packet_id=2))
+        self.assertEqual(decode_all(stream, CLIENT), [
+            Connect("p", 30, will=Will("x/avail", b"offline", 1, True)),
+            Publish("x/a", b"", 0, True), Publish("x/b", b"12.5", 1, True, 2)])
+        connect = encode.connect("p", 30)
+        for flags, reason in ((0x22, "will retain but no will"), (0x0A, "will QoS"),
+                              (0x1E, "will QoS 3")):
+            (packet,) = decode_all(connect[:9] + bytes((flags,)) + connect[10:], CLIENT)
+            self.assertIsInstance(packet, Malformed)
+            self.assertIn(reason, packet.reason)
 
     def test_topics(self):
         self.assertIsNone(filter_problem("home/+/power"))
@@ -199,13 +254,17 @@ broker_packets = st.one_of(
     st.builds(Connack, st.just(True), st.just(ConnackCode.ACCEPTED)),
     st.builds(Suback, packet_ids, st.lists(st.sampled_from([0, 1, 2, 0x80]), min_size=1,
                                            max_size=5).map(tuple)),
+    st.builds(Puback, packet_ids),
     st.just(PingResp()))
+wills = st.none() | st.builds(Will, topic_names, st.binary(max_size=20), st.sampled_from([0, 1, 2]),
+                              st.booleans())
 topic_filters = text.filter(lambda t: filter_problem(t) is None) | st.sampled_from(
     ["#", "+", "a/+/b", "a/#"])
 client_packets = st.one_of(
-    st.builds(Connect, text, st.integers(0, 0xFFFF), st.none(), st.none(), st.booleans()),
+    st.builds(Connect, text, st.integers(0, 0xFFFF), st.none(), st.none(), st.booleans(), wills),
     st.builds(Connect, text, st.integers(0, 0xFFFF), text, st.none() | st.binary(max_size=20),
-              st.booleans()),
+              st.booleans(), wills),
+    publishes,
     st.builds(Subscribe, packet_ids, st.lists(st.tuples(topic_filters, st.sampled_from([0, 1, 2])),
                                               min_size=1, max_size=4).map(tuple)),
     st.builds(Puback, packet_ids), st.just(PingReq()), st.just(Disconnect()))

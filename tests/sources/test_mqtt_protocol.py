@@ -265,6 +265,15 @@ class MessageTests(TestCase):
                           errors[0])
             session.lose()
 
+    def test_puback_to_a_subscriber(self):
+        """A subscriber publishes nothing: a PUBACK is for a packet it never sent."""
+        events = capture_log(self)
+        session = Session(self)
+        session.accept()
+        session.receive(encode.puback(5))
+        self.assertTrue(session.transport.disconnecting)
+        self.assertIn("a PUBACK for packet 5, which was not sent", ours(events, LogLevel.error)[0])
+
     def test_qos_1_message_on_a_qos_0_subscription(self):
         events = capture_log(self)
         session = Session(self)

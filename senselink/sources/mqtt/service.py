@@ -1,23 +1,19 @@
 """The C{mqtt} source service: one broker connection run by C{ClientService} (L{MqttService})."""
 
-import random
-
-from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.application.internet import ClientService
 from twisted.internet.interfaces import IReactorTCP
 
 from senselink.excerpt import clip
 from senselink.log import Logger
+from senselink.mqttclient import MAX_RETRY_DELAY, broker_endpoint, retry_backoff
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
-from senselink.sources.mqtt.settings import default_client_id, tls_certificates
+from senselink.sources.mqtt.settings import default_client_id
 from senselink.sources.mqtt.protocol import MqttClientFactory
 from senselink.sources.mqtt.routes import Router
-from senselink.sources.tls import client_tls
 
 log = Logger()
 
-MAX_RETRY_DELAY = 60.0
-CONNECT_TIMEOUT = 10.0   # seconds for the TCP (and TLS) connection itself
+__all__ = ("MAX_RETRY_DELAY", "MqttService", "why")
 
 
 class MqttService(SourceService):
@@ -62,10 +58,9 @@ class MqttService(SourceService):
         self.readiness = Readiness(self.retry_delay)
         self._refusal_logged = False
         self._refused_topics = set()
-        self._backoff = backoffPolicy(initialDelay=1.0, maxDelay=MAX_RETRY_DELAY - 1.0,
-                                      factor=1.5, jitter=random.random)
+        self._backoff = retry_backoff()
         if endpoint is None:
-            endpoint = self._endpoint(settings.tls)
+            endpoint = broker_endpoint(self.reactor, settings)
         self.client_service = ClientService(ReportingEndpoint(endpoint, self._cannot_connect,
                                                               f"MQTT broker {self.label}"),
                                             MqttClientFactory(self),
@@ -84,13 +79,6 @@ class MqttService(SourceService):
     def messages(self):
         """Messages received on this source's topics (the broker's filtering included)."""
         return self.router.messages
-
-    def _endpoint(self, tls):
-        endpoint = HostnameEndpoint(self.reactor, self.host, self.port, timeout=CONNECT_TIMEOUT)
-        if tls is None:
-            return endpoint
-        trust, mine = tls_certificates(tls)
-        return wrapClientTLS(client_tls(self.host, trust, mine), endpoint)
 
     # -- reconnection --
 
@@ -113,11 +101,11 @@ class MqttService(SourceService):
 
     def _cannot_connect(self, failure):
         if self.running:
-            self.last_error = f"cannot connect to {self.label}: {_why(failure)}"
+            self.last_error = f"cannot connect to {self.label}: {why(failure)}"
             self.complaints.problem(
                 "connection", "Cannot connect to MQTT broker {label}: {reason}; plugs keep "
                 "their last values; retrying with back-off",
-                label=self.label, reason=_why(failure))
+                label=self.label, reason=why(failure))
         return failure
 
     # -- the session, as the protocol reports it --
@@ -187,17 +175,17 @@ class MqttService(SourceService):
             self.connection = None
             self.connected = False
             if self.running and was_ready and not connection.reported:
-                self.last_error = f"lost the connection to {self.label}: {_why(reason)}"
+                self.last_error = f"lost the connection to {self.label}: {why(reason)}"
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
-                         reason=_why(reason))
+                         reason=why(reason))
         elif self.running and not connection.reported:
             self.last_error = (f"the connection to {self.label} ended before the broker "
-                               f"accepted the MQTT session: {_why(reason)}")
+                               f"accepted the MQTT session: {why(reason)}")
             self.complaints.problem(
                 "connection", "The connection to MQTT broker {label} ended before the "
                 "broker accepted the MQTT session: {reason}; retrying with back-off",
-                label=self.label, reason=_why(reason))
+                label=self.label, reason=why(reason))
 
     def stopService(self):
         connection = self.connection
@@ -207,6 +195,6 @@ class MqttService(SourceService):
         return super().stopService()
 
 
-def _why(failure):
+def why(failure):
     """A failure's message for the middle of a log line (without its final period)."""
     return clip(failure.getErrorMessage().strip().rstrip("."))

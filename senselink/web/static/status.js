@@ -389,7 +389,19 @@
       if (src.last_error) li.appendChild(el("small", "error", "last error: " + src.last_error));
       list.appendChild(li);
     });
-    if (!s.sources.length) {
+    var pub = s.publisher;
+    if (pub) {
+      var item = el("li");
+      item.appendChild(el("strong", "", "publishing to MQTT "));
+      item.appendChild(el("span", pub.connected ? "up" : "down",
+                          pub.connected ? "connected" : "not connected"));
+      item.appendChild(el("small", "", pub.label || ""));
+      item.appendChild(el("small", "", pub.plugs + " plug(s)" +
+                          (pub.waiting ? ", " + pub.waiting + " message(s) waiting" : "")));
+      if (pub.last_error) item.appendChild(el("small", "error", "last error: " + pub.last_error));
+      list.appendChild(item);
+    }
+    if (!s.sources.length && !pub) {
       list.appendChild(el("li", "note", "No connected sources (static and mutable plugs only)."));
     }
     showControls();
