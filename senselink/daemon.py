@@ -32,7 +32,6 @@ from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
 from senselink.guard import Guard
-from senselink.history import PowerHistory
 from senselink.identities import Identities, reported_plugs
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
@@ -45,6 +44,7 @@ from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
 from senselink.target import Target
 from senselink.udp import KasaDatagramProtocol
+from senselink.webswitch import WebSwitch
 
 log = Logger()
 
@@ -87,7 +87,6 @@ class Daemon(MultiService):
         self.values = RunValues()    # values set at run time, kept in the state file
         self.identities = Identities(self.delivery)   # the MACs Sense was answered with
         self.identities.watch(self.plugs)
-        self.history = None          # a PowerHistory while the web interface is configured
         self.responder = Responder(self.replies, respond=respond, debug=debug,
                                    polling=self.polling, delivery=self.delivery)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
@@ -97,8 +96,7 @@ class Daemon(MultiService):
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
-        self.web = None              # the web interface's listening service, or None
-        self._web_options = None
+        self.webswitch = WebSwitch(self)   # the web section's listener and history
         self._sources = []           # (SourceConfig, service) in config order
         self.sources_parent = MultiService()
         self.sources_parent.setName("sources")
@@ -151,6 +149,16 @@ class Daemon(MultiService):
     def quiet(self) -> bool:
         """Quiet mode: requests are received and counted, never answered."""
         return not self.responder.respond
+
+    @property
+    def web(self):
+        """The web section's listening service, or None."""
+        return self.webswitch.service
+
+    @property
+    def history(self):
+        """The power history the web interface shows (a PowerHistory), or None."""
+        return self.webswitch.history
 
     @property
     def strip(self):
@@ -252,8 +260,7 @@ class Daemon(MultiService):
         self.identities.watch(plugs)          # before the records of plugs gone go
         self.delivery.watch(plugs)
         self.values.keep_only(plugs, config)
-        if self.history is not None:
-            self.history.watch(plugs)         # plugs that stay keep their history
+        self.webswitch.watch(plugs)           # plugs that stay keep their history
         if self.publisher is not None:
             self.publisher.replace_plugs(plugs)
 
@@ -336,13 +343,10 @@ class Daemon(MultiService):
         problem = self._set_state_file(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
-        web = settings.web
-        if starting or web != self._web_options:
-            problem = self._set_web(web, starting)
+        if starting or settings.web != self.webswitch.options:
+            problem = self.webswitch.set(settings.web, starting)
             if problem:
-                kept["web"] = problem
-                return kept               # the old listener and its options stay
-        self._web_options = web
+                kept["web"] = problem     # the old listener and its options stay
         return kept
 
     def _set_state_file(self, settings, starting):
@@ -391,57 +395,3 @@ class Daemon(MultiService):
             from senselink.publish import Publisher   # loaded only when configured
             self.publisher = Publisher(settings, self.plugs, self.meter, self.reactor)
             self.publisher.setServiceParent(self)
-
-    def _set_web(self, options, starting=False):
-        """Listen with the web interface as C{options} (a WebOptions, or None) say.
-
-        Only a changed C{listen} rebinds: the new listener is opened before the old
-        one closes, so a listen that cannot listen (a port in use, no permission)
-        leaves the old one serving. A new token applies at once (the interface
-        reads it from the running config at each request), so a new short one is
-        a warning now, once, whichever listeners serve it.
-
-        @return: why the new listener could not listen (the old one stays), or None.
-        """
-        old = self.web
-        old_listen = self._web_options.listen if self._web_options is not None else None
-        new_listen = options.listen if options is not None else None
-        if old_listen == new_listen and (old is not None or options is None):
-            self._warn_if_short(options)
-            return None
-        if options is None:
-            if old is not None:
-                self.web = None
-                old.disownServiceParent()
-            if self.history is not None:
-                self.history.stop()
-                self.history = None
-            log.info("Web interface off")
-            return None
-        if self.history is None:
-            self.history = PowerHistory(self.reactor)
-            self.history.watch(self.plugs)
-        from senselink import web as _web     # loaded only when configured
-        service = _web.make_service(self, options)
-        if old is None:
-            service.setName("web")     # (a start-up failure names the listener by it)
-        try:
-            service.setServiceParent(self)
-        except Exception as e:        # CannotListenError, or what an endpoint raises
-            service.disownServiceParent()
-            reason = str(listen_error(LISTENERS["web"], e)) \
-                if isinstance(e, CannotListenError) else clip(str(e) or type(e).__name__)
-            if old is None:
-                log.error("{error}", error=reason)
-                return None if starting else reason
-            return f"{reason}; the web interface stays on {old_listen}"
-        if old is not None:
-            old.disownServiceParent()
-        self.web = service
-        self._warn_if_short(options)
-        return None
-
-    def _warn_if_short(self, options):
-        if options is not None and options.token != getattr(self._web_options, "token", None):
-            from senselink import web as _web     # loaded only when configured
-            _web.warn_if_short(options.token)

@@ -10,7 +10,7 @@ our own configuration, never bytes from the network.
 
 from senselink.mqtt.packets import (MAX_REMAINING_LENGTH, Connack, ConnackCode, Connect,
                                     Disconnect, PingReq, PingResp, Puback, Publish, Suback,
-                                    Subscribe, Will)
+                                    Subscribe)
 
 PROTOCOL_NAME = b"\x00\x04MQTT"
 PROTOCOL_LEVEL = 4          # MQTT 3.1.1
