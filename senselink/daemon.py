@@ -343,7 +343,7 @@ class Daemon(MultiService):
         problem = self._set_state_file(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
-        if starting or settings.web != self.webswitch.options:
+        if starting or settings.web != self.webswitch.settings:
             problem = self.webswitch.set(settings.web, starting)
             if problem:
                 kept["web"] = problem     # the old listener and its options stay

@@ -19,14 +19,14 @@ class WebSwitch:
     """The listening service of the C{web} section, a child of C{daemon} (which the web
     interface serves through its public API), and the power history while it listens.
 
-    C{service} is the listening service (None while off), C{options} the
+    C{service} is the listening service (None while off), C{settings} the
     C{WebOptions} in force (None: off), C{history} the L{PowerHistory} (None: off).
     """
 
     def __init__(self, daemon):
         self.daemon = daemon
         self.service = None
-        self.options = None
+        self.settings = None
         self.history = None
 
     def watch(self, plugs):
@@ -46,7 +46,7 @@ class WebSwitch:
         @return: why the new listener could not listen (the old one and its
             options stay), or None.
         """
-        old, old_options = self.service, self.options
+        old, old_options = self.service, self.settings
         old_listen = old_options.listen if old_options is not None else None
         new_listen = options.listen if options is not None else None
         if old_listen == new_listen and (old is not None or options is None):
@@ -60,7 +60,7 @@ class WebSwitch:
                 self.history.stop()
                 self.history = None
             log.info("Web interface off")
-            self.options = None
+            self.settings = None
             return None
         if self.history is None:
             self.history = PowerHistory(self.daemon.reactor)
@@ -77,7 +77,7 @@ class WebSwitch:
                 if isinstance(e, CannotListenError) else clip(str(e) or type(e).__name__)
             if old is None:
                 log.error("{error}", error=reason)
-                self.options = options
+                self.settings = options
                 return None if starting else reason
             return f"{reason}; the web interface stays on {old_listen}"
         if old is not None:
@@ -88,7 +88,7 @@ class WebSwitch:
 
     def _take(self, options):
         """C{options} are in force: a new token shorter than it should be is a warning."""
-        if options is not None and options.token != getattr(self.options, "token", None):
+        if options is not None and options.token != getattr(self.settings, "token", None):
             from senselink import web as _web     # loaded only when configured
             _web.warn_if_short(options.token)
-        self.options = options
+        self.settings = options

@@ -114,3 +114,22 @@ class FrozenSettingsTests(unittest.TestCase):
         b = self.load("state_save_interval: 30\ntarget: 127.0.0.9\nsources: []\n").settings
         self.assertEqual(differences(a, b), ["state_save_interval", "target"])
         self.assertEqual(values(a), values(self.load("sources: []\n").settings))
+
+
+class SecretsTests(unittest.TestCase):
+    def test_no_secret_in_a_settings_repr(self):
+        os.environ["SL_REPR_SECRET"] = "header-secret-4711"
+        self.addCleanup(os.environ.pop, "SL_REPR_SECRET")
+        c = config.load_text(
+            "publish: {host: 127.0.0.1, username: u, password: pw-secret-4711}\n"
+            "sources:\n"
+            "- hass: {url: 'ws://127.0.0.1:1', auth_token: token-secret-4711, plugs: []}\n"
+            "- mqtt: {host: 127.0.0.1, username: u, password: mqtt-secret-4711, plugs: []}\n"
+            "- http:\n    url: http://127.0.0.1:1/x\n"
+            "    headers: {X-Api-Key: '${SL_REPR_SECRET}'}\n    plugs: []\n", "cfg.yml")
+        shown = repr(c.settings) + "".join(repr(source.settings) for source in c.sources)
+        self.assertIn("HassSourceSettings(", shown)
+        self.assertNotIn("secret-4711", shown)
+        # The values are there to use.
+        self.assertEqual(c.sources[0].settings.auth_token, "token-secret-4711")
+        self.assertEqual(c.sources[2].settings.headers, {"X-Api-Key": "header-secret-4711"})

@@ -26,8 +26,13 @@ def setting(convert, default=None, *, required=False, doc="", secret=False, secr
 
 
 def declared(spec: Field):
-    """A field of a settings class for a L{Field} declared elsewhere (a top-level section)."""
-    return dataclasses.field(default=spec.default, metadata=MappingProxyType({FIELD: spec}))
+    """A field of a settings class for a L{Field} declared elsewhere (a top-level section).
+
+    A secret (a password, a token, headers) is left out of the class's repr, so that
+    no log line or traceback that shows settings shows it.
+    """
+    return dataclasses.field(default=spec.default, repr=not spec.secret,
+                             metadata=MappingProxyType({FIELD: spec}))
 
 
 def field_table(cls, besides=None) -> MappingProxyType:
