@@ -58,27 +58,35 @@ def plug_table(config) -> str:
                      for row in rows)
 
 
-def check(argv) -> int:
+def load_for(command, argv):
+    """C{(config, None)} from the command line of C{command} (C{-c}), or C{(None, exit
+    code)} after saying why on stderr: 2 for a usage error, 1 for an invalid config."""
     options = CheckOptions()
     try:
         options.parseOptions(argv)
     except usage.UsageError as e:
-        print(f"senselink check: {e}", file=sys.stderr)
-        return 2
+        print(f"senselink {command}: {e}", file=sys.stderr)
+        return None, 2
     try:
-        config = _config.load(options["config"])
+        return _config.load(options["config"]), None
     except _config.ConfigError as e:
         print(f"{e}", file=sys.stderr)
-        print(f"senselink check: {options['config']} is not valid", file=sys.stderr)
-        return 1
+        print(f"senselink {command}: {options['config']} is not valid", file=sys.stderr)
+        return None, 1
+
+
+def check(argv) -> int:
+    config, failed = load_for("check", argv)
+    if config is None:
+        return failed
     print(plug_table(config))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     from senselink.energy.service import state_file_problem
     problem = state_file_problem(config.settings)
     if problem is not None:
-        print(f"{options['config']}: state_file: {problem}", file=sys.stderr)
-        print(f"senselink check: {options['config']} is valid, but the daemon would not start",
+        print(f"{config.path}: state_file: {problem}", file=sys.stderr)
+        print(f"senselink check: {config.path} is valid, but the daemon would not start",
               file=sys.stderr)
         return 1
     known, _, problems = saved_identities(config)
@@ -86,7 +94,7 @@ def check(argv) -> int:
         print(f"warning: {words}", file=sys.stderr)
     reported = len(config.reported())
     plugs = len(config.plugs)
-    print(f"\n{options['config']}: valid; {plugs} plug{'' if plugs == 1 else 's'}, "
+    print(f"\n{config.path}: valid; {plugs} plug{'' if plugs == 1 else 's'}, "
           f"{reported} reported to Sense")
     return 0
 
@@ -118,17 +126,9 @@ def saved_identities(config):
 
 
 def identities(argv) -> int:
-    options = CheckOptions()
-    try:
-        options.parseOptions(argv)
-    except usage.UsageError as e:
-        print(f"senselink identities: {e}", file=sys.stderr)
-        return 2
-    try:
-        config = _config.load(options["config"])
-    except _config.ConfigError as e:
-        print(f"{e}", file=sys.stderr)
-        return 1
+    config, failed = load_for("identities", argv)
+    if config is None:
+        return failed
     known, path, problems = saved_identities(config)
     for words in problems:
         print(f"warning: {words}", file=sys.stderr)
