@@ -1,5 +1,5 @@
-"""The JSON API of the web interface: C{/api/plugs}, C{/api/plugs/<id>}, its history, PUT,
-and C{/api/status}.
+"""The JSON API of the web interface: C{/api/plugs}, C{/api/plugs/<id>}, its history (and
+as CSV), PUT, and C{/api/status}.
 
 Also the JSON answers every part of the interface uses: errors
 (L{send_json}, L{error}, L{NotFound}), a JSON 405 with C{Allow} for methods a
@@ -20,6 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from senselink.jsondepth import too_deep
+from senselink.web import exports
 from senselink.web.encoding import body
 from senselink.web.documents import history_document, plug_summary, snapshot, status_document
 
@@ -261,6 +262,8 @@ class PlugResource(JsonResource):
             return self
         if name == b"history":
             return PlugHistory(self.web, self.plug)
+        if name in (b"history.csv", b"days.csv"):
+            return PlugCsv(self.web, self.plug, name[:-4].decode("ascii"))
         return NotFound()
 
     def render_GET(self, request):
@@ -315,6 +318,31 @@ class PlugHistory(JsonResource):
                 return error(request, 400, "since must be a time in seconds (the history's now)")
         return send_json(request, 200, history_document(self.web, self.plug, self.web.now(),
                                                         since))
+
+
+class PlugCsv(JsonResource):
+    """C{/api/plugs/<id>/history.csv} (24 hours per minute), C{/api/plugs/<id>/days.csv}
+    (kWh per day): downloads for spreadsheets (L{senselink.web.exports})."""
+
+    isLeaf = True
+
+    def __init__(self, web, plug, what):
+        super().__init__(web)
+        self.plug = plug
+        self.what = what
+
+    def render_GET(self, request):
+        daemon, now = self.web.daemon, self.web.now()
+        if self.what == "history":
+            history = daemon.history.get(self.plug.id) if daemon.history is not None else None
+            text = exports.history_csv(history, now)
+        else:
+            text = exports.days_csv(daemon.meter.get(self.plug.id), now)
+        request.setHeader(b"Content-Type", b"text/csv; charset=utf-8; header=present")
+        request.setHeader(b"Content-Disposition", b'attachment; filename="' +
+                          exports.filename(self.plug.id, self.what) + b'"')
+        request.setHeader(b"Cache-Control", b"no-store")
+        return body(request, text)
 
 
 def read_change(request):

@@ -13,6 +13,7 @@ from senselink.log import Logger
 from senselink.web.api import Api, JsonResource, LimitedRequest, NotFound
 from senselink.web.connections import BoundedChannel, ConnectionLimits
 from senselink.web.events import EventHub, Events
+from senselink.web.house import House
 from senselink.web.metrics import Metrics
 from senselink.web.page import Static, StatusPage
 
@@ -83,6 +84,7 @@ class WebInterface:
         root = Root(self)
         api = Api(self)
         api.putChild(b"events", Events(self.events))
+        api.putChild(b"house", House(self))
         root.putChild(b"api", api)
         root.putChild(b"metrics", Metrics(self))
         root.putChild(b"static", Static())

@@ -3,7 +3,8 @@
 The page is a small HTML document; its script (C{static/status.js}, shipped
 in the package, no outside resource) fills it from the event stream
 (L{senselink.web.events}) and updates it live, draws the sparklines and
-the detail charts as inline SVG, and sets mutable plugs with the token kept
+the charts as inline SVG (C{static/charts.js}), with the house overview
+(C{static/overview.js}), and sets mutable plugs with the token kept
 in the browser's session storage. Without scripts, a plain table of the
 plugs is shown. It reads C{web}, the L{senselink.web.interface.WebInterface}.
 """
@@ -33,6 +34,8 @@ _PAGE = """<!DOCTYPE html>
 <title>SenseLink</title>
 <link rel="icon" href="static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="static/status.css">
+<script src="static/charts.js" defer></script>
+<script src="static/overview.js" defer></script>
 <script src="static/stream.js" defer></script>
 <script src="static/status.js" defer></script>
 </head>
@@ -51,8 +54,12 @@ _PAGE = """<!DOCTYPE html>
 <ul id="banner-causes"></ul>
 </div>
 </div>
-<section class="cards" id="overview" aria-label="Overview">
-<div class="card total"><h2>Reported to Sense</h2><p id="total" class="big">{total}</p></div>
+<section class="house" id="house" aria-labelledby="house-title">
+<h2 id="house-title">Reported to Sense now</h2>
+<p id="total" class="big">{total}</p>
+<div id="house-charts" class="house-charts"></div>
+</section>
+<section class="cards" id="overview" aria-label="Sense and Kasa clients">
 <div class="card" id="sense"><h2>Sense monitor</h2><dl></dl></div>
 <div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl></div>
 </section>
@@ -65,6 +72,15 @@ _PAGE = """<!DOCTYPE html>
 <p id="locked" class="unlock" hidden>Mutable plugs can be changed from this tab.
 <button type="button" id="lock">Lock</button></p>
 <h2>Plugs</h2>
+<div class="plug-tools">
+<span id="sort-label">Order:</span>
+<span role="group" aria-labelledby="sort-label">
+<button type="button" id="sort-watts" aria-pressed="true">by watts, largest first</button>
+<button type="button" id="sort-config" aria-pressed="false">as in the config</button>
+</span>
+<button type="button" id="shared-scale" aria-pressed="true">sparklines on one scale</button>
+<span class="scale-top note"></span>
+</div>
 <section id="plugs" class="plugs" aria-label="Plugs">
 <noscript><table>
 {rows}

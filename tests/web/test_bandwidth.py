@@ -145,7 +145,7 @@ class ReloadTests(BrowserTestCase):
         yield self.open()
         first = [a for a in answers if a[0].startswith("/static/")]
         self.assertEqual(sorted(code for _, code in first), [200] * len(first))
-        self.assertEqual(len(first), 4)                      # 2 scripts, style, icon
+        self.assertEqual(len(first), 6)                      # 4 scripts, style, icon
         del answers[:]
         yield self.browser.call(lambda driver: driver.refresh())
         yield self.browser.until("return document.querySelectorAll('article.plug').length",

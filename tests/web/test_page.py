@@ -86,7 +86,8 @@ class StatusPageTests(WebTestCase):
                                     .startswith("http://ha/ingress/x/"), attrs)
                     if tag in ("script", "link"):
                         loaded.append(attrs[name])
-        self.assertEqual(sorted(loaded), ["static/icon.svg", "static/status.css",
+        self.assertEqual(sorted(loaded), ["static/charts.js", "static/icon.svg",
+                                          "static/overview.js", "static/status.css",
                                           "static/status.js", "static/stream.js"])
         for path in loaded:
             response, content = yield self.call("GET", "/" + path)

@@ -1,6 +1,7 @@
 // SenseLink status page: filled and kept live from /api/events (Server-Sent Events),
 // shared by the tabs of a browser (stream.js).
-// Charts are inline SVG drawn here; text is always set with textContent.
+// Sparklines are inline SVG drawn here, the charts by charts.js, the house overview by
+// overview.js; text is always set with textContent.
 "use strict";
 (function () {
   var SVG = "http://www.w3.org/2000/svg";
@@ -10,6 +11,7 @@
   var status = null;
   var offset = 0;                         // server clock - browser clock, seconds
   var connection = {state: "connecting", since: Date.now()};
+  var overview = null;                    // SenseOverview: the house total, order and shares
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -41,9 +43,6 @@
   // ------------------------------------------------------------------ charts
 
   function scale(max) { return max > 0 ? max : 1; }
-
-  // y of watts w in a chart whose top value is at y=25 and 0 at y=175 (viewBox 600 x 180).
-  function chartY(top) { return function (w) { return (175 - w / top * 150).toFixed(1); }; }
   function sparkY(top) { return function (w) { return (39 - w / top * 37).toFixed(1); }; }
 
   // A step line of [t, w] points over [t0, t1], x in 0..width; returns the polyline's points.
@@ -59,7 +58,8 @@
     return out.join(" ");
   }
 
-  function drawSpark(entry) {
+  // top: the scale shared by every sparkline, or null for the plug's own largest value.
+  function drawSpark(entry, top) {
     var t1 = now(), t0 = t1 - WINDOW;
     var pts = entry.points;
     while (pts.length > 1 && pts[1][0] <= t0) pts.shift();
@@ -69,70 +69,17 @@
     pts.forEach(function (p) { max = Math.max(max, p[1]); });
     var svg = entry.spark;
     svg.setAttribute("data-points", String(pts.length));
-    svg.firstChild.setAttribute("points", steps(pts, t0, t1, 300, sparkY(scale(max))));
+    svg.setAttribute("data-top", String(scale(top === null ? max : top)));
+    svg.firstChild.setAttribute("points", steps(pts, t0, t1, 300, sparkY(scale(top === null
+      ? max : top))));
   }
 
-  function chart(label) {
-    var svg = svgEl("svg", {"class": "chart", viewBox: "0 0 600 180",
-                            preserveAspectRatio: "none", role: "img", "aria-label": label});
-    return svg;
-  }
-
-  // Grid lines at the top value and at 0; the labels are HTML (SVG text would stretch).
-  function axis(svg, top, unit) {
-    [25, 175].forEach(function (y) {
-      svg.appendChild(svgEl("line", {"class": "grid", x1: 0, x2: 600, y1: y, y2: y,
-                                     "vector-effect": "non-scaling-stroke"}));
+  function drawSparks() {
+    plugs.forEach(function (e) {      // drop what left the window before the scale is taken
+      while (e.points.length > 1 && e.points[1][0] <= now() - WINDOW) e.points.shift();
     });
-    svg.setAttribute("data-top", unit(top));
-  }
-
-  function drawRecent(svg, points, t1) {
-    var t0 = t1 - WINDOW, max = 0;
-    points.forEach(function (p) { max = Math.max(max, p[1]); });
-    var top = scale(max);
-    axis(svg, top, watts);
-    var line = svgEl("polyline", {"class": "line", points: steps(points, t0, t1, 600, chartY(top)),
-                                  "vector-effect": "non-scaling-stroke"});
-    svg.appendChild(line);
-    svg.setAttribute("data-points", String(points.length));
-  }
-
-  function drawDay(svg, minutes, t1) {
-    var t0 = t1 - 86400, max = 0;
-    minutes.forEach(function (m) { max = Math.max(max, m[3]); });
-    var top = scale(max);
-    axis(svg, top, watts);
-    var x = function (t) { return ((t - t0) / 86400 * 600).toFixed(1); };
-    var y = chartY(top);
-    var upper = [], lower = [], mean = [];
-    minutes.forEach(function (m) {
-      upper.push(x(m[0]) + "," + y(m[3]));
-      lower.unshift(x(m[0]) + "," + y(m[1]));
-      mean.push(x(m[0]) + "," + y(m[2]));
-    });
-    svg.appendChild(svgEl("polygon", {"class": "band", points: upper.concat(lower).join(" ")}));
-    svg.appendChild(svgEl("polyline", {"class": "line", points: mean.join(" "),
-                                       "vector-effect": "non-scaling-stroke"}));
-    svg.setAttribute("data-points", String(minutes.length));
-  }
-
-  function drawDays(svg, days) {
-    var max = 0;
-    days.forEach(function (d) { max = Math.max(max, d[1]); });
-    var top = scale(max), width = 600 / Math.max(days.length, 1);
-    axis(svg, top, kwh);
-    days.forEach(function (d, i) {
-      var h = d[1] / top * 150;
-      var bar = svgEl("rect", {"class": "bar", x: (i * width + 1).toFixed(1), width:
-                               Math.max(width - 2, 1).toFixed(1), y: (175 - h).toFixed(1),
-                               height: h.toFixed(1)});
-      var title = svgEl("title");
-      title.textContent = d[0] + ": " + kwh(d[1]);
-      bar.appendChild(title);
-      svg.appendChild(bar);
-    });
-    svg.setAttribute("data-points", String(days.length));
+    var top = overview ? overview.sparkTop() : null;
+    plugs.forEach(function (entry) { drawSpark(entry, top); });
   }
 
   // ------------------------------------------------------------------ plugs
@@ -160,6 +107,13 @@
       energy.appendChild(span);
     });
     node.appendChild(energy);
+    var share = el("div", "share");
+    var bar = el("div", "share-bar");
+    bar.setAttribute("aria-hidden", "true");
+    bar.appendChild(el("span"));
+    share.appendChild(bar);
+    share.appendChild(el("small", "share-text"));
+    node.appendChild(share);
     var spark = svgEl("svg", {"class": "spark", viewBox: "0 0 300 40",
                               preserveAspectRatio: "none", role: "img",
                               "aria-label": "last 10 minutes"});
@@ -291,10 +245,11 @@
       plugs.set(p.id, entry);
       list.appendChild(entry.card);
       updatePlug(entry);
-      drawSpark(entry);
     });
     if (!doc.plugs.length) list.appendChild(el("p", "note", "No plugs configured."));
     applyStatus(doc.status);
+    overview.snapshot();
+    drawSparks();
     if (detail && plugs.has(detail.id)) showParts(detail);
     route();
   }
@@ -307,13 +262,14 @@
       entry.data.watts = p.watts; entry.data.on = p.on; entry.data.updated = p.updated;
       entry.points.push([p.updated || doc.now, p.watts]);
       updatePlug(entry);
-      drawSpark(entry);
       if (detail && detail.id === p.id) {
         detailPoint(detail, p.updated || doc.now, p.watts);
         drawDetail(detail);
       }
     });
     updateTotal();
+    overview.changed(doc.now);
+    drawSparks();
     if (detail) showParts(detail);
   }
 
@@ -480,13 +436,18 @@
      ["day", "Last 24 hours (per minute: min to max, and mean)", "watts over the last 24 hours"],
      ["days", "Last 30 days (kWh per day)", "energy per day over the last 30 days"]
     ].forEach(function (c) {
-      body.appendChild(el("h3", "", c[1]));
-      var svg = chart(c[2]);
-      svg.id = "chart-" + c[0];
-      body.appendChild(svg);
-      d.charts[c[0]] = svg;
-      d.charts[c[0] + "-note"] = body.appendChild(el("small", ""));
+      d.charts[c[0]] = SenseCharts.figure(body, "chart-" + c[0], c[1], c[2]);
     });
+    var links = el("p", "downloads");
+    links.appendChild(document.createTextNode("Download as CSV: "));
+    [["history.csv", "24 hours per minute"], ["days.csv", "kWh per day"]].forEach(function (f, i) {
+      var a = el("a", "", f[1]);
+      a.href = "api/plugs/" + encodeURIComponent(p.id) + "/" + f[0];
+      a.setAttribute("download", "");
+      if (i) links.appendChild(document.createTextNode(" · "));
+      links.appendChild(a);
+    });
+    body.appendChild(links);
     showParts(d);
     return d;
   }
@@ -546,21 +507,27 @@
     var p = plugs.get(d.id);
     if (p) d.watts.textContent = watts(p.data.watts);
     var t = d.now === null ? now() : Math.max(d.now, now());
-    var c = d.charts;
-    redraw(c.recent, function (svg) { drawRecent(svg, d.recent, t); });
-    c["recent-note"].textContent = "top line " + c.recent.getAttribute("data-top") +
-                                   ", bottom line 0 W; now at the right";
-    redraw(c.day, function (svg) { drawDay(svg, d.minutes, t); });
-    c["day-note"].textContent = "top line " + c.day.getAttribute("data-top") +
-                                ", bottom line 0 W; now at the right";
-    redraw(c.days, function (svg) { drawDays(svg, d.days); });
-    c["days-note"].textContent = d.days.length ? d.days[0][0] + " to " +
-      d.days[d.days.length - 1][0] + " (today); top line " + c.days.getAttribute("data-top") : "";
-  }
-
-  function redraw(svg, draw) {
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
-    draw(svg);
+    var c = d.charts, since = "SenseLink started" + (status && status.started ? " at " +
+      SenseCharts.hhmm(status.started) : " recently");
+    var t0 = t - WINDOW;
+    if (d.recent.length && d.recent[0][0] > t0) t0 = Math.min(d.recent[0][0], t - 60);
+    SenseCharts.draw(c.recent.svg, {kind: "step", points: d.recent, t0: t0, t1: t, unit: "W",
+                                    empty: "No values yet: " + since},
+                     c.recent.readout);
+    var mins = d.minutes.filter(function (m) { return m[0] > t - 86400; });
+    var first = mins.length ? mins[0][0] : t;
+    SenseCharts.draw(c.day.svg, {kind: "band", points: mins, t0: Math.min(first, t - 600),
+                                 t1: t + 60, unit: "W", blank: mins.length < 2,
+                                 empty: "Little history yet: " + since},
+                     c.day.readout);
+    c.day.note.textContent = mins.length ? "since " + SenseCharts.hhmm(first) +
+      "; band: min to max of each minute, line: its mean" : "";
+    var none = !d.days.some(function (x) { return x[1] > 0; });
+    SenseCharts.draw(c.days.svg, {kind: "bars", points: d.days, unit: "kWh", blank: none,
+                                  empty: "No energy counted yet in these 30 days."},
+                     c.days.readout);
+    c.days.note.textContent = d.days.length ? d.days[0][0] + " to " +
+      d.days[d.days.length - 1][0] + " (today, so far)" : "";
   }
 
   function closeDetail() {
@@ -600,7 +567,8 @@
   }
 
   function tick() {
-    plugs.forEach(function (entry) { updatePlug(entry); drawSpark(entry); });
+    plugs.forEach(function (entry) { updatePlug(entry); });
+    drawSparks();
     if (status) {
       requesters($("sense"), status.sense, "Sense monitor");
       requesters($("kasa"), status.kasa_clients, "Kasa clients");
@@ -613,9 +581,16 @@
     $("detail-close").addEventListener("click", function () { $("detail").close(); });
     $("detail").addEventListener("close", closeDetail);
     window.addEventListener("hashchange", route);
+    overview = SenseOverview.create({plugs: plugs, now: now, list: $("plugs"),
+      started: function () { return status ? status.started : null; }, redraw: drawSparks});
+    var resized = null;
+    window.addEventListener("resize", function () {       // charts are drawn at their size
+      clearTimeout(resized);
+      resized = setTimeout(function () { overview.redraw(); if (detail) drawDetail(detail); }, 200);
+    });
     connect();
     setInterval(tick, 5000);
     setInterval(outage, 1000);
-    setInterval(function () { if (detail) loadDetail(detail, true); }, 60000);
+    setInterval(function () { if (detail) loadDetail(detail, true); overview.minute(); }, 60000);
   });
 })();
