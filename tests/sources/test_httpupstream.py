@@ -1,7 +1,6 @@
 """The http source against misbehaving servers on 127.0.0.1 (issue 27): each poll fails
 with one clear complaint, the log stays bounded, memory stays bounded, nothing leaks."""
 
-import json
 import tracemalloc
 import zlib
 
