@@ -87,7 +87,7 @@ class FloodTests(UpstreamTestCase):
         self.assert_one_complaint(service, f"more than {MAX_INTERIM} interim (1xx) responses")
         self.assertNotIn("Ignoring unexpected", self.log_text())
         # What the client let through: three polls, each stopped within a few socket
-        # buffers of the flood (4.3 GB were offered).
+        # buffers of the flood (425 MB were offered per poll).
         self.assertLess(self.server.sent, 3 * 16 * 1024 * 1024)
 
     @defer.inlineCallbacks
