@@ -17,25 +17,27 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
+from twisted.web.client import HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
 
 from senselink.config import SourceKind, check_power_paths
 from senselink.config.schema import PlugSettings
 from senselink.config.settings import field_table
 from senselink.excerpt import MAX_MESSAGE, clip
+from senselink.jsondepth import too_deep
 from senselink.keypath import MISSING, lookup, split
 from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
 from senselink.sources.base import Complaints, SourceService
-from senselink.sources.httpclient import (MAX_BODY, PollFailed, QuietClientFactory,
-                                          read_body, tls_policy)
+from senselink.sources.httpclient import MAX_BODY, PollFailed
+from senselink.sources.httpfetch import Fetcher
 from senselink.sources.httpsettings import HttpPlugSettings, HttpSourceSettings
 from senselink.urls import safe_url
 
 log = Logger()
 
 USER_AGENT = b"SenseLink"
+MAX_DEPTH = 64          # nesting levels of a JSON body; a deeper one is not read
 
 
 def split_userinfo(url: str):
@@ -139,7 +141,9 @@ class HttpPollService(SourceService):
         self.timeout = settings.timeout
         self.body_limit = body_limit
         self.reactor = reactor if reactor is not None else clock
-        headers = {"User-Agent": [USER_AGENT], "Accept": [b"application/json, text/plain"]}
+        headers = {"User-Agent": [USER_AGENT], "Accept": [b"application/json, text/plain"],
+                   "Accept-Encoding": [b"gzip"]}
+        self.plain_headers = dict(headers)    # for a host the user did not name
         configured = settings.headers or {}
         if basic_auth is not None and not any(n.lower() == "authorization" for n in configured):
             headers["Authorization"] = [basic_auth]
@@ -173,12 +177,10 @@ class HttpPollService(SourceService):
     def startService(self):
         super().startService()
         self._stopping = False
-        import treq
         self._pool = HTTPConnectionPool(self.reactor, persistent=True)
-        self._pool._factory = QuietClientFactory   # no log line per connection
         self._pool.maxPersistentPerHost = 1
-        self._client = treq.client.HTTPClient(
-            Agent(self.reactor, contextFactory=tls_policy(self._settings), pool=self._pool))
+        self._fetcher = Fetcher(self.reactor, self._pool, self._settings, self.url, self.headers,
+                                self.plain_headers, self.body_limit)
         log.info("Polling {url} every {interval} s for {n} plugs", url=self.label,
                  interval=self.interval, n=len(self.readers))
         self._loop = LoopingCall(self.tick)
@@ -216,8 +218,7 @@ class HttpPollService(SourceService):
 
     def _poll(self):
         self._timed_out = False
-        d = self._client.get(self.url, headers=self.headers)
-        d.addCallback(self._check_response)
+        d = self._fetcher.get()
         timer = self.clock.callLater(self.timeout, self._time_out, d)
 
         def stop_timer(result):
@@ -230,16 +231,6 @@ class HttpPollService(SourceService):
         self._timed_out = True
         d.cancel()
 
-    def _check_response(self, response):
-        if not 200 <= response.code < 300:
-            # Read (a bounded amount of) the body so the connection can be reused.
-            problem = PollFailed(f"HTTP {response.code} "
-                                 f"{response.phrase.decode('latin-1', 'replace')}")
-            d = read_body(response, min(self.body_limit, 64 * 1024))
-            d.addBoth(lambda _: defer.fail(problem))
-            return d
-        return read_body(response, self.body_limit)
-
     def _done(self, _):
         self.current_poll = None
 
@@ -248,8 +239,11 @@ class HttpPollService(SourceService):
         self.touch()
         try:
             text = body.decode("utf-8")
+            if too_deep(text, MAX_DEPTH):
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels, or its brackets "
+                                 f"do not close")
             document = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             document = _NotJSON(body, clip(str(e), MAX_MESSAGE))
         self.complaints.resolved("poll", "Polling {url} works again", url=self.label)
         not_json = isinstance(document, _NotJSON)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from senselink.config.fields import Invalid, boolean, number, state_value, string, string_map
 from senselink.config.schema import ModelSettings, ReadingSettings
 from senselink.config.settings import setting
+from senselink.excerpt import clip
 from senselink.extras import missing
 from senselink.sources.tls import ca_file_path
 from senselink.urls import safe_url, split_url
@@ -41,6 +42,17 @@ def header_map(value, raw=None):
     return headers
 
 
+REDIRECT_POLICIES = ("same_host", "any", "none")
+
+
+def redirect_policy(value, raw=None):
+    """C{follow_redirects}: one of L{REDIRECT_POLICIES}."""
+    value = string(value)
+    if value not in REDIRECT_POLICIES:
+        raise Invalid(f"expected one of {', '.join(REDIRECT_POLICIES)}, got {clip(value)!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class HttpSourceSettings:
     """One polled URL."""
@@ -54,6 +66,10 @@ class HttpSourceSettings:
                             doc="Extra request headers, e.g. Authorization (${ENV} allowed)")
     verify_tls: bool = setting(boolean, default=True, doc="Check the server's TLS certificate")
     ca_file: str = setting(ca_file_path, doc="PEM file of CA certificates to trust")
+    follow_redirects: str = setting(
+        redirect_policy, default="same_host",
+        doc="Redirects followed: same_host (same scheme, host and port), any, or none; "
+            "headers and credentials go only to the url's own scheme, host and port")
 
 
 @dataclass(frozen=True)

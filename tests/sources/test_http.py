@@ -1,4 +1,4 @@
-"""The http source: a treq poller against a real twisted.web server on 127.0.0.1."""
+"""The http source: the poller against a real twisted.web server on 127.0.0.1."""
 
 import dataclasses
 import json
