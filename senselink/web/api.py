@@ -66,6 +66,18 @@ class ApiError(Exception):
         self.message = message
 
 
+def since_argument(request):
+    """The request's C{?since=<seconds>} (an earlier answer's C{now}), or None when it has
+    none; ValueError when it is not a finite number (read from its first 40 bytes)."""
+    raw = request.args.get(b"since")
+    if not raw:
+        return None
+    since = float(raw[0][:40])
+    if not math.isfinite(since):
+        raise ValueError("since is not finite")
+    return since
+
+
 class JsonResource(Resource):
     """A resource of the web interface C{web}; it answers a method it lacks with a JSON
     405 naming the allowed ones, and, as a leaf, a path that goes on below it with a
@@ -307,15 +319,10 @@ class PlugHistory(JsonResource):
         self.plug = plug
 
     def render_GET(self, request):
-        since = None
-        raw = request.args.get(b"since")
-        if raw:
-            try:
-                since = float(raw[0][:40])
-            except ValueError:
-                since = math.nan
-            if not math.isfinite(since):
-                return error(request, 400, "since must be a time in seconds (the history's now)")
+        try:
+            since = since_argument(request)
+        except ValueError:
+            return error(request, 400, "since must be a time in seconds (the history's now)")
         return send_json(request, 200, history_document(self.web, self.plug, self.web.now(),
                                                         since))
 

@@ -9,9 +9,7 @@ earlier answer) gives only the minutes from the one C{T} fell in, and no C{recen
 page extends it from the event stream.
 """
 
-import math
-
-from senselink.web.api import JsonResource, error, send_json
+from senselink.web.api import JsonResource, error, send_json, since_argument
 
 
 def total_recent(histories, now):
@@ -69,13 +67,8 @@ class House(JsonResource):
     isLeaf = True
 
     def render_GET(self, request):
-        since = None
-        raw = request.args.get(b"since")
-        if raw:
-            try:
-                since = float(raw[0][:40])
-            except ValueError:
-                since = math.nan
-            if not math.isfinite(since):
-                return error(request, 400, "since must be a time in seconds (an answer's now)")
+        try:
+            since = since_argument(request)
+        except ValueError:
+            return error(request, 400, "since must be a time in seconds (an answer's now)")
         return send_json(request, 200, house_document(self.web, self.web.now(), since))
