@@ -39,6 +39,7 @@ from senselink.polling import Polling
 from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.runvalues import RunValues, restores
+from senselink.savedhistory import SavedHistory
 from senselink.startlines import log_start
 from senselink.responder import KasaStreamFactory, Responder
 from senselink.strip import make_strip
@@ -97,6 +98,7 @@ class Daemon(MultiService):
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
+        self.saved_history = SavedHistory(self)   # that history in the state file
         self._sources = []           # (SourceConfig, service) in config order
         self.sources_parent = MultiService()
         self.sources_parent.setName("sources")
@@ -376,7 +378,7 @@ class Daemon(MultiService):
             return
         self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
                                     load=starting, configured=settings.state_file,
-                                    sections=(self.values, self.identities))
+                                    sections=(self.values, self.identities, self.saved_history))
         self.energy.setServiceParent(self)
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",

@@ -62,8 +62,8 @@ class PlugHistory:
             self.minute_max = watts
         self._point(now, watts)
 
-    def _point(self, now, watts):
-        if self.count:
+    def _point(self, now, watts, merge=True):
+        if merge and self.count:
             last = (self.head - 1) % RECENT_POINTS
             if now - self.times[last] < RECENT_SPACING:
                 self.values[last] = watts        # too close to the point before: merge
@@ -107,6 +107,39 @@ class PlugHistory:
         self.mins[slot] = self.minute_min
         self.means[slot] = mean
         self.maxs[slot] = self.minute_max
+
+    # -- kept across a restart (L{senselink.savedhistory}) --
+
+    def saved(self, now):
+        """C{(recent, minutes)} to keep: the points held (C{[time, watts]}) and the minutes
+        held (C{[start, min, mean, max]}, or C{[start, watts]} when the three are equal)."""
+        recent = []
+        for i in range(self.count):
+            slot = (self.head - self.count + i) % RECENT_POINTS
+            recent.append([round(self.times[slot], 3), round(float(self.values[slot]), 2)])
+        minutes = []
+        for start, low, mean, high in self.minutes(now):
+            low, mean, high = round(low, 2), round(mean, 2), round(high, 2)
+            minutes.append([int(start), mean] if low == mean == high
+                           else [int(start), low, mean, high])
+        return recent, minutes
+
+    def load(self, recent, minutes, now):
+        """Put back C{recent} (C{(time, watts)}) and C{minutes} (C{(start, min, mean, max)}),
+        checked and oldest first, before the value held now (never merged into a point kept):
+        what is beyond the windows, and the minute in progress, is dropped."""
+        self.head = self.count = 0
+        for t, watts in recent:
+            if now - RECENT_SECONDS <= t < now:
+                self._point(t, watts)
+        self._point(now, self.watts, merge=False)    # the value now, whatever came before
+        current = int(now // 60)
+        for start, low, mean, high in minutes:
+            minute = int(start // 60)
+            if current - MINUTES < minute < current:
+                slot = minute % MINUTES
+                self.minute_ids[slot] = minute
+                self.mins[slot], self.means[slot], self.maxs[slot] = low, mean, high
 
     # -- reading --
 
