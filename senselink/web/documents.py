@@ -16,18 +16,48 @@ from senselink.history import RECENT_SPACING
 DAYS = 30                    # daily kWh in a plug's history
 SPARK_POINTS = 120           # at most this many points per sparkline (10 minutes)
 
-# Why a Sense monitor may not reach the daemon: (key, words). The status says which apply.
-CAUSES = (
+# Why a Sense monitor may not reach the daemon: (key, words); {port} is the UDP port
+# answering Kasa requests. The status says which apply.
+SETUP_CAUSES = (              # no Sense request since the start
     ("subnet", "SenseLink is not on the same subnet as the Sense monitor: Sense finds plugs "
                "by UDP broadcast, which routers do not forward."),
     ("docker", "Docker without host networking: broadcasts do not reach a container on a "
                "bridge network (use network_mode: host)."),
-    ("firewall", "A firewall drops UDP port 9999, on this host or between it and the monitor."),
+    ("firewall", "A firewall drops UDP port {port}, on this host or between it and the "
+                 "monitor."),
+)
+QUIET_CAUSES = (              # Sense polled, then stopped
+    ("monitor", "The Sense monitor is offline: no power, or its Wi-Fi lost (the Sense app "
+                "shows it offline)."),
+    ("network", "The network changed: a new router, access point, VLAN or Wi-Fi network put "
+                "the monitor and SenseLink on different subnets."),
+    ("address", "This host's IP address changed (a new DHCP lease, a restart of the router): "
+                "give it a fixed address or a DHCP reservation."),
+    ("firewall", "A firewall started dropping UDP port {port} (an update or a new rule), on "
+                 "this host or between it and the monitor."),
+)
+SETTING_CAUSES = (            # either way: settings of this daemon
     ("allow_from", "allow_from does not include the monitor's address: its requests are "
                    "dropped."),
     ("quiet", "Quiet mode is on: requests are received but never answered."),
     ("target", "target is set: replies go to that host instead of the requester."),
 )
+
+
+def silence_causes(since_start, port):
+    """C{[(key, words), ...]}: why Sense may not reach us, never having polled
+    (C{since_start}) or having gone quiet; C{port}: the Kasa UDP port (None: not known)."""
+    shown = "9999" if port is None else str(port)
+    return [(key, text.replace("{port}", shown))
+            for key, text in (SETUP_CAUSES if since_start else QUIET_CAUSES) + SETTING_CAUSES]
+
+
+def kasa_port(daemon):
+    """The UDP port the daemon answers Kasa requests on, or None before it listens."""
+    try:
+        return daemon.udp_port
+    except AttributeError:           # no transport yet
+        return None
 
 
 def energy_figures(meter, plug, now):
@@ -136,11 +166,12 @@ def status_document(web, now):
     if silent is not None:
         applies = {"allow_from": out["not_allowed"] > 0, "quiet": out["quiet"],
                    "target": out["target"] is not None}
+        since_start = polling.sense.last is None
         out["silence"] = {
             "seconds": silent,
-            "since_start": polling.sense.last is None,
+            "since_start": since_start,
             "causes": [{"cause": key, "text": text, "applies": applies.get(key)}
-                       for key, text in CAUSES],
+                       for key, text in silence_causes(since_start, kasa_port(daemon))],
         }
     return out
 

@@ -4,13 +4,42 @@ import json
 
 import treq
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor
+from twisted.internet.protocol import DatagramProtocol
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
 from twisted.logger import formatEvent
 
+from senselink.kasa import messages
+from tests.support import LOOPBACK
 from tests.websupport import TOKEN, WebTestCase
+
+
+class SenseClient(DatagramProtocol):
+    """One Sense request to C{port}; C{answered} fires with the first reply."""
+
+    def __init__(self, port):
+        self.port = port
+        self.answered = defer.Deferred()
+
+    def startProtocol(self):
+        self.transport.write(messages.SENSE_REQUEST_ENCRYPTED, (LOOPBACK, self.port))
+
+    def datagramReceived(self, data, address):
+        if not self.answered.called:
+            self.answered.callback(data)
+
+
+@defer.inlineCallbacks
+def sense_poll(port):
+    """A Sense request to the daemon on C{port}, answered."""
+    client = SenseClient(port)
+    listening = reactor.listenUDP(0, client, interface=LOOPBACK)
+    try:
+        yield client.answered
+    finally:
+        yield listening.stopListening()
 
 
 @implementer(IBodyProducer)
@@ -131,6 +160,25 @@ class ApiMoreTests(WebTestCase):
         self.assertEqual([c["cause"] for c in silence["causes"]],
                          ["subnet", "docker", "firewall", "allow_from", "quiet", "target"])
         self.assertEqual({c["cause"]: c["applies"] for c in silence["causes"]}["quiet"], False)
+        port = self.service.udp_port                    # an ephemeral port, not 9999
+        self.assertNotEqual(port, 9999)
+        self.assertEqual(silence["causes"][2]["text"],
+                         f"A firewall drops UDP port {port}, on this host or between it and "
+                         f"the monitor.")
+
+        # Sense polled, then went quiet: the causes are about a monitor that stopped.
+        yield sense_poll(port)
+        code, body = yield self.json_call("GET", "/api/status")
+        silence = body["silence"]
+        self.assertFalse(silence["since_start"])
+        self.assertEqual(body["sense"]["requests"], 1)
+        self.assertEqual([c["cause"] for c in silence["causes"]],
+                         ["monitor", "network", "address", "firewall", "allow_from", "quiet",
+                          "target"])
+        texts = " ".join(c["text"] for c in silence["causes"])
+        self.assertIn(f"A firewall started dropping UDP port {port} ", texts)
+        self.assertIn("This host's IP address changed", texts)
+        self.assertNotIn("Docker", texts)
 
     @defer.inlineCallbacks
     def test_unsupported_methods_are_json_405(self):
