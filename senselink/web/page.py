@@ -61,7 +61,8 @@ _PAGE = """<!DOCTYPE html>
 </section>
 <section class="cards" id="overview" aria-label="Sense and Kasa clients">
 <div class="card" id="sense"><h2>Sense monitor</h2><dl></dl></div>
-<div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl></div>
+<div class="card" id="kasa"><h2>Kasa clients</h2><dl></dl>
+<p class="idle-line" hidden>No Kasa client (the Kasa app, Home Assistant) has asked yet.</p></div>
 </section>
 <form id="unlock" class="unlock" hidden>
 <label for="token">Token to change mutable plugs</label>

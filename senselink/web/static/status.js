@@ -304,6 +304,14 @@
     });
     box.setAttribute("data-requests", String(r.requests));
     box.title = what;
+    // A card with a line for "never asked" (Kasa clients) is that line until one asks.
+    var line = box.querySelector(".idle-line");
+    if (line) {
+      var idle = r.requests === 0 && r.last_request === null;
+      box.classList.toggle("idle", idle);
+      line.hidden = !idle;
+      dl.hidden = idle;
+    }
   }
 
   function applyStatus(s) {
