@@ -27,8 +27,8 @@ class LivePageTests(BrowserTestCase):
         # No Sense request yet: the banner says so, with the usual causes.
         banner = yield b.until("var b = document.getElementById('banner');"
                                "return !b.hidden && b.textContent;", "the no-Sense banner")
-        for words in ("No Sense request", "same subnet", "Docker", "UDP port 9999",
-                      "Quiet mode", "target"):
+        for words in ("No Sense request", "same subnet", "Docker",
+                      f"UDP port {self.service.udp_port},", "Quiet mode", "target"):
             self.assertIn(words, banner)
 
         # Energy figures on the page are those of /api (3 decimals shown).
