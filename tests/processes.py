@@ -89,6 +89,15 @@ class Case(unittest.TestCase):
         os.makedirs(path)
         return path
 
+    def start_senselink(self, config, port, ready):
+        """C{python -m senselink -c config}, answering Kasa on 127.0.0.1:C{port}, once its
+        output holds C{ready} (its memory bounded: L{limit_memory})."""
+        daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", config,
+                                      "-p", str(port), "--interface", LOOPBACK],
+                               preexec_fn=limit_memory())
+        daemon.wait_for(ready)
+        return daemon
+
     def run_quick(self, args, timeout=60, **popen):
         env = {**os.environ, "PYTHONPATH": ROOT}
         return subprocess.run(args, cwd=self.mktemp_dir(), env=env, capture_output=True,

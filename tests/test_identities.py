@@ -15,7 +15,7 @@ from senselink.identities import (MAX_IDENTITIES, Identities, Identity, Reported
                                   check_identity, ghost_warnings, identity_table)
 from senselink.kasa import messages
 from senselink.plugs import Plug, PlugSet, derive_mac
-from tests.processes import Case, DaemonProcess, limit_memory
+from tests.processes import Case
 from tests.support import LOOPBACK, free_port
 
 T = 1_800_000_000.0          # 2027-01-15 08:00 UTC
@@ -142,11 +142,7 @@ class RenameTests(Case):
             f.write(CONFIG.format(state=self.state, dryer=dryer))
 
     def start(self):
-        daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", self.config,
-                                      "-p", str(self.kasa), "--interface", LOOPBACK],
-                               preexec_fn=limit_memory())
-        daemon.wait_for("Plug lamp")
-        return daemon
+        return self.start_senselink(self.config, self.kasa, "Plug lamp")
 
     def poll(self):
         """One Sense poll, answered with both plugs."""

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import urllib.request
 
 from twisted.internet import task
@@ -16,10 +15,9 @@ from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import CHANGE_DELAY
 from senselink.kasa import cipher, messages
 from senselink.runvalues import MAX_LINES, RunValues, check_value
-from tests.processes import Case, DaemonProcess, limit_memory
-from tests.support import LOOPBACK, free_port
+from tests.restart_support import CONFIG, TOKEN, MutableRestartCase
+from tests.support import LOOPBACK
 
-TOKEN = "a-long-enough-token-for-the-tests-0123456789"
 SET = 1_800_000_000.0        # 2027-01-15, a time the state file may name
 
 
@@ -80,32 +78,7 @@ class SaveSoonTests(unittest.TestCase):
         self.assertEqual(service.saves, 2)        # nothing changed: nothing written
 
 
-CONFIG = """\
-state_file: {state}
-web: {{listen: "tcp:{web}:interface=127.0.0.1", token: {token}}}
-sources:
-- mutable:
-    plugs:
-    - ev: {{alias: EV, mac: "53:75:31:00:0F:01"}}
-    - heater: {{alias: Heater, mac: "53:75:31:00:0F:02", power: 10, restore: false}}
-"""
-
-
-class RestartTests(Case):
-    def setUp(self):
-        self.dir = self.mktemp_dir()
-        self.state = os.path.join(self.dir, "state.json")
-        self.config = os.path.join(self.dir, "c.yml")
-        self.web, self.kasa = free_port(), free_port()
-        with open(self.config, "w") as f:
-            f.write(CONFIG.format(state=self.state, web=self.web, token=TOKEN))
-
-    def start(self):
-        daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", self.config,
-                                      "-p", str(self.kasa), "--interface", LOOPBACK],
-                               preexec_fn=limit_memory())
-        daemon.wait_for("Plug heater")
-        return daemon
+class RestartTests(MutableRestartCase):
 
     def put(self, plug_id, body):
         request = urllib.request.Request(f"http://{LOOPBACK}:{self.web}/api/plugs/{plug_id}",

@@ -3,9 +3,7 @@ plug's entry checked on its own, points beyond the windows dropped at load."""
 
 import json
 import math
-import os
 import signal
-import sys
 import urllib.request
 from types import SimpleNamespace
 
@@ -15,10 +13,9 @@ from twisted.trial import unittest
 from senselink.history import MINUTES, PowerHistory
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.savedhistory import SavedHistory, ceiling, check_entry
-from tests.processes import Case, DaemonProcess, limit_memory
-from tests.support import LOOPBACK, free_port
+from tests.restart_support import TOKEN, MutableRestartCase
+from tests.support import LOOPBACK
 
-TOKEN = "a-long-enough-token-for-the-tests-0123456789"
 START = 1_800_000_000.0      # 2027-01-15, a time the state file may name
 
 
@@ -137,32 +134,7 @@ class CheckTests(unittest.TestCase):
         self.assertEqual(ceiling(daemon(clock).plugs["a"], 7200), 7200)
 
 
-CONFIG = """\
-state_file: {state}
-web: {{listen: "tcp:{web}:interface=127.0.0.1", token: {token}}}
-sources:
-- mutable:
-    plugs:
-    - ev: {{alias: EV, mac: "53:75:31:00:0F:01"}}
-    - heater: {{alias: Heater, mac: "53:75:31:00:0F:02", power: 10, restore: false}}
-"""
-
-
-class RestartTests(Case):
-    def setUp(self):
-        self.dir = self.mktemp_dir()
-        self.state = os.path.join(self.dir, "state.json")
-        self.config = os.path.join(self.dir, "c.yml")
-        self.web, self.kasa = free_port(), free_port()
-        with open(self.config, "w") as f:
-            f.write(CONFIG.format(state=self.state, web=self.web, token=TOKEN))
-
-    def start(self):
-        daemon = DaemonProcess(self, [sys.executable, "-m", "senselink", "-c", self.config,
-                                      "-p", str(self.kasa), "--interface", LOOPBACK],
-                               preexec_fn=limit_memory())
-        daemon.wait_for("Plug heater")
-        return daemon
+class RestartTests(MutableRestartCase):
 
     def api(self, path, body=None):
         request = urllib.request.Request(
