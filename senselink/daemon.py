@@ -35,7 +35,7 @@ from senselink.guard import Guard
 from senselink.identities import Identities, reported_plugs
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
-from senselink.polling import Polling
+from senselink.requesters import Polling
 from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
 from senselink.runvalues import RunValues, restores

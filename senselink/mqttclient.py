@@ -100,11 +100,11 @@ class MqttSession(Protocol):
             packets = feed(b"", self._on_publish)
 
     def _packet(self, packet):
-        kind = packet.__class__
-        if kind is PingResp:
+        packet_type = packet.__class__
+        if packet_type is PingResp:
             if self._awaiting is PING:
                 self.answered()
-        elif kind is Connack:
+        elif packet_type is Connack:
             self._connack(packet)
         else:
             self.received(packet)

@@ -35,13 +35,13 @@ class UnreadableValue(ValueError):
 
 def number(value) -> float:
     """A finite float from a JSON number or numeric text; else L{UnreadableValue}."""
-    kind = value.__class__
-    if kind is str or kind is float or kind is bytes or kind is int:
+    value_type = value.__class__
+    if value_type is str or value_type is float or value_type is bytes or value_type is int:
         # The common types first, without isinstance (a message's hot path).
         # float() strips the same whitespace as str.strip() and bytes.strip(),
         # and also reads "1_000" and other scripts' digits ("١٢٣"): not ours.
-        if (kind is str and (not value.isascii() or "_" in value)) or (
-                kind is bytes and b"_" in value):
+        if (value_type is str and (not value.isascii() or "_" in value)) or (
+                value_type is bytes and b"_" in value):
             raise UnreadableValue(f"{excerpt(value)} is not a plain decimal number")
         try:
             result = float(value)
@@ -150,10 +150,10 @@ class PowerModel:
 
     def reading(self, value) -> float:
         """The watts of a power reading: one value (L{direct}), L{Parts} or a L{Product}."""
-        kind = value.__class__
-        if kind is Parts:
+        value_type = value.__class__
+        if value_type is Parts:
             return self.summed(value)
-        if kind is Product:
+        if value_type is Product:
             return self.product(value)
         return self.direct(value)
 
@@ -258,8 +258,8 @@ class Feed:
 
     def power(self, value):
         """A power reading: one value, L{Parts} or a L{Product}."""
-        kind = value.__class__
-        if kind is Parts or kind is Product:
+        value_type = value.__class__
+        if value_type is Parts or value_type is Product:
             watts = self.model.reading(value)
         else:
             watts = self.model.direct(value)

@@ -30,13 +30,13 @@ UNRESOLVED = "<unresolved>"  # a target host name that did not resolve: send not
 
 
 class Counters:
-    """What the responder saw and did, by kind (read by status pages and tests)."""
+    """What the responder saw and did, by request type (read by status pages and tests)."""
 
     __slots__ = ("requests", "replies", "ignored")
 
     def __init__(self):
-        self.requests = {}   # kind -> count
-        self.replies = {}    # kind -> datagrams/frames sent
+        self.requests = {}   # request type -> count
+        self.replies = {}    # request type -> datagrams/frames sent
         self.ignored = {}    # reason -> count
 
     def count(self, table, key, n=1):
@@ -58,11 +58,11 @@ class Responder:
     def __init__(self, replies, *, respond=True, device=None, guard=None, debug=False,
                  polling=None, delivery=None):
         self.replies = replies   # a senselink.replies.SenseReplyCache
-        self.polling = polling   # a senselink.polling.Polling told of each request, or None
+        self.polling = polling   # a senselink.requesters.Polling told of each request, or None
         self.delivery = delivery  # a senselink.delivery.Delivery told of each Sense poll, or None
         self.debug = debug       # build DEBUG lines per request
         self.respond = respond
-        self.device = device     # a kasa.device.StripDevice answering Kasa clients, or None
+        self.device = device     # a kasa.device.HS300Strip answering Kasa clients, or None
         self.counters = Counters()
         self.guard = None
         self.set_guard(guard)
@@ -78,41 +78,41 @@ class Responder:
         guard = self.guard
         return self.debug and (guard is None or guard.may_log(peer, reason))
 
-    def replied(self, kind, sent):
+    def replied(self, request_type, sent):
         """The protocols' word after each classified request: C{sent} replies went out
         (0: none, whatever dropped them). A Sense poll is counted per plug it carried."""
         if sent:
-            self.counters.count(self.counters.replies, kind, sent)
-        if kind == messages.SENSE and self.delivery is not None:
+            self.counters.count(self.counters.replies, request_type, sent)
+        if request_type == messages.SENSE and self.delivery is not None:
             self.delivery.poll(self.replies.answered, sent)
 
     def handle(self, data: bytes, peer: str):
         """The encrypted replies to send for C{data}, or an empty list."""
-        return self.handle_kind(data, peer)[1]
+        return self.handle_typed(data, peer)[1]
 
-    def handle_kind(self, data: bytes, peer: str):
-        """C{(kind, replies)}: what C{data} was (L{messages.SENSE}, L{KASA}, ...) and the replies."""
+    def handle_typed(self, data: bytes, peer: str):
+        """C{(request_type, replies)}: what C{data} was (L{messages.SENSE}, L{KASA}, ...) and the replies."""
         counters = self.counters
-        kind = None
+        request_type = None
         try:
-            kind, request = messages.classify_datagram(data)
-            if kind == messages.OTHER and self.device is not None:
+            request_type, request = messages.classify_datagram(data)
+            if request_type == messages.OTHER and self.device is not None:
                 messages.check_modules(request)
         except messages.MalformedRequest as e:
             counters.count(counters.ignored, "malformed")
             if self.may_log(peer, "malformed"):
                 log.debug("Dropped malformed request from {peer}: {reason} (such lines are "
                           "logged once a minute per source)", peer=peer, reason=str(e))
-            return kind, []
-        if kind == messages.OTHER and self.device is not None:
+            return request_type, []
+        if request_type == messages.OTHER and self.device is not None:
             if messages.is_reply(request):
                 counters.count(counters.ignored, "echo")
                 if self.may_log(peer, "echo"):
                     log.debug("Ignored a device reply from {peer}", peer=peer)
                 return messages.ECHO, []
             return KASA, self._device_reply(request, peer)
-        counters.count(counters.requests, kind)
-        if kind == messages.SENSE:
+        counters.count(counters.requests, request_type)
+        if request_type == messages.SENSE:
             if self.polling is not None:
                 self.polling.sense.seen(peer)
             replies = self.replies.sense_replies()
@@ -121,23 +121,23 @@ class Responder:
                 for plug in self.replies.plugs.reported:
                     log.debug("Reply for plug {plug} ({alias}, {mac}): {watts} W",
                               plug=plug.id, alias=plug.alias, mac=plug.mac, watts=plug.watts)
-        elif kind == messages.ECHO:
+        elif request_type == messages.ECHO:
             counters.count(counters.ignored, "echo")
             if self.may_log(peer, "echo"):
                 log.debug("Ignored an echoed reply from {peer}", peer=peer)
-            return kind, []
+            return request_type, []
         else:
             counters.count(counters.ignored, "unsupported")
             if self.may_log(peer, "unsupported"):
                 log.debug("Ignored unsupported request from {peer}: {request}", peer=peer,
                           request=messages.describe(request))
-            return kind, []
+            return request_type, []
         if not self.respond:
             if self.debug:
                 log.debug("Quiet mode: not answering {peer} ({n} replies withheld)", peer=peer,
                           n=len(replies))
-            return kind, []
-        return kind, replies
+            return request_type, []
+        return request_type, replies
 
     def _device_reply(self, request, peer):
         """One encrypted reply from the strip device to a Kasa client's request."""
@@ -287,12 +287,12 @@ class KasaStreamProtocol(Protocol, TimeoutMixin):
                 peer = self.peer
                 if guard is not None and not guard.admit(peer):
                     continue
-                kind, replies = responder.handle_kind(payload, peer)
+                request_type, replies = responder.handle_typed(payload, peer)
                 sent = 0
                 if replies and (guard is None or guard.replies_ok(peer, len(replies))):
                     self.transport.writeSequence([cipher.frame(reply) for reply in replies])
                     sent = len(replies)
-                responder.replied(kind, sent)
+                responder.replied(request_type, sent)
             self._buffer = buffer
             self._watch_frame(completed)
         except Exception:

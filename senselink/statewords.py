@@ -38,13 +38,13 @@ def means(state, word) -> bool:
     """
     if word is None:
         return False
-    kind = state.__class__
-    if kind is str:
+    state_type = state.__class__
+    if state_type is str:
         return state == word
-    if kind is bool:
+    if state_type is bool:
         lower = word.lower()
         return lower in (TRUE_WORDS if state else FALSE_WORDS)
-    if (kind is int or kind is float) and (state == 1 or state == 0):
+    if (state_type is int or state_type is float) and (state == 1 or state == 0):
         lower = word.lower()
         if lower == "true" or lower == "false":
             return (state == 1) == (lower == "true")
@@ -82,10 +82,10 @@ class StateWords:
         """The watts of C{state}, or None when no word matches it."""
         watts = self._table.get(self._key(state_text(state)))
         if watts is None:
-            kind = state.__class__
-            if kind is bool:
+            state_type = state.__class__
+            if state_type is bool:
                 return self._truth[state]
-            if (kind is int or kind is float) and (state == 1 or state == 0):
+            if (state_type is int or state_type is float) and (state == 1 or state == 0):
                 return self._truth[2 + (state == 1)]
         return watts
 

@@ -1,7 +1,7 @@
 """What Kasa clients see: the reported plugs as child sockets of one power strip.
 
 Kasa clients keep one device per IP address, so the daemon shows itself to
-them as one HS300-style strip (L{senselink.kasa.device.StripDevice}). Its
+them as one HS300-style strip (L{senselink.kasa.device.HS300Strip}). Its
 children are the reported plugs, in config order: child N has the id
 C{<device_id>NN} (two digits, from 00), the plug's alias, its on/off state,
 power and energy counters. The Sense monitor's own request keeps its own
@@ -16,10 +16,10 @@ Top-level config keys (declared in L{senselink.config.sections}):
     kasa_clients: true    # false: answer only the Sense request, as the original did
 """
 
-from senselink.kasa.device import ChildState, StripDevice, StripSource, local_now
+from senselink.kasa.device import ChildState, HS300Strip, StripChildren, local_now
 
 
-class PlugStrip(StripSource):
+class ReportedChildren(StripChildren):
     """The reported plugs as the strip's children, read at each request.
 
     C{daemon} is the running daemon (its public C{plugs} and C{meter}),
@@ -62,7 +62,7 @@ class PlugStrip(StripSource):
         return local_now(self.clock.seconds(), self.tz)
 
 
-def make_strip(config, daemon, clock, tz=None) -> StripDevice:
+def make_strip(config, daemon, clock, tz=None) -> HS300Strip:
     ident = config.settings.device
-    return StripDevice(PlugStrip(daemon, clock, tz), alias=ident.alias, mac=ident.mac,
+    return HS300Strip(ReportedChildren(daemon, clock, tz), alias=ident.alias, mac=ident.mac,
                        device_id=ident.device_id)

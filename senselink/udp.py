@@ -3,14 +3,14 @@
 Listening through L{senselink.udpport.ArrivalPort} on a wildcard address,
 replies leave from the address the request was sent to, and a request
 that arrives twice (two interfaces on one LAN) is answered once
-(L{senselink.duplicates.RecentRequests}).
+(L{senselink.requestcopies.RecentRequests}).
 """
 
 import errno
 
 from twisted.internet.protocol import DatagramProtocol
 
-from senselink.duplicates import RecentRequests
+from senselink.requestcopies import RecentRequests
 from senselink.log import Logger
 from senselink.responder import KASA, MAX_DATAGRAM, UNRESOLVED, Responder
 
@@ -56,19 +56,19 @@ class KasaDatagramProtocol(DatagramProtocol):
                     log.debug("Not answering a copy of a request from {peer} that arrived on "
                               "another interface or address", peer=host)
                 return
-            kind, replies = responder.handle_kind(data, host)
+            request_type, replies = responder.handle_typed(data, host)
             sent = 0
             if replies and (guard is None or guard.replies_ok(host, len(replies))):
-                sent = self._answer(kind, replies, addr, arrival)
-            responder.replied(kind, sent)
+                sent = self._answer(request_type, replies, addr, arrival)
+            responder.replied(request_type, sent)
         except Exception:
             log.failure("Unexpected error answering a datagram from {peer}", peer=addr[0])
 
-    def _answer(self, kind, replies, addr, arrival) -> int:
+    def _answer(self, request_type, replies, addr, arrival) -> int:
         """Send C{replies} where they go; the number of datagrams sent."""
         # The target receives what Sense asked for; a Kasa client gets its own reply.
         ancillary = None
-        if self.target and kind != KASA:
+        if self.target and request_type != KASA:
             if self.target is UNRESOLVED:
                 counters = self.responder.counters
                 counters.count(counters.ignored, "target_unresolved")

@@ -17,7 +17,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from senselink.config import ConfigError, load_text
 from senselink.kasa import messages
-from senselink.kasa.device import ChildState, StripDevice
+from senselink.kasa.device import ChildState, HS300Strip
 from tests.hass_server import FakeHomeAssistant
 from tests.httpserver import Meter, serve
 from tests.mosquitto import started_broker
@@ -81,7 +81,7 @@ class EncoderTests(unittest.TestCase):
             def now(self):
                 from datetime import datetime, timezone
                 return datetime(2026, 11, 29, tzinfo=timezone.utc)
-        device = StripDevice(Source(), alias="s", mac="53:75:31:00:00:09", device_id="1" * 40)
+        device = HS300Strip(Source(), alias="s", mac="53:75:31:00:00:09", device_id="1" * 40)
         reply = device.handle({"emeter": {"get_realtime": {}}, "system": {"get_sysinfo": {}}})
         text = json.dumps(messages.encode and reply, allow_nan=False)   # raises on NaN/inf
         self.assertIn('"power_mw"', text)

@@ -4,10 +4,10 @@ Kasa clients (python-kasa, Home Assistant, Node-RED, the Kasa app) keep one
 device per IP address, so every virtual plug behind one address is shown to
 them as a child socket of one strip, as a real HS300 shows its six outlets.
 
-L{StripDevice.handle} answers one decoded request (a dict of modules, each a
+L{HS300Strip.handle} answers one decoded request (a dict of modules, each a
 dict of methods, and an optional C{"context":{"child_ids":[...]}}) with the
 reply dict a real strip would send. Nothing here does I/O; the plug values
-come from a L{StripSource} handed in by the daemon.
+come from a L{StripChildren} handed in by the daemon.
 
 Replies follow real devices (see the HS300 fixtures): every method answer
 carries C{"err_code":0}; an unknown module gets C{module not support}, an
@@ -94,7 +94,7 @@ class ChildState:
         self.total_kwh = total_kwh
 
 
-class StripSource:
+class StripChildren:
     """What the strip reads; the daemon implements it over its plugs.
 
     Indexes are child slots, 0-based, in a fixed order.
@@ -131,10 +131,10 @@ def _year_month(args, need_month):
     return year, month
 
 
-class StripDevice:
+class HS300Strip:
     """An HS300-style strip answering generic Kasa requests for its children."""
 
-    def __init__(self, source: StripSource, *, alias: str, mac: str, device_id: str):
+    def __init__(self, source: StripChildren, *, alias: str, mac: str, device_id: str):
         self.source = source
         self.alias = alias
         self.mac = mac.upper()

@@ -106,7 +106,7 @@ def classify(request: dict) -> str:
 
 
 def classify_datagram(ciphertext: bytes):
-    """Classify raw encrypted bytes; returns C{(kind, request or None)}.
+    """Classify raw encrypted bytes; returns C{(request type, request or None)}.
 
     The Sense poll is recognised by comparing bytes, without parsing JSON.
     Raises L{MalformedRequest}.

@@ -177,8 +177,8 @@ class Decoder:
                 if length is None:
                     needed = size - offset + 1
                     break
-            kind = first >> 4
-            if kind == PUBLISH:
+            packet_type = first >> 4
+            if packet_type == PUBLISH:
                 before = len(out)
                 read = self._read_publish(data, offset, start, length, first & 0x0F, on_publish,
                                           append)
@@ -193,12 +193,12 @@ class Decoder:
                     needed = 0
                     break
                 continue
-            limits = self._types.get(kind)
+            limits = self._types.get(packet_type)
             if limits is None:
-                name = TYPE_NAMES.get(kind, f"reserved type {kind}")
+                name = TYPE_NAMES.get(packet_type, f"reserved type {packet_type}")
                 raise _Bad(f"a {name} packet, which the {self.sender} does not send here")
             flags, shortest, longest = limits
-            name = TYPE_NAMES[kind]
+            name = TYPE_NAMES[packet_type]
             if first & 0x0F != flags:
                 raise _Bad(f"a {name} with flags {first & 0x0F:#x} (must be {flags:#x})")
             if not shortest <= length <= longest:
@@ -207,7 +207,7 @@ class Decoder:
             if end > size:
                 needed = end - offset
                 break
-            append(_PARSERS[kind](data[start:end]))
+            append(_PARSERS[packet_type](data[start:end]))
             offset = end
             if stop:
                 needed = 0

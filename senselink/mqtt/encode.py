@@ -179,22 +179,22 @@ def pingresp() -> bytes:
 
 def encode(packet) -> bytes:
     """The bytes of a packet value from L{senselink.mqtt.packets}."""
-    kind = type(packet)
-    if kind is Connect:
+    packet_type = type(packet)
+    if packet_type is Connect:
         return connect(packet.client_id, packet.keepalive, packet.username, packet.password,
                        packet.clean_session, packet.will)
-    if kind is Connack:
+    if packet_type is Connack:
         return connack(packet.return_code, packet.session_present)
-    if kind is Publish:
+    if packet_type is Publish:
         return publish(packet.topic, packet.payload, packet.qos, packet.retain,
                        packet.packet_id, packet.dup)
-    if kind is Puback:
+    if packet_type is Puback:
         return puback(packet.packet_id)
-    if kind is Subscribe:
+    if packet_type is Subscribe:
         return subscribe(packet.packet_id, packet.topics)
-    if kind is Suback:
+    if packet_type is Suback:
         return suback(packet.packet_id, packet.return_codes)
-    simple = {PingReq: PINGREQ, PingResp: PINGRESP, Disconnect: DISCONNECT}.get(kind)
+    simple = {PingReq: PINGREQ, PingResp: PINGRESP, Disconnect: DISCONNECT}.get(packet_type)
     if simple is None:
-        raise ValueError(f"not an MQTT packet value: {kind.__name__}")
+        raise ValueError(f"not an MQTT packet value: {packet_type.__name__}")
     return simple

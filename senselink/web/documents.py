@@ -126,7 +126,7 @@ def publisher_summary(publisher):
 
 
 def requesters_summary(requesters, replies, now):
-    """Requests of one kind of client (L{senselink.polling.Requesters}) and replies sent."""
+    """Requests of one kind of client (L{senselink.requesters.Requesters}) and replies sent."""
     last = requesters.last
     return {
         "requests": requesters.requests,

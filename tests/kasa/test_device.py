@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from senselink.kasa import device
-from senselink.kasa.device import ChildState, StripDevice, StripSource
+from senselink.kasa.device import ChildState, HS300Strip, StripChildren
 
 # The sysinfo keys of a real HS300 (hardware 1.0, firmware 1.0.21) and of its children.
 HS300_KEYS = {"alias", "child_num", "children", "deviceId", "err_code", "feature", "hwId",
@@ -18,7 +18,7 @@ HS300_CHILD_KEYS = {"alias", "id", "next_action", "on_time", "state"}
 DEVICE_ID = "AB" * 20
 
 
-class FakeSource(StripSource):
+class FakeSource(StripChildren):
     def __init__(self, children, now=None):
         self._children = children
         self._now = now or datetime(2026, 11, 26, 7, 30, 15, tzinfo=timezone.utc)
@@ -41,7 +41,7 @@ class FakeSource(StripSource):
 def make(now=None):
     children = [ChildState("Fridge", True, 120.5, 120.0, on_time=30, total_kwh=1.25),
                 ChildState("Lamp", False, 0.0, 230.0, on_time=0, total_kwh=0.5)]
-    return StripDevice(FakeSource(children, now), alias="My Strip", mac="53:75:31:aa:bb:cc",
+    return HS300Strip(FakeSource(children, now), alias="My Strip", mac="53:75:31:aa:bb:cc",
                        device_id=DEVICE_ID)
 
 

@@ -102,33 +102,33 @@ class HassSession:
 
     def dispatch(self, message):
         """One decoded message."""
-        kind = message.get("type")
+        message_type = message.get("type")
         mid = message.get("id")
-        if kind == "event":
+        if message_type == "event":
             handler = self.subscriptions.get(mid)
             event = message.get("event")
             if handler is not None and isinstance(event, dict):
                 handler(event)
             return
-        if kind in ("result", "pong"):
+        if message_type in ("result", "pong"):
             handler = self.pending.pop(mid, None)
             if handler is not None:
                 handler(message)
-            elif kind == "result" and not message.get("success", True):
+            elif message_type == "result" and not message.get("success", True):
                 self.command_failed(message, "command")
             return
-        if kind == "auth_required":
+        if message_type == "auth_required":
             self.send_auth(message)
-        elif kind == "auth_ok":
+        elif message_type == "auth_ok":
             self.auth_ok(message)
-        elif kind == "auth_invalid":
+        elif message_type == "auth_invalid":
             self.authenticated = False
             self.service.auth_rejected(message)
             self.close()
             self._expect("close after auth_invalid")
         else:
-            log.debug("Ignoring a {kind} message from Home Assistant at {url}",
-                      kind=excerpt(kind), url=self.service.label)
+            log.debug("Ignoring a {message_type} message from Home Assistant at {url}",
+                      message_type=excerpt(message_type), url=self.service.label)
 
     def command_failed(self, message, what):
         error = message.get("error") or {}

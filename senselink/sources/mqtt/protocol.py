@@ -54,18 +54,18 @@ class MqttClientProtocol(MqttSession):
         self.router.publish(topic, payload, qos, retain, packet_id, dup)
 
     def received(self, packet):
-        kind = packet.__class__
-        if kind is Suback:
+        packet_type = packet.__class__
+        if packet_type is Suback:
             self._suback(packet)
-        elif kind is OversizedPublish:
+        elif packet_type is OversizedPublish:
             if not self.accepted:
                 return self.fail("a PUBLISH before its CONNACK")
             if packet.qos:
                 self.transport.write(encode.puback(packet.packet_id))
             self.router.oversized(packet.topic, packet.head, packet.size)
-        elif kind is Publish:
+        elif packet_type is Publish:
             self.fail("a PUBLISH before its CONNACK")
-        elif kind is Puback:
+        elif packet_type is Puback:
             self.fail(f"a PUBACK for packet {packet.packet_id}, which was not sent")
         else:   # Malformed: the last packet of the stream
             self.fail(packet.reason)

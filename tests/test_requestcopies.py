@@ -3,7 +3,7 @@
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from senselink.duplicates import LIMIT, WINDOW, RecentRequests
+from senselink.requestcopies import LIMIT, WINDOW, RecentRequests
 
 SENDER = ("192.168.1.50", 40000)
 

@@ -3,7 +3,7 @@
 from twisted.internet import task
 from twisted.trial import unittest
 
-from senselink.polling import MAX_ADDRESSES, Polling, Requesters
+from senselink.requesters import MAX_ADDRESSES, Polling, Requesters
 
 
 class RequestersTests(unittest.TestCase):
