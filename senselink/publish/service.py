@@ -83,7 +83,7 @@ class Publisher(MultiService):
         self.complaints = Complaints(log)
         self._refusal_logged = False
         self._backoff = retry_backoff()
-        self.readiness = Readiness(self.retry_delay)
+        self.readiness = Readiness(self.retry_delay, clock)
         if endpoint is None:
             endpoint = broker_endpoint(reactor, settings)
         self.client_service = ClientService(

@@ -79,6 +79,11 @@ class SourceService(MultiService):
         return super().stopService()
 
 
+# Seconds a ready session must live before a reconnect starts the back-off over:
+# a server that accepts each session and drops it at once is retried ever more slowly.
+SETTLE = 60.0
+
+
 class Readiness:
     """The ready session of a source run by C{ClientService}, and its retry policy.
 
@@ -87,22 +92,29 @@ class Readiness:
     server that hangs up, a failed TLS handshake. C{ClientService} counts only
     failed connection attempts and starts again from one whenever a
     connection is made, so on its own such failures would retry every second
-    or so. Here each session in a row that ended before it became ready adds
-    one to the attempt count that C{policy} sees.
+    or so. Here each session in a row that ended before it became ready, or
+    less than C{settle} seconds after, adds one to the attempt count that
+    C{policy} sees; only a session that lived C{settle} seconds starts the
+    back-off over.
 
     Pass L{retry_delay} to C{ClientService} as its C{retryPolicy}; call
     L{ready} when a session becomes ready and L{ended} when its connection
     ends (ready or not).
     """
 
-    def __init__(self, policy):
+    def __init__(self, policy, clock=None, settle=SETTLE):
         """
         @param policy: seconds before the next attempt, given the number of
             failed attempts in a row (1 or more).
+        @param clock: an C{IReactorTime} to measure how long sessions live
+            (without one, every ready session counts as having settled).
         """
         self.policy = policy
+        self.clock = clock
+        self.settle = settle
         self.current = None    # the session that became ready and has not ended
-        self.unready = 0       # sessions in a row that ended before they became ready
+        self.ready_at = None   # when it became ready
+        self.unready = 0       # sessions in a row that ended unready or young
         self._waiters = []
 
     def retry_delay(self, attempt):
@@ -110,20 +122,34 @@ class Readiness:
         return self.policy(attempt + self.unready)
 
     def ready(self, session):
-        """C{session} became ready: the back-off starts over and waiters get C{session}."""
+        """C{session} became ready: waiters get C{session}."""
         self.current = session
-        self.unready = 0
+        self.ready_at = self.clock.seconds() if self.clock is not None else None
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(session)
 
     def ended(self, session):
-        """The connection of C{session} ended; whether it had become ready."""
+        """The connection of C{session} ended; whether it had become ready.
+
+        A ready session that lived C{settle} seconds starts the back-off
+        over; one that died younger counts as a failed attempt.
+        """
         if session is not None and session is self.current:
             self.current = None
+            if self.lived() >= self.settle:
+                self.unready = 0
+            else:
+                self.unready += 1
             return True
         self.unready += 1
         return False
+
+    def lived(self):
+        """Seconds the current session has been ready (C{settle} without a clock)."""
+        if self.clock is None or self.ready_at is None:
+            return self.settle
+        return self.clock.seconds() - self.ready_at
 
     def when_ready(self):
         """A Deferred firing with the current ready session, or the next one."""

@@ -86,10 +86,11 @@ class ReadinessTests(unittest.TestCase):
         self.assertEqual(self.retry(), 5.0)
         self.assertEqual(self.retry(), 6.0)
         self.assertEqual(len(self.sessions), 4)
-        # A session that becomes ready starts the back-off over.
+        # A session that becomes ready (no clock: it counts as settled) starts it over.
         self.readiness.ready(self.sessions[-1])
-        self.assertEqual(self.readiness.unready, 0)
+        self.assertEqual(self.readiness.unready, 3)
         self.assertEqual(self.lose(), 1.0)
+        self.assertEqual(self.readiness.unready, 0)
         self.assertEqual(self.attempts, [2, 3, 4, 5, 6, 1])
 
     def test_ended(self):
@@ -98,11 +99,30 @@ class ReadinessTests(unittest.TestCase):
         self.assertFalse(readiness.ended(first))
         readiness.ready(second)
         self.assertFalse(readiness.ended(first))     # not the ready one
-        self.assertEqual((readiness.current, readiness.unready), (second, 1))
+        self.assertEqual((readiness.current, readiness.unready), (second, 2))
         self.assertTrue(readiness.ended(second))
-        self.assertEqual((readiness.current, readiness.unready), (None, 1))
+        self.assertEqual((readiness.current, readiness.unready), (None, 0))
         self.assertFalse(readiness.ended(None))
-        self.assertEqual(readiness.retry_delay(3), 5.0)
+        self.assertEqual(readiness.retry_delay(3), 4.0)
+
+    def test_sessions_that_die_young_keep_backing_off(self):
+        clock = Clock()
+        readiness = Readiness(float, clock, settle=60.0)
+        delays = []
+        for _ in range(5):
+            session = object()
+            readiness.ready(session)
+            clock.advance(1.0)          # ready, then dropped a second later
+            self.assertTrue(readiness.ended(session))
+            delays.append(readiness.retry_delay(1))
+        self.assertEqual(delays, [2.0, 3.0, 4.0, 5.0, 6.0])
+        # One that lives a minute starts the back-off over.
+        session = object()
+        readiness.ready(session)
+        clock.advance(60.0)
+        self.assertEqual(readiness.lived(), 60.0)
+        self.assertTrue(readiness.ended(session))
+        self.assertEqual(readiness.retry_delay(1), 1.0)
 
     def test_when_ready(self):
         readiness = Readiness(float)

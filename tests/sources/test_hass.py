@@ -398,6 +398,7 @@ class SubscribeEntitiesTests(HassTestCase):
 - Rest:
     entity_id: sensor.plug_rest
 """)
+        self.service.readiness.settle = 0.0     # the session counts as long-lived
         yield self.ready()
         self.assertEqual((self.watts("Lamp"), self.watts("Rest")), (42.0, 12.5))
         port = self.home.port.getHost().port

@@ -137,7 +137,7 @@ class HassService(SourceService):
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection
         self.sessions = 0           # authenticated sessions so far
-        self.readiness = Readiness(self.retry_delay)
+        self.readiness = Readiness(self.retry_delay, clock)
         self._rejected = False      # the last auth attempt was refused
         self._too_big = False       # a message over max_message_size was logged
         self.factory = HassClientFactory(self, self.url, reactor)

@@ -55,7 +55,7 @@ class MqttService(SourceService):
         self.topics = self.router.topics
         self.connection = None     # the MqttClientProtocol whose session is up
         self.subscribe_requests = 0    # SUBSCRIBE packets sent, one per connection
-        self.readiness = Readiness(self.retry_delay)
+        self.readiness = Readiness(self.retry_delay, clock)
         self._refusal_logged = False
         self._refused_topics = set()
         self._backoff = retry_backoff()
