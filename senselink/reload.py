@@ -253,12 +253,22 @@ def log_changes(summary, steps, config, daemon):
         log.warn("Reload: plug {plug} starts from its power: its value set at run time, "
                  "{words}, is not restored", plug=shown_name(plug_id), words=words)
     kept = {id(service) for _, service in steps.kept}
+    why = {id(steps.old_config.sources[change.old]): replaced_because(change)
+           for change in summary.plan.sources_replaced}
     for source, service in daemon.running_sources():
         if id(service) not in kept:
-            log.info("Reload: stopping the {source} (removed or settings changed)",
-                     source=describe_source(source))
+            log.info("Reload: stopping the {source} ({why})", source=describe_source(source),
+                     why=why.get(id(source), "removed"))
     for source, _ in steps.starting:
         log.info("Reload: starting the {source}", source=describe_source(source))
+
+
+def replaced_because(change) -> str:
+    """Why a source is replaced, for people: C{host changed; plugs changed: a, b}."""
+    words = [f"{', '.join(change.keys)} changed"] if change.keys else []
+    if change.plugs:
+        words.append(f"plugs changed: {clip(', '.join(shown_name(i) for i in change.plugs))}")
+    return "; ".join(words) or "settings changed"
 
 
 def log_summary(summary, plugs, sources):

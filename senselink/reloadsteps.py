@@ -120,10 +120,11 @@ class ReloadSteps:
 
     def prepare_sources(self):
         daemon, plan = self.daemon, self.plan
-        running = {source.index: service for source, service in daemon.running_sources()}
+        running = {id(source): service for source, service in daemon.running_sources()}
         for old, new in plan.sources_kept:
-            if old in running:
-                self.kept.append((self.config.sources[new], running[old]))
+            service = running.get(id(self.old_config.sources[old]))
+            if service is not None:       # (None: nothing to run, or it failed to start)
+                self.kept.append((self.config.sources[new], service))
         for index in plan.sources_to_start:
             source = self.config.sources[index]
             try:
