@@ -121,11 +121,14 @@ class ReloadSteps:
     def prepare_sources(self):
         daemon, plan = self.daemon, self.plan
         running = {id(source): service for source, service in daemon.running_sources()}
+        making = list(plan.sources_to_start)
         for old, new in plan.sources_kept:
             service = running.get(id(self.old_config.sources[old]))
-            if service is not None:       # (None: nothing to run, or it failed to start)
+            if service is not None:
                 self.kept.append((self.config.sources[new], service))
-        for index in plan.sources_to_start:
+            else:       # nothing to run (static...), or it failed to start: made again
+                making.append(new)
+        for index in sorted(making):
             source = self.config.sources[index]
             try:
                 service = daemon.kinds[source.kind].make_service(source, self.plugs,
