@@ -254,7 +254,23 @@ class Daemon(MultiService):
     # -- replacing parts (reload) --
 
     def replace_plugs(self, config, plugs):
-        """Run C{plugs} (built from C{config}) from now on: replies, energy and strip follow."""
+        """Run C{plugs} (built from C{config}) from now on: replies, energy and strip follow.
+
+        @return: a callable that runs the previous config and plugs again (a reload
+            that does not apply puts them back), with the records this dropped.
+        """
+        previous = (self.config, self.plugs, dict(self.values.values),
+                    dict(self.delivery.records))
+        self._watch_plugs(config, plugs)
+
+        def undo():
+            old_config, old_plugs, values, records = previous
+            self._watch_plugs(old_config, old_plugs)
+            self.values.values.update(values)
+            self.delivery.records.update(records)
+        return undo
+
+    def _watch_plugs(self, config, plugs):
         self.config = config
         self.plugs = plugs
         self.meter.watch(plugs)
@@ -323,10 +339,10 @@ class Daemon(MultiService):
         """
         self._target.set(target)
 
-    def apply_settings(self, config, starting=False):
+    def apply_settings(self, config, starting=False, web=True):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},
         C{rate_limit}), what Kasa clients see (C{device}, C{kasa_clients}), the
-        web interface and the state file.
+        web interface (unless C{web} is false) and the state file.
 
         @return: C{{key: reason}} of the sections that could not be applied (the old
             one stays in use: a state file that cannot be written, a web listener
@@ -345,7 +361,7 @@ class Daemon(MultiService):
         problem = self._set_state_file(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
-        if starting or settings.web != self.webswitch.settings:
+        if web and (starting or settings.web != self.webswitch.settings):
             problem = self.webswitch.set(settings.web, starting)
             if problem:
                 kept["web"] = problem     # the old listener and its options stay
@@ -365,10 +381,9 @@ class Daemon(MultiService):
             if starting:
                 log.info("state_file is false: the energy counters are kept in memory only")
             return
-        if path is not None and not starting:
-            problem = check_location(path)
-            if problem is not None:
-                return f"{problem}; the counters stay where they were"
+        problem = None if starting else self.state_file_problem(settings)
+        if problem is not None:
+            return problem
         if old is not None:
             old.disownServiceParent()            # saves to the old file
             self.energy = None
@@ -383,6 +398,15 @@ class Daemon(MultiService):
         if old is not None and old.path != path:
             log.info("Energy counters are kept in {path} from now on (was {old})",
                      path=path, old=old.path)
+
+    def state_file_problem(self, settings):
+        """Why the state file C{settings} name cannot be used (the running one stays),
+        or None (it can, it is the running one, or there is none)."""
+        path = configured_state_file(settings)
+        if path is None or (self.energy is not None and self.energy.path == path):
+            return None
+        problem = check_location(path)
+        return None if problem is None else f"{problem}; the counters stay where they were"
 
     def _set_publisher(self, settings):
         """Publish to MQTT as C{settings} (PublishSettings, or None) say: the running

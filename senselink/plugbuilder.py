@@ -1,30 +1,20 @@
-"""Plugs from a config: at start, and again at each reload reusing the running plugs.
+"""Plugs from a config: L{build_plugs} at start, L{prepare_plugs} at a reload.
 
-One factory for both: a plug whose identity (id and MAC) and type (plain or
-aggregate) are unchanged stays the same object across a reload, so it keeps
-its value and whatever observes it. Its alias, device id, skip_rate and
-voltage follow the new config; its value is reset to the new config's
-starting value only when that starting value changed (a static plug's
-watts, a mutable plug's C{power}).
+One factory for both. At a reload a plug whose identity (id and MAC) and
+type (plain or aggregate) are unchanged stays the same object, so it keeps
+its value, whatever observes it and the source feeding it. Its alias,
+device id, skip_rate and voltage follow the new config; its value is reset
+to the new config's starting value only when that starting value changed (a
+static plug's watts, a mutable plug's C{power}). Those changes are made by
+L{PlugSwap.commit}, never while the new set is prepared, and
+L{PlugSwap.undo} puts back what it changed.
 """
-
-from dataclasses import dataclass, field
 
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 
 # Plug attributes that come from the config and follow it on reload. Everything
 # else on a kept plug (value, observers, timers) is run-time state and stays.
 CONFIG_ATTRIBUTES = ("alias", "device_id", "skip_rate", "voltage", "kind", "settable")
-
-
-@dataclass
-class PlugChanges:
-    """What L{build_plugs} did with the running plugs (ids, in config order)."""
-    added: list = field(default_factory=list)
-    removed: list = field(default_factory=list)
-    kept: list = field(default_factory=list)
-    reset: list = field(default_factory=list)     # kept, value reset from the new config
-    aliases: list = field(default_factory=list)   # kept with a new alias: (id, old, new)
 
 
 def _default_kinds(kinds):
@@ -46,47 +36,87 @@ def _new_plug(plug_config, clock, watts, on):
         voltage=settings.voltage, watts=watts, on=on, settable=settings.settable)
 
 
-def build_plugs(config, clock, kinds=None, running=None, running_config=None,
-                changes=None) -> PlugSet:
-    """The plugs of C{config}, aggregates wired to their elements.
-
-    With C{running} (the L{PlugSet} in use, built from C{running_config}),
-    plugs whose identity is unchanged are reused and what happened is
-    recorded in C{changes} (a L{PlugChanges}). The running set itself is not
-    changed, but kept plug objects already carry their new config attributes.
-    """
+def build_plugs(config, clock, kinds=None) -> PlugSet:
+    """The plugs of C{config}, new objects, aggregates wired to their elements."""
     kinds = _default_kinds(kinds)
-    if changes is None:
-        changes = PlugChanges()
-    made = {}
-    for pc in config.plugs.values():
-        cls = _plug_class(pc)
-        watts, on = kinds[pc.kind].initial(pc)
-        old = running.get(pc.id) if running is not None else None
-        if old is None or old.mac != pc.settings.mac.upper() or type(old) is not cls:
-            made[pc.id] = _new_plug(pc, clock, watts, on)
-            if running is not None:
-                changes.added.append(pc.id)
-            continue
-        fresh = _new_plug(pc, clock, 0.0, None)
-        if fresh.alias != old.alias:
-            changes.aliases.append((pc.id, old.alias, fresh.alias))
-        for name in CONFIG_ATTRIBUTES:
-            setattr(old, name, getattr(fresh, name))
-        old.aggregate = None
-        if cls is AggregatePlug:
-            old.elements = []
-        old_pc = running_config.plugs.get(pc.id) if running_config is not None else None
-        same_start = (old_pc is not None and old_pc.kind == pc.kind
-                      and kinds[old_pc.kind].initial(old_pc) == (watts, on))
-        if not same_start and cls is Plug:
-            old.set_power(watts, on)
-            changes.reset.append(pc.id)
-        made[pc.id] = old
-        changes.kept.append(pc.id)
+    made = {pc.id: _new_plug(pc, clock, *kinds[pc.kind].initial(pc))
+            for pc in config.plugs.values()}
     for pc in config.plugs.values():
         for element in pc.settings.elements:
             made[pc.id].add(made[element])
-    if running is not None:
-        changes.removed.extend(plug.id for plug in running if plug.id not in made)
     return PlugSet(made.values())
+
+
+class PlugSwap:
+    """The plugs of a new config, prepared without touching the running ones.
+
+    C{plugs} is the new L{PlugSet}: new objects for plugs added or rebuilt, the
+    running objects for plugs kept (which of them are reported is known once
+    L{commit} has wired the aggregates: it makes C{plugs} anew). L{commit} gives the kept ones their new
+    config attributes and starting values and wires the aggregates; L{undo}
+    puts the kept ones back as they were (attributes, aggregate links, value).
+    """
+
+    def __init__(self, config, plugs, updates, resets):
+        self.config = config
+        self.plugs = plugs
+        self.updates = updates        # [(kept plug, {attribute: new value})]
+        self.resets = resets          # {plug id: (watts, on)} of kept plugs reset
+        self.saved = None             # what commit changed, for undo
+
+    def commit(self):
+        """Make the kept running plugs what the new config says."""
+        saved = self.saved = []
+        for plug, _ in self.updates:
+            saved.append((plug, {name: getattr(plug, name) for name in CONFIG_ATTRIBUTES},
+                          plug.aggregate, list(getattr(plug, "elements", ())),
+                          None if isinstance(plug, AggregatePlug)
+                          else (plug.value, plug.updated)))
+        for plug, attributes in self.updates:
+            for name, value in attributes.items():
+                setattr(plug, name, value)
+        for plug in self.plugs:
+            plug.aggregate = None
+            if isinstance(plug, AggregatePlug):
+                plug.elements = []
+        for plug_id, (watts, on) in self.resets.items():
+            self.plugs[plug_id].set_power(watts, on)
+        for pc in self.config.plugs.values():
+            for element in pc.settings.elements:
+                self.plugs[pc.id].add(self.plugs[element])
+        self.plugs = PlugSet(self.plugs)      # which plugs are reported follows the wiring
+
+    def undo(self):
+        """Put the kept plugs back as they were before L{commit}."""
+        for plug, attributes, aggregate, elements, value in self.saved or ():
+            for name, old in attributes.items():
+                setattr(plug, name, old)
+            plug.aggregate = aggregate
+            if isinstance(plug, AggregatePlug):
+                plug.elements = elements
+            if value is not None:
+                (watts, on), updated = value
+                if plug.value != (watts, on):
+                    plug.set_power(watts, on)
+                plug.updated = updated
+        self.saved = None
+
+
+def prepare_plugs(plan, config, running, clock, kinds=None) -> PlugSwap:
+    """The plugs of C{config} for a reload from the L{PlugSet} C{running}, as
+    L{senselink.reloadplan.plan} says: nothing running is changed before L{PlugSwap.commit}."""
+    kinds = _default_kinds(kinds)
+    fresh = set(plan.plugs_added + plan.plugs_rebuilt)
+    resets = {change.id for change in plan.plugs_changed if change.reset}
+    made, updates, reset_values = {}, [], {}
+    for pc in config.plugs.values():
+        watts, on = kinds[pc.kind].initial(pc)
+        if pc.id in fresh:
+            made[pc.id] = _new_plug(pc, clock, watts, on)
+            continue
+        old = made[pc.id] = running[pc.id]
+        model = _new_plug(pc, clock, 0.0, None)
+        updates.append((old, {name: getattr(model, name) for name in CONFIG_ATTRIBUTES}))
+        if pc.id in resets:
+            reset_values[pc.id] = (watts, on)
+    return PlugSwap(config, PlugSet(made.values()), updates, reset_values)

@@ -63,6 +63,11 @@ class Plug:
         return self._watts > 0.0 if self._on is None else self._on
 
     @property
+    def value(self) -> tuple:
+        """C{(watts, on)} as last set (C{on} None: not reported), to set again later."""
+        return self._watts, self._on
+
+    @property
     def reported(self) -> bool:
         """Whether Sense sees this plug itself (it is not an aggregate's element)."""
         return self.aggregate is None

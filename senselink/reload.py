@@ -1,20 +1,24 @@
 """Live reload: SIGHUP re-reads the config and applies it to the running daemon.
 
-What a reload does, through the daemon's public API only:
+A reload is a plan, then an apply, through the daemon's public API only:
 
 - The new file is loaded and validated exactly as at start-up. When it is
   invalid, the error is logged with the same text and nothing changes.
-- The Kasa listeners are never touched.
-- Plugs are rebuilt by L{senselink.plugbuilder.build_plugs} from the running
-  ones: a plug whose identity (id and MAC) and type are unchanged stays the
-  same object and keeps its value, unless its starting value changed.
+- L{senselink.reloadplan.plan} says what changes: plugs added, removed,
+  kept or changed, sources kept, replaced, stopped or started, top-level
+  sections and listeners. It is pure: no reactor, no daemon.
+- L{senselink.reloadsteps} applies it: what is new is prepared first (new
+  plug objects; the running ones are changed only once the plan is known to
+  apply; the new sources' services; the state file's place; a new web
+  listener opened beside the old one), then the daemon switches over. When
+  any step fails, the steps taken are undone, one line says what was not
+  applied and why, and the daemon serves exactly as before.
+- A plug whose identity (id and MAC) and type are unchanged stays the same
+  object and keeps its value, unless its starting value changed.
 - A source whose settings (kind, options and its plugs' settings) are equal
   in both configs keeps its service and its connection. Other sources are
   stopped, and the new ones started once the old ones have stopped.
-- C{target} takes effect at once (nothing is sent while a new name
-  resolves), and so do the other top-level sections: C{allow_from},
-  C{rate_limit}, C{device}, C{kasa_clients}, C{web} (rebinding only when
-  C{listen} changed; a new token at once) and C{state_file}.
+- The Kasa listeners are never touched.
 """
 
 import signal
@@ -27,10 +31,10 @@ from twisted.python.failure import Failure
 
 from senselink import config as _config
 from senselink.daemon import describe_source
-from senselink.config.settings import differences, values
 from senselink.excerpt import clip, excerpt, shown_name
 from senselink.log import Logger
-from senselink.plugbuilder import PlugChanges, build_plugs
+from senselink.reloadplan import plan as plan_reload
+from senselink.reloadsteps import NotApplied, ReloadSteps, apply
 from senselink.startlines import moment
 
 log = Logger()
@@ -38,6 +42,15 @@ log = Logger()
 
 class ReloadRejected(Exception):
     """The new config is invalid; the running config stays. C{str()} is the error text."""
+
+
+class ReloadNotApplied(ReloadRejected):
+    """The new config is valid but a step of applying it failed: every step taken was
+    undone and the running config stays. C{reason} (and C{str()}) says which step and why."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -55,13 +68,7 @@ class ReloadSummary:
     sources_idle: list = field(default_factory=list)      # new config, no connection to run
     sources_failed: list = field(default_factory=list)    # new config, could not be started
     settings_changed: list = field(default_factory=list)  # top-level sections applied anew
-    settings_kept: list = field(default_factory=list)     # changed, but the old one kept (why logged)
-
-
-def source_settings(source):
-    """What a source's service is built from: kind, options, and each plug's id and settings."""
-    return (source.kind, values(source.settings),
-            [(plug.id, values(plug.settings)) for plug in source.plugs])
+    plan: object = None                                   # the ReloadPlan applied
 
 
 def _log_failure(failure):
@@ -74,8 +81,9 @@ class Reloader(Service):
     """Child of the L{senselink.daemon.Daemon}: reloads its config on SIGHUP or on L{reload}.
 
     Objects in C{watchers} are told C{reloading()} when a reload begins and
-    C{reloaded(applied)} when it has been applied or rejected (systemd's
-    RELOADING=1 and READY=1, see L{senselink.systemd}).
+    C{reloaded(applied, why)} when it has been applied or rejected (C{why}: what a
+    valid config could not apply, or None; systemd's RELOADING=1 and READY=1 with
+    a STATUS=, see L{senselink.systemd}).
 
     The SIGHUP handler is installed when the service starts (only in the
     main thread, where Python allows signal handlers) and the previous
@@ -88,7 +96,7 @@ class Reloader(Service):
         self._installed = False
         self._busy = None          # Deferred of the reload in progress
         self._again = False        # a signal arrived during a reload
-        self.watchers = []         # told reloading() and reloaded(applied) around each reload
+        self.watchers = []         # told reloading() and reloaded(applied, why) around each
 
     # -- lifecycle --
 
@@ -139,15 +147,15 @@ class Reloader(Service):
             message = e.report()
             log.error("Reload rejected, still running the previous config:\n{error}",
                       error=message)
-            self._tell("reloaded", False)
+            self._tell("reloaded", False, None)
             return defer.fail(ReloadRejected(message))
         except Exception as e:       # a config value no check foresaw: still one line
             message = f"senselink: cannot read {path}: {clip(str(e) or type(e).__name__)}"
             log.failure("Reload rejected, still running the previous config: {error}",
                         error=message)
-            self._tell("reloaded", False)
+            self._tell("reloaded", False, None)
             return defer.fail(ReloadRejected(message))
-        d = self._busy = self._apply(new_config)
+        d = self._busy = defer.maybeDeferred(self._apply, new_config)
         d.addBoth(self._done)
         return d
 
@@ -160,111 +168,107 @@ class Reloader(Service):
 
     def _done(self, result):
         self._busy = None
-        self._tell("reloaded", not isinstance(result, Failure))
+        why = result.value.reason if isinstance(result, Failure) and result.check(
+            ReloadNotApplied) else None
+        self._tell("reloaded", not isinstance(result, Failure), why)
         if self._again and self.running:
             self._again = False
             self.reload().addErrback(_log_failure)
         return result
 
-    @defer.inlineCallbacks
     def _apply(self, new_config):
         daemon = self.daemon
-        old_config = daemon.config
-        kinds = daemon.kinds
-        summary = ReloadSummary(new_config.path)
+        plan = plan_reload(daemon.config, new_config, daemon.kinds)
+        steps = ReloadSteps(daemon, new_config, plan)
+        try:
+            apply(steps.steps())
+        except NotApplied as e:
+            log.error("Reload: {path} not applied: {reason}; still serving the previous config",
+                      path=new_config.path, reason=e.reason)
+            return defer.fail(ReloadNotApplied(e.reason))
+        summary = summarize(new_config, plan, steps)
+        log_changes(summary, steps, new_config, daemon)
+        d = daemon.replace_sources(steps.kept, steps.starting)
+        d.addCallback(self._sources_replaced, summary, steps, new_config)
+        return d
 
-        # Plugs: build the new set from the running one, then switch over.
-        changes = PlugChanges()
-        plugs = build_plugs(new_config, daemon.reactor, kinds, running=daemon.plugs,
-                            running_config=old_config, changes=changes)
-        daemon.replace_plugs(new_config, plugs)
-        # Plugs rebuilt (a new MAC) or reset from the config take back a value set at run time.
-        restored, refused = daemon.restore_values(changes.added + changes.reset)
-        summary.values_restored = [plug_id for plug_id, _, _ in restored]
-        summary.plugs_added, summary.plugs_removed = changes.added, changes.removed
-        summary.plugs_kept, summary.plugs_reset = changes.kept, changes.reset
-        summary.aliases_changed = changes.aliases
-
-        # Sources: keep the ones with equal settings, make services for the others.
-        running = daemon.running_sources()
-        kept, starting = [], []
-        for source in new_config.sources:
-            settings = source_settings(source)
-            match = next((pair for pair in running if source_settings(pair[0]) == settings), None)
-            if match is not None:
-                running.remove(match)
-                kept.append((source, match[1]))
-                summary.sources_kept.append(source)
-                continue
-            try:
-                service = kinds[source.kind].make_service(source, plugs, daemon.reactor)
-            except Exception:
-                log.failure("Cannot set up the {source}; it stays stopped",
-                            source=describe_source(source))
-                summary.sources_failed.append(source)
-                continue
-            if service is not None:
-                starting.append((source, service))
-            else:      # static, mutable, aggregate: plugs only, nothing to connect
-                summary.sources_idle.append(source)
-
-        # Top-level sections and the target: at once.
-        kept_old = daemon.apply_settings(new_config)
-        if new_config.target != old_config.target:
-            daemon.set_target(new_config.target)
-        for key in differences(old_config.settings, new_config.settings):
-            if key in kept_old:
-                summary.settings_kept.append(key)
-                log.error("Reload: {key} changed in {path} but not applied: {reason}",
-                          key=key, path=new_config.path, reason=kept_old[key])
-                continue
-            summary.settings_changed.append(key)
-            log.info("Reload: {key} changed in {path}; applied", key=key, path=new_config.path)
-
-        for warning in new_config.warnings:
-            log.warn("{problem}", problem=warning)
-        for source, _ in kept:
-            log.info("Reload: {source} unchanged, keeping its connection",
-                     source=describe_source(source))
-        for plug_id in summary.plugs_added:
-            plug = plugs[plug_id]
-            log.info("Reload: plug {plug} ({alias}, {mac}, {kind}) added: {watts} W",
-                     plug=shown_name(plug_id), alias=shown_name(plug.alias), mac=plug.mac,
-                     kind=plug.kind, watts=plug.watts)
-        for plug_id in summary.plugs_removed:
-            log.info("Reload: plug {plug} removed", plug=shown_name(plug_id))
-        for words in daemon.identity_warnings():
-            log.warn("Reload: {problem}", problem=words)
-        for plug_id, old, new in summary.aliases_changed:
-            log.info("Reload: plug {plug} now has the alias {alias} (was {old})",
-                     plug=shown_name(plug_id), alias=excerpt(new), old=excerpt(old))
-        for plug_id in summary.plugs_reset:
-            plug = plugs[plug_id]
-            if plug_id not in summary.values_restored:
-                log.info("Reload: plug {plug} ({kind}) set to {watts} W from the new config",
-                         plug=shown_name(plug_id), kind=plug.kind, watts=plug.watts)
-        for plug_id, watts, when in restored:
-            log.info("Reload: plug {plug} keeps its value set at run time, {watts} W (set on "
-                     "{when}; restore: false starts it from its power)",
-                     plug=shown_name(plug_id), watts=watts, when=moment(when))
-        for plug_id, words in refused:
-            log.warn("Reload: plug {plug} starts from its power: its value set at run time, "
-                     "{words}, is not restored", plug=shown_name(plug_id), words=words)
-        for source, _ in running:
-            log.info("Reload: stopping the {source} (removed or settings changed)",
-                     source=describe_source(source))
-        for source, _ in starting:
-            log.info("Reload: starting the {source}", source=describe_source(source))
-
-        stopped = yield daemon.replace_sources(kept, starting)
+    def _sources_replaced(self, stopped, summary, steps, new_config):
         summary.sources_stopped = [source for source, _ in stopped]
-        started = {id(service) for _, service in daemon.running_sources()}
-        summary.sources_started = [source for source, service in starting
+        started = {id(service) for _, service in self.daemon.running_sources()}
+        summary.sources_started = [source for source, service in steps.starting
                                    if id(service) in started]
-        summary.sources_failed += [source for source, service in starting
-                                   if id(service) not in started]
-        log_summary(summary, len(plugs), len(new_config.sources))
+        summary.sources_failed = [source for source, service in steps.starting
+                                  if id(service) not in started]
+        log_summary(summary, len(steps.plugs), len(new_config.sources))
         return summary
+
+
+def summarize(config, plan, steps) -> ReloadSummary:
+    """What a reload applied (the sources stopped and started are added once they are)."""
+    added = set(plan.plugs_added + plan.plugs_rebuilt)
+    return ReloadSummary(
+        config.path, plan=plan,
+        plugs_added=[plug_id for plug_id in plan.plug_ids if plug_id in added],
+        plugs_removed=list(plan.plugs_removed), plugs_kept=list(plan.plugs_kept),
+        plugs_reset=[change.id for change in plan.plugs_changed if change.reset],
+        aliases_changed=[(change.id,) + change.alias for change in plan.plugs_changed
+                         if change.alias and not change.rebuilt],
+        values_restored=[plug_id for plug_id, _, _ in steps.restored],
+        sources_kept=[source for source, _ in steps.kept], sources_idle=list(steps.idle),
+        settings_changed=list(plan.sections))
+
+
+def log_changes(summary, steps, config, daemon):
+    """A line per change a reload made, before its sources switch."""
+    plugs, restored = steps.plugs, steps.restored
+    for key in summary.settings_changed:
+        log.info("Reload: {key} changed in {path}; applied", key=key, path=config.path)
+    for warning in config.warnings:
+        log.warn("{problem}", problem=warning)
+    for source, _ in steps.kept:
+        log.info("Reload: {source} unchanged, keeping its connection",
+                 source=describe_source(source))
+    for plug_id in summary.plugs_added:
+        plug = plugs[plug_id]
+        log.info("Reload: plug {plug} ({alias}, {mac}, {kind}) added: {watts} W",
+                 plug=shown_name(plug_id), alias=shown_name(plug.alias), mac=plug.mac,
+                 kind=plug.kind, watts=plug.watts)
+    for plug_id in summary.plugs_removed:
+        log.info("Reload: plug {plug} removed", plug=shown_name(plug_id))
+    for words in daemon.identity_warnings():
+        log.warn("Reload: {problem}", problem=words)
+    for plug_id, old, new in summary.aliases_changed:
+        log.info("Reload: plug {plug} now has the alias {alias} (was {old})",
+                 plug=shown_name(plug_id), alias=excerpt(new), old=excerpt(old))
+    for plug_id in summary.plugs_reset:
+        plug = plugs[plug_id]
+        if plug_id not in summary.values_restored:
+            log.info("Reload: plug {plug} ({kind}) set to {watts} W from the new config",
+                     plug=shown_name(plug_id), kind=plug.kind, watts=plug.watts)
+    for plug_id, watts, when in restored:
+        log.info("Reload: plug {plug} keeps its value set at run time, {watts} W (set on "
+                 "{when}; restore: false starts it from its power)",
+                 plug=shown_name(plug_id), watts=watts, when=moment(when))
+    for plug_id, words in steps.refused:
+        log.warn("Reload: plug {plug} starts from its power: its value set at run time, "
+                 "{words}, is not restored", plug=shown_name(plug_id), words=words)
+    kept = {id(service) for _, service in steps.kept}
+    why = {id(steps.old_config.sources[change.old]): replaced_because(change)
+           for change in summary.plan.sources_replaced}
+    for source, service in daemon.running_sources():
+        if id(service) not in kept:
+            log.info("Reload: stopping the {source} ({why})", source=describe_source(source),
+                     why=why.get(id(source), "removed"))
+    for source, _ in steps.starting:
+        log.info("Reload: starting the {source}", source=describe_source(source))
+
+
+def replaced_because(change) -> str:
+    """Why a source is replaced, for people: C{host changed; plugs changed: a, b}."""
+    words = [f"{', '.join(change.keys)} changed"] if change.keys else []
+    if change.plugs:
+        words.append(f"plugs changed: {clip(', '.join(shown_name(i) for i in change.plugs))}")
+    return "; ".join(words) or "settings changed"
 
 
 def log_summary(summary, plugs, sources):

@@ -152,7 +152,7 @@ class SystemdNotify(MultiService):
         self.watchdog = watchdog
         self.pings = 0
         self._status = None
-        self._reload_failed = False
+        self._reload_note = ""      # how the last reload failed, for STATUS=
         clock = daemon.reactor if clock is None else clock
         status = TimerService(status_interval, self.update_status)
         status.clock = clock
@@ -195,9 +195,7 @@ class SystemdNotify(MultiService):
 
     def update_status(self):
         """Send C{STATUS=} when it changed since the last one sent."""
-        text = status_text(self.daemon)
-        if self._reload_failed:
-            text += "; the last reload was rejected"
+        text = self._with_note(status_text(self.daemon))
         if text != self._status:
             self._status = text
             self.notifier.send("STATUS=" + text)
@@ -208,9 +206,14 @@ class SystemdNotify(MultiService):
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec()}",
                            "STATUS=Reloading the config")
 
-    def reloaded(self, applied):
-        self._reload_failed = not applied
-        self._status = status_text(self.daemon)
-        if not applied:
-            self._status += "; the last reload was rejected"
+    def reloaded(self, applied, why=None):
+        """READY=1 after every reload, with a STATUS= saying how a failed one failed:
+        rejected (an invalid config), or not applied and why (the old config serves)."""
+        self._reload_note = ("" if applied else "; the last reload was rejected" if not why
+                             else f"; the last reload was not applied: {why}")
+        self._status = self._with_note(status_text(self.daemon))
         self.notifier.send("READY=1", "STATUS=" + self._status)
+
+    def _with_note(self, text):
+        text += self._reload_note
+        return text if len(text) <= MAX_STATUS else text[:MAX_STATUS - 3] + "..."

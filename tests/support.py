@@ -1,9 +1,12 @@
-"""Helpers shared by the tests: configs from text, real UDP/TCP Kasa clients on 127.0.0.1."""
+"""Helpers shared by the tests: configs from text, real UDP/TCP Kasa clients on 127.0.0.1,
+systemd's end of the notify socket."""
 
 import json
 import os
+import shutil
 import socket
 import tempfile
+import uuid
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -190,3 +193,45 @@ def wait_until(predicate, what=None, timeout=WAIT, step=0.01):
         if reactor.seconds() > deadline:
             raise FailTest(f"timed out after {timeout} s waiting for {what or predicate}")
         yield deferLater(reactor, step, lambda: None)
+
+
+class NotifySocket:
+    """The service manager's end: a bound Unix datagram socket, read without blocking."""
+
+    def __init__(self, testcase, abstract=False):
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"senselink-test-{uuid.uuid4().hex}"
+            self.socket.bind("\0" + name)
+            self.env = "@" + name
+        else:
+            # A short path: Unix socket paths are limited to 107 bytes.
+            directory = tempfile.mkdtemp(prefix="senselink-notify-")
+            testcase.addCleanup(shutil.rmtree, directory)
+            self.env = os.path.join(directory, "notify")
+            self.socket.bind(self.env)
+        self.socket.setblocking(False)
+        testcase.addCleanup(self.socket.close)
+        self.messages = []     # each a list of fields, in arrival order
+
+    def read(self):
+        """Everything that arrived since the last read, appended to L{messages}."""
+        new = []
+        while True:
+            try:
+                data = self.socket.recv(4096)
+            except BlockingIOError:
+                break
+            new.append(data.decode("utf-8").split("\n"))
+        self.messages.extend(new)
+        return new
+
+    def has(self, field, count=1):
+        self.read()
+        return sum(field in m for m in self.messages) >= count
+
+    def events(self):
+        """The messages without the watchdog pings and STATUS-only updates, as their first field."""
+        self.read()
+        return [m[0] for m in self.messages if m[0] not in ("WATCHDOG=1",)
+                and not m[0].startswith("STATUS=")]

@@ -168,6 +168,8 @@ class ReloadTests(unittest.TestCase):
         yield with_timeout(self.connection.lost)
         self.assertEqual(len(summary.sources_stopped), 1)
         self.assertEqual(len(summary.sources_started), 1)
+        self.assertIn("Reload: stopping the line source #4 (Dryer) (plugs changed: Dryer)",
+                      self.logs.lines)
         self.assertEqual(len(self.kinds["line"].made), 2)
         self.assertEqual(self.service.sources, [self.kinds["line"].made[1]])
         self.assertIsNot(new_connection, self.connection)

@@ -4,11 +4,7 @@ STOPPING and the watchdog, in process and from a twistd child across start, SIGH
 
 import os
 import re
-import shutil
-import socket
-import tempfile
 import time
-import uuid
 from types import SimpleNamespace
 
 from twisted.internet import defer, reactor, task
@@ -17,7 +13,7 @@ from twisted.trial import unittest
 from senselink import systemd
 from senselink.service import makeService
 from tests.deploy_support import child_env, spawn, stopped_cleanly, twistd_executable
-from tests.support import LOOPBACK, wait_until
+from tests.support import LOOPBACK, NotifySocket, wait_until
 
 CONFIG = """\
 state_file: {state}
@@ -32,48 +28,6 @@ sources:
             mac: 53:75:31:F6:4E:02
             max_watts: 20
 """
-
-
-class NotifySocket:
-    """The service manager's end: a bound Unix datagram socket, read without blocking."""
-
-    def __init__(self, testcase, abstract=False):
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if abstract:
-            name = f"senselink-test-{uuid.uuid4().hex}"
-            self.socket.bind("\0" + name)
-            self.env = "@" + name
-        else:
-            # A short path: Unix socket paths are limited to 107 bytes.
-            directory = tempfile.mkdtemp(prefix="senselink-notify-")
-            testcase.addCleanup(shutil.rmtree, directory)
-            self.env = os.path.join(directory, "notify")
-            self.socket.bind(self.env)
-        self.socket.setblocking(False)
-        testcase.addCleanup(self.socket.close)
-        self.messages = []     # each a list of fields, in arrival order
-
-    def read(self):
-        """Everything that arrived since the last read, appended to L{messages}."""
-        new = []
-        while True:
-            try:
-                data = self.socket.recv(4096)
-            except BlockingIOError:
-                break
-            new.append(data.decode("utf-8").split("\n"))
-        self.messages.extend(new)
-        return new
-
-    def has(self, field, count=1):
-        self.read()
-        return sum(field in m for m in self.messages) >= count
-
-    def events(self):
-        """The messages without the watchdog pings and STATUS-only updates, as their first field."""
-        self.read()
-        return [m[0] for m in self.messages if m[0] not in ("WATCHDOG=1",)
-                and not m[0].startswith("STATUS=")]
 
 
 class AddressTests(unittest.TestCase):
