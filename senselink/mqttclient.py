@@ -115,5 +115,13 @@ class SessionProtocol(Protocol):
             self.driver.receive(item)
 
     def disconnect(self):
-        """Say goodbye to the broker (DISCONNECT, once accepted) and close the connection."""
-        self.tell(DISCONNECT)
+        """Say goodbye to the broker (DISCONNECT, once accepted) and close the connection.
+
+        A broker that does not read what we send would never see a polite end
+        (the transport waits to write all first): it is dropped instead.
+        """
+        driver = self.driver
+        if driver is not None and driver.blocked and not driver.ended:
+            self.transport.abortConnection()
+        else:
+            self.tell(DISCONNECT)
