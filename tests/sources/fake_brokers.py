@@ -7,7 +7,9 @@ granting what was asked, then misbehaves as its C{script} says:
    as fast as the socket takes them, until C{limit} bytes are written; its
    receive buffer is small, so the client's PUBACKs back up soon;
  - C{"pingresp"}: sends a PINGRESP every second and never answers a PINGREQ;
- - C{"drop"}: closes the connection right after the SUBACK.
+ - C{"drop"}: closes the connection right after the SUBACK;
+ - C{"topics"}: sends C{limit} QoS 0 PUBLISHes of C{nonsense}, each on a topic of its
+   own (C{home/<n>/state}), then C{home/lamp} C{1} and stays.
 
 C{connections} counts the connections, C{written} the flood's bytes.
 """
@@ -59,6 +61,10 @@ class _Misbehaving(Protocol):
             self.pinger.start(1.0, now=False)
         elif script == "drop":
             self.transport.loseConnection()
+        elif script == "topics":
+            self.transport.write(b"".join(encode.publish(f"home/{n}/state", b"nonsense")
+                                          for n in range(self.factory.limit))
+                                 + encode.publish("home/lamp", b"1"))
 
     # -- the flood, as fast as the socket takes it --
 

@@ -17,7 +17,7 @@ from senselink.sessiondriver import STALL_TIMEOUT
 from senselink.sources.mqtt import MAX_RETRY_DELAY, MqttService
 from tests.sources.fake_brokers import started_fake_broker
 from tests.sources.mqtt_support import capture_log, config_text, load, ours, scheduled_retries
-from tests.support import wait_until
+from tests.support import sense, start_service, udp_client, wait_until
 
 PLUG = """
     - lamp:
@@ -66,9 +66,9 @@ def settled(value, what, quiet=0.5, timeout=60.0):
 class MisbehavingBrokerTests(TestCase):
     timeout = 120
 
-    def source(self, broker, settings="", endpoint=None):
+    def source(self, broker, settings="", endpoint=None, plugs=PLUG):
         self.clock = task.Clock()
-        config = load(config_text(broker.port, PLUG, settings))
+        config = load(config_text(broker.port, plugs, settings))
         self.plugs = build_plugs(config, self.clock)
         service = MqttService(config.sources[0], self.plugs, self.clock, reactor=reactor,
                               endpoint=endpoint)
@@ -138,3 +138,42 @@ class MisbehavingBrokerTests(TestCase):
         first = attempts[0]
         self.assertEqual(attempts[:5], list(range(first, first + 5)))
         yield wait_until(lambda: broker.connections == 6, "the sixth connection")
+
+    @defer.inlineCallbacks
+    def test_unusable_payloads_on_many_topics_are_summarised(self):
+        """A wildcard lets a broker send on any number of topics: at most 100 lines and one
+        more that says the rest are counted, not a line per message."""
+        events = capture_log(self)
+        broker = yield started_fake_broker(self, "topics", limit=5000)
+        service = self.source(broker, "", plugs=PLUG + """
+    - fan:
+        state_topic: home/+/state
+        max_watts: 10
+""")
+        yield wait_until(lambda: self.plugs["lamp"].watts == 1.0, "the last message")
+        self.assertEqual(service.messages, 5001)
+        lines = ours(events, LogLevel.warn)
+        self.assertEqual(len(lines), 101, lines[-3:])
+        self.assertIn("the others are counted, not logged one by one", lines[-1])
+        self.assertEqual(service.router.unlogged, 4900)
+
+
+class SenseDuringAFloodTests(TestCase):
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_sense_is_answered_while_a_broker_floods(self):
+        """The daemon answers Kasa UDP while its mqtt source is flooded, and once it stopped
+        reading the broker."""
+        broker = yield started_fake_broker(self, "flood", limit=FLOOD)
+        daemon = start_service(self, config_text(broker.port, PLUG, "qos: 1"))
+        client = udp_client(self)
+        yield wait_until(lambda: broker.written > 1024 * 1024, "the flood under way")
+        sense(client, daemon.udp_port)
+        (reply, _), = yield client.wait_for(1)
+        self.assertEqual(reply["emeter"]["get_realtime"]["power"], 1.0)
+        yield settled(lambda: broker.written, "the flood")
+        self.assertLess(broker.written, FLOOD)       # the daemon stopped reading it
+        sense(client, daemon.udp_port)
+        replies = yield client.wait_for(2)
+        self.assertEqual(replies[1][0]["emeter"]["get_realtime"]["power"], 1.0)
