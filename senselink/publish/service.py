@@ -3,7 +3,8 @@
 A child service of the daemon while a C{publish} section is configured.
 C{ClientService} connects, and connects again with the mqtt source's
 back-off (L{senselink.mqttclient}); each connection is one
-L{PublisherSession}. Once a session is accepted everything is queued again:
+L{PublisherSession} (no I/O) run by L{senselink.mqttclient.SessionProtocol},
+whose events come to L{Publisher.hear}. Once a session is accepted everything is queued again:
 C{online}, the discovery configs, every plug's watts and kWh. Between
 sessions the outbox keeps the latest message per topic, nothing more.
 """
@@ -11,19 +12,23 @@ sessions the outbox keeps the latest message per topic, nothing more.
 import dataclasses
 import hashlib
 import socket
+from types import MappingProxyType
 
 from twisted.application.internet import ClientService, TimerService
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.protocol import Factory
 
 from senselink.config.broker import BrokerSettings
 from senselink.excerpt import clip, shown_name
 from senselink.log import Logger
-from senselink.mqttclient import broker_endpoint, retry_backoff
+from senselink.mqttclient import Lost, SessionProtocol, broker_endpoint, retry_backoff
+from senselink.mqttsession import Accepted, NoAnswer, ProtocolError, Refused
 from senselink.publish.discovery import OFFLINE, ONLINE, PlugTopics, status_topic
 from senselink.publish.feeds import PlugFeed
 from senselink.publish.outbox import Outbox
-from senselink.publish.session import PublisherFactory
+from senselink.publish.session import FLUSH, PublisherSession
+from senselink.sessiondriver import Stalled
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint
 
 log = Logger()
@@ -77,7 +82,7 @@ class Publisher(MultiService):
         self.offline = OFFLINE
         self.outbox = Outbox(MAX_TOPICS)
         self.feeds = {}              # the plug's node (from its MAC) -> PlugFeed
-        self.session = None          # the PublisherSession whose session is up
+        self.session = None          # the connection (SessionProtocol) whose session is up
         self.connected = False
         self.last_error = None
         self.complaints = Complaints(log)
@@ -103,7 +108,7 @@ class Publisher(MultiService):
                                     "{label}; newer topics are dropped until it is back",
                                     n=len(self.outbox), label=self.label)
         if self.session is not None:
-            self.session.send()
+            self.session.tell(FLUSH)
 
     def energy(self):
         """Queue every plug's kWh."""
@@ -199,7 +204,13 @@ class Publisher(MultiService):
         """A Deferred that fires once the current or next session is accepted."""
         return self.readiness.when_ready()
 
-    # -- the session, as it reports itself --
+    # -- the session, as its events tell --
+
+    def hear(self, session, event):
+        """An event of the session on the connection C{session} (a SessionProtocol)."""
+        handler = self._handlers.get(event.__class__)
+        if handler is not None:
+            handler(self, session, event)
 
     def retry_delay(self, attempts):
         delay = min(60.0, self._backoff(attempts))
@@ -216,7 +227,7 @@ class Publisher(MultiService):
                 label=self.label, reason=_why(failure))
         return failure
 
-    def _connection_ready(self, session):
+    def _connection_ready(self, session, event):
         self.complaints.resolved("connection")
         self.complaints.resolved("full")
         if self._refusal_logged:
@@ -229,8 +240,10 @@ class Publisher(MultiService):
         log.info("MQTT publisher connected to broker {label} as {client_id}: publishing "
                  "{n} plug(s)", label=self.label, client_id=self.client_id, n=len(self.feeds))
         self.everything()
+        session.tell(FLUSH)
 
-    def _refused(self, code):
+    def _refused(self, session, event):
+        code = event.code
         what = f"{code.reason} (CONNACK return code {int(code)})"
         self.last_error = f"{self.label} refused the publisher: {what}"
         if not self._refusal_logged:
@@ -239,26 +252,55 @@ class Publisher(MultiService):
                       "and password of the publish section; retrying with back-off",
                       label=self.label, reason=what)
 
-    def _protocol_error(self, reason):
+    def _protocol_error(self, session, event):
+        reason = event.reason
         self.last_error = f"{self.label} sent what MQTT 3.1.1 does not allow: {clip(reason)}"
         log.error("MQTT broker {label} sent the publisher what MQTT 3.1.1 does not allow "
                   "here: {reason}; reconnecting", label=self.label, reason=clip(reason))
 
-    def _no_answer(self, session, what, seconds):
+    def _stalled(self, session, event):
+        self.last_error = (f"{self.label} did not read what the publisher sent for "
+                           f"{event.seconds:g} s")
+        log.warn("MQTT broker {label} did not read what the publisher sent for {seconds:g} s; "
+                 "dropped; reconnecting", label=self.label, seconds=event.seconds)
+
+    def _no_answer(self, session, event):
+        what, seconds = event.what, event.seconds
         self.last_error = f"{self.label} did not answer {what} within {seconds:g} s"
         log.warn("MQTT broker {label} did not answer the publisher's {what} within "
                  "{seconds:g} s; reconnecting", label=self.label, what=what, seconds=seconds)
 
-    def _connection_lost(self, session, reason):
+    def _connection_lost(self, session, event):
+        reason = event.reason
         was_ready = self.readiness.ended(session)
         if session is not self.session:
             return
         self.session = None
         self.connected = False
-        if self.running and was_ready and not session.reported:
+        if self.running and was_ready and not event.reported:
             self.last_error = f"lost the connection to {self.label}: {_why(reason)}"
             log.warn("MQTT publisher lost the connection to broker {label}: {reason}; the "
                      "latest values wait; reconnecting", label=self.label, reason=_why(reason))
+
+
+    _handlers = MappingProxyType({
+        Accepted: _connection_ready, Refused: _refused, ProtocolError: _protocol_error,
+        NoAnswer: _no_answer, Stalled: _stalled, Lost: _connection_lost})
+
+
+class PublisherFactory(Factory):
+    """Builds one connection (a L{PublisherSession} on a SessionProtocol) per attempt."""
+
+    noisy = False
+
+    def __init__(self, service):
+        self.service = service
+
+    def buildProtocol(self, addr):
+        service = self.service
+        session = PublisherSession(service.settings, service.client_id, service.status_topic,
+                                   service.offline, service.outbox)
+        return SessionProtocol(session, service.clock, service.hear)
 
 
 def _why(failure):

@@ -107,10 +107,11 @@ class BrokerTestCase(TestCase):
 
 
 def scheduled_retries(clock):
-    """The calls on C{clock} that are not a session's own timers (keepalive, answers awaited).
+    """The calls on C{clock} that are not a session's own timers (keepalive, answers awaited,
+    the stall timeout: its driver's).
 
     With the source's connections ended, what is left is C{ClientService}'s next attempt.
     """
-    from senselink.sources.mqtt.protocol import MqttClientProtocol
+    from senselink.sessiondriver import SessionDriver
     return [call for call in clock.getDelayedCalls()
-            if not isinstance(getattr(call.func, "__self__", None), MqttClientProtocol)]
+            if not isinstance(getattr(call.func, "__self__", None), SessionDriver)]

@@ -21,7 +21,8 @@ from senselink.mqtt.decode import CLIENT, Decoder
 from senselink.mqtt.packets import ConnackCode, Connect, Disconnect, PingReq, Puback, Subscribe
 from senselink.plugbuilder import build_plugs
 from senselink.sources.mqtt import MqttService
-from senselink.sources.mqtt.protocol import HANDSHAKE_TIMEOUT, MqttClientFactory
+from senselink.mqttsession import HANDSHAKE_TIMEOUT
+from senselink.sources.mqtt.protocol import MqttClientFactory
 from tests.sources.mqtt_support import capture_log, config_text, load, ours
 
 PLUGS = """
@@ -224,14 +225,14 @@ EXPECTED = {"small": 7.0, "json": 42.5, "heater": 1600.0, "other": 10.0}
 class MessageTests(TestCase):
 
     def check(self, pieces, what):
-        session = Session(self, "qos: 1")
+        session = Session(self, "qos: 1\nkeepalive: 5")
         session.accept()
-        session.clock.advance(5)
+        session.clock.advance(5)        # a PINGREQ: the PINGRESP of the stream answers it
         session.receive(*pieces)
         self.assertEqual(session.watts(), EXPECTED, what)
         self.assertEqual(session.service.messages, 7, what)
         self.assertEqual(session.service.last_update, 5, what)
-        self.assertEqual(session.sent(), [Puback(0x1234), Puback(0xBEEF)], what)
+        self.assertEqual(session.sent(), [PingReq(), Puback(0x1234), Puback(0xBEEF)], what)
         self.assertFalse(session.transport.disconnecting, what)
         session.lose()
 

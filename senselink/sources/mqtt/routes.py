@@ -4,7 +4,10 @@ Each plug's use of a topic is a L{Route} to its L{senselink.power.Feed}. A
 payload that cannot be used (not UTF-8, not JSON, too deep, too large,
 nothing at the keypath, not a number) leaves the plug as it was and is
 logged once per topic and plug until a good value arrives, with at most
-200 characters of it and its full size.
+200 characters of it and its full size. At most L{MAX_COMPLAINTS} topic and
+plug pairs have an open complaint (a wildcard lets a broker send on any number
+of topics): past that, one line says so and the rest are only counted
+(C{Router.unlogged}).
 """
 
 from senselink.excerpt import MAX_MESSAGE, clip, excerpt
@@ -16,6 +19,8 @@ from senselink.sources.base import Complaints
 from senselink.sources.mqtt import payload as payloads
 
 log = Logger()
+
+MAX_COMPLAINTS = 100         # topic and plug pairs with an open complaint, at most
 
 
 class Route:
@@ -52,6 +57,7 @@ class Router:
         self._wildcards = [(f, r) for f, r in self.routes.items() if has_wildcard(f)]
         self.messages = 0
         self.applied = 0           # messages a plug took a value from
+        self.unlogged = 0          # unusable messages not logged: too many complaints open
 
     def _add_plug(self, plug_config, plug, clock):
         settings = plug_config.settings
@@ -147,8 +153,17 @@ class Router:
         C{payload} is all of it or, when it was over the limit, its first bytes;
         C{size} is its full size.
         """
-        self.complaints.problem(
-            (topic, route.plug.id), "MQTT {topic}: cannot use {payload} for the {role} of plug "
+        complaints = self.complaints
+        key = (topic, route.plug.id)
+        if key not in complaints.open and len(complaints.open) >= MAX_COMPLAINTS:
+            if not self.unlogged:
+                log.warn("MQTT: payloads that cannot be used arrive on more than {n} topic and "
+                         "plug pairs; the others are counted, not logged one by one",
+                         n=MAX_COMPLAINTS)
+            self.unlogged += 1
+            return False
+        complaints.problem(
+            key, "MQTT {topic}: cannot use {payload} for the {role} of plug "
             "{plug}: {problem}; the plug keeps {watts} W",
             topic=_topic(topic), payload=excerpt(payload, size), role=route.role,
             plug=route.plug.id, problem=clip(problem, MAX_MESSAGE), watts=route.plug.watts)

@@ -1,15 +1,20 @@
 """The C{mqtt} source service: one broker connection run by C{ClientService} (L{MqttService})."""
 
+from types import MappingProxyType
+
 from twisted.application.internet import ClientService
 from twisted.internet.interfaces import IReactorTCP
 
 from senselink.excerpt import clip
 from senselink.log import Logger
-from senselink.mqttclient import MAX_RETRY_DELAY, broker_endpoint, retry_backoff
+from senselink.mqttclient import MAX_RETRY_DELAY, Lost, broker_endpoint, retry_backoff
+from senselink.mqttsession import Accepted, NoAnswer, ProtocolError, Refused
+from senselink.sessiondriver import Stalled
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.mqtt.settings import default_client_id
 from senselink.sources.mqtt.protocol import MqttClientFactory
 from senselink.sources.mqtt.routes import Router
+from senselink.sources.mqtt.session import Oversized, Subscribed
 
 log = Logger()
 
@@ -108,9 +113,15 @@ class MqttService(SourceService):
                 label=self.label, reason=why(failure))
         return failure
 
-    # -- the session, as the protocol reports it --
+    # -- the session, as its events tell --
 
-    def _connection_ready(self, connection):
+    def hear(self, connection, event):
+        """An event of the session on C{connection} (an L{MqttClientProtocol})."""
+        handler = self._handlers.get(event.__class__)
+        if handler is not None:
+            handler(self, connection, event)
+
+    def _accepted(self, connection, event):
         """The broker accepted the CONNECT; the SUBSCRIBE (if any) follows."""
         self.complaints.resolved("connection")
         self.last_error = None
@@ -127,9 +138,10 @@ class MqttService(SourceService):
     @property
     def subscribed(self):
         """The topics the broker granted on the current connection."""
-        return self.connection.subscribed if self.connection is not None else []
+        return self.connection.session.subscribed if self.connection is not None else []
 
-    def _subscribed(self, connection, refused):
+    def _subscribed(self, connection, event):
+        refused = event.refused
         for topic in refused:
             self.last_error = f"topic {topic} refused by the broker {self.label}"
             if topic not in self._refused_topics:
@@ -146,8 +158,12 @@ class MqttService(SourceService):
         self.connected = True
         self.readiness.ready(connection)
 
-    def _refused(self, code):
+    def _oversized(self, connection, event):
+        self.router.oversized(event.topic, event.head, event.size)
+
+    def _refused(self, connection, event):
         """The broker refused the CONNECT with return code C{code} (a ConnackCode)."""
+        code = event.code
         what = f"{code.reason} (CONNACK return code {int(code)})"
         self.last_error = f"{self.label} refused the connection for {self.user_text}: {what}"
         if not self._refusal_logged:
@@ -159,33 +175,47 @@ class MqttService(SourceService):
             log.info("MQTT broker {label} still refuses {user}: {reason}",
                      label=self.label, user=self.user_text, reason=what)
 
-    def _protocol_error(self, reason):
+    def _protocol_error(self, connection, event):
+        reason = clip(event.reason)
         self.last_error = f"{self.label} sent what MQTT 3.1.1 does not allow: {reason}"
         log.error("MQTT broker {label} sent what MQTT 3.1.1 does not allow here: {reason}; "
                   "reconnecting", label=self.label, reason=reason)
 
-    def _no_answer(self, connection, what, seconds):
+    def _stalled(self, connection, event):
+        self.last_error = (f"{self.label} did not read what we sent for "
+                           f"{event.seconds:g} s; we stopped reading it")
+        log.warn("MQTT broker {label} did not read what the source sent for {seconds:g} s "
+                 "(we stopped reading it meanwhile); dropped; reconnecting",
+                 label=self.label, seconds=event.seconds)
+
+    def _no_answer(self, connection, event):
+        what, seconds = event.what, event.seconds
         self.last_error = f"{self.label} did not answer {what} within {seconds:g} s"
         log.warn("MQTT broker {label} did not answer {what} within {seconds:g} s; reconnecting",
                  label=self.label, what=what, seconds=seconds)
 
-    def _connection_lost(self, connection, reason):
+    def _lost(self, connection, event):
+        reason = event.reason
         was_ready = self.readiness.ended(connection)
         if connection is self.connection:
             self.connection = None
             self.connected = False
-            if self.running and was_ready and not connection.reported:
+            if self.running and was_ready and not event.reported:
                 self.last_error = f"lost the connection to {self.label}: {why(reason)}"
                 log.warn("Lost the connection to MQTT broker {label}: {reason}; plugs keep "
                          "their last values; reconnecting", label=self.label,
                          reason=why(reason))
-        elif self.running and not connection.reported:
+        elif self.running and not event.reported:
             self.last_error = (f"the connection to {self.label} ended before the broker "
                                f"accepted the MQTT session: {why(reason)}")
             self.complaints.problem(
                 "connection", "The connection to MQTT broker {label} ended before the "
                 "broker accepted the MQTT session: {reason}; retrying with back-off",
                 label=self.label, reason=why(reason))
+
+    _handlers = MappingProxyType({
+        Accepted: _accepted, Subscribed: _subscribed, Oversized: _oversized, Refused: _refused,
+        ProtocolError: _protocol_error, NoAnswer: _no_answer, Stalled: _stalled, Lost: _lost})
 
     def stopService(self):
         connection = self.connection
