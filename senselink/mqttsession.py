@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from senselink.mqtt import encode
 from senselink.mqtt.packets import Connack, ConnackCode, PingResp, Publish
-from senselink.sessiondriver import Abort, Close, Send
+from senselink.sessionoutputs import Abort, Close, Send
 
 HANDSHAKE_TIMEOUT = 10.0     # seconds for the CONNACK (and the answer that follows it)
 SLACK = 1e-6                 # a deadline this close to now is due (the clock's rounding)

@@ -14,6 +14,8 @@ I{outputs}:
 An output is L{Send} (bytes or a message for the link), L{Close} (a polite
 end: DISCONNECT, a websocket close), L{Abort} (drop the connection now) or
 anything else: an I{event} for the service, handed to C{on_event} in order.
+The outputs are declared in L{senselink.sessionoutputs}, which sessions import
+(it has no Twisted in it).
 
 L{SessionDriver} runs a session on a I{link} (C{send(data)}, C{close(code)},
 C{abort()}, C{pause_reading()}, C{resume_reading()}), with one DelayedCall
@@ -24,37 +26,16 @@ bound, and a peer that has not drained the buffer within C{stall_timeout}
 seconds is dropped (L{Stalled} goes to the service first).
 """
 
-from dataclasses import dataclass
-
 from zope.interface import implementer
 
 from twisted.internet.interfaces import IPushProducer
 
+from senselink.sessionoutputs import Abort, Close, Send, Stalled
+
+__all__ = ("Abort", "Close", "STALL_TIMEOUT", "Send", "SessionDriver", "Stalled",
+           "TransportLink", "drive")
+
 STALL_TIMEOUT = 30.0     # seconds a peer may leave our answers unread before it is dropped
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Write C{data} (bytes, or a message the link encodes)."""
-    data: object
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """End the connection politely (a websocket close with C{code}, or after a DISCONNECT)."""
-    code: object = None
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    """Drop the connection now; C{reason} is for the service's log line (it was told already)."""
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Stalled:
-    """An event from the driver: the peer left our answers unread for C{seconds}; dropped."""
-    seconds: float
 
 
 @implementer(IPushProducer)

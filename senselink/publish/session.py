@@ -16,7 +16,7 @@ from senselink.mqtt import encode
 from senselink.mqtt.decode import BROKER, Decoder
 from senselink.mqtt.packets import Puback, Will
 from senselink.mqttsession import MqttSession
-from senselink.sessiondriver import Send
+from senselink.sessionoutputs import Send
 
 MAX_INFLIGHT = 64            # QoS 1 messages awaiting their PUBACK, per connection
 MAX_PAYLOAD = 1024           # bytes of a PUBLISH a broker sends us (we subscribe to nothing)

@@ -14,7 +14,7 @@ from senselink.mqttsession import (DISCONNECT, HANDSHAKE_TIMEOUT, PING, SUBSCRIB
                                    NoAnswer, ProtocolError, Refused)
 from senselink.publish.outbox import Outbox
 from senselink.publish.session import FLUSH, MAX_INFLIGHT, PublisherSession
-from senselink.sessiondriver import Abort, Close, Send
+from senselink.sessionoutputs import Abort, Close, Send
 from senselink.sources.mqtt.session import Oversized, Subscribed, SubscriberSession
 
 

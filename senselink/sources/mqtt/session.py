@@ -17,7 +17,7 @@ from senselink.mqtt import encode
 from senselink.mqtt.decode import BROKER, Decoder
 from senselink.mqtt.packets import SUBSCRIPTION_FAILURE, OversizedPublish, Puback, Publish, Suback
 from senselink.mqttsession import HANDSHAKE_TIMEOUT, READY, SUBSCRIBE, SUBSCRIBING, MqttSession
-from senselink.sessiondriver import Send
+from senselink.sessionoutputs import Send
 
 SUBSCRIBE_ID = 1             # the packet identifier of the one SUBSCRIBE of a connection
 
