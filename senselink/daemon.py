@@ -35,6 +35,7 @@ from senselink.guard import Guard
 from senselink.identities import Identities, reported_plugs
 from senselink.log import Logger
 from senselink.plugbuilder import build_plugs
+from senselink.plughub import PlugHub
 from senselink.requesters import Polling
 from senselink.power import UnreadableValue, number
 from senselink.replies import SenseReplyCache
@@ -78,16 +79,18 @@ class Daemon(MultiService):
         self.reactor = reactor
         self.kinds = kinds
         self.foreground = foreground
-        self.plugs = build_plugs(config, reactor, kinds)
+        self.hub = PlugHub(build_plugs(config, reactor, kinds))   # the plugs and who follows them
         self.meter = EnergyMeter(reactor)
-        self.meter.watch(self.plugs)
-        self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
+        self.hub.subscribe(changed=self.meter.changed, replaced=self.meter.watch)
+        self.replies = SenseReplyCache(total_kwh=self.meter.total_kwh)
+        self.hub.subscribe(changed=self.replies.changed, replaced=self.replies.replace)
         self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
         self.delivery = Delivery(reactor)  # which Sense polls carried each plug
-        self.delivery.watch(self.plugs)
         self.values = RunValues()    # values set at run time, kept in the state file
         self.identities = Identities(self.delivery)   # the MACs Sense was answered with
-        self.identities.watch(self.plugs)
+        # The identities note what Sense got of old plugs before their delivery records go.
+        self.hub.subscribe(replaced=self.identities.watch)
+        self.hub.subscribe(replaced=self.delivery.watch)
         self.responder = Responder(self.replies, respond=respond, debug=debug,
                                    polling=self.polling, delivery=self.delivery)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
@@ -112,6 +115,11 @@ class Daemon(MultiService):
                 self._sources.append((source, service))
 
     # -- reading --
+
+    @property
+    def plugs(self):
+        """The plug set in use (a L{senselink.plugs.PlugSet}; a reload replaces it whole)."""
+        return self.hub.plugs
 
     @property
     def counters(self):
@@ -256,13 +264,8 @@ class Daemon(MultiService):
     def replace_plugs(self, config, plugs):
         """Run C{plugs} (built from C{config}) from now on: replies, energy and strip follow."""
         self.config = config
-        self.plugs = plugs
-        self.meter.watch(plugs)
-        self.replies.replace(plugs)
-        self.identities.watch(plugs)          # before the records of plugs gone go
-        self.delivery.watch(plugs)
+        self.hub.replace(plugs)   # meter, replies, identities, delivery, history follow
         self.values.keep_only(plugs, config)
-        self.webswitch.watch(plugs)           # plugs that stay keep their history
         if self.publisher is not None:
             self.publisher.replace_plugs(plugs)
 

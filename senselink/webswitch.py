@@ -29,11 +29,6 @@ class WebSwitch:
         self.settings = None
         self.history = None
 
-    def watch(self, plugs):
-        """Keep the history of C{plugs} (a reload's new set); plugs that stay keep theirs."""
-        if self.history is not None:
-            self.history.watch(plugs)
-
     def set(self, options, starting=False):
         """Listen as C{options} (a C{WebOptions}, or None: off) say.
 
@@ -64,7 +59,7 @@ class WebSwitch:
             return None
         if self.history is None:
             self.history = PowerHistory(self.daemon.reactor)
-            self.history.watch(self.daemon.plugs)
+            self.history.follow(self.daemon.hub)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self.daemon, options)
         if old is None:

@@ -11,6 +11,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from senselink.history import MINUTES, PowerHistory
+from senselink.plughub import PlugHub
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.savedhistory import SavedHistory, ceiling, check_entry
 from tests.restart_support import TOKEN, MutableRestartCase
@@ -31,7 +32,7 @@ def daemon(clock, max_plug_watts=10_000.0):
     ab.add(b)
     plugs = PlugSet([a, b, ab])
     history = PowerHistory(clock)
-    history.watch(plugs)
+    history.follow(PlugHub(plugs))
     return SimpleNamespace(plugs=plugs, history=history, reactor=clock,
                            config=SimpleNamespace(settings=SimpleNamespace(
                                max_plug_watts=max_plug_watts)))
