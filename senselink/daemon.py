@@ -95,13 +95,15 @@ class Daemon(MultiService):
                                    polling=self.polling, delivery=self.delivery)
         self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
         # resolve: host name -> Deferred(address); default the reactor's resolver
-        self._target = Target(self.udp_protocol,
+        self._target = Target(self.udp_protocol.aim,
                               lambda name: (resolve or self.reactor.resolve)(name), reactor)
         self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
-        self.saved_history = SavedHistory(self)   # that history in the state file
+        self.saved_history = SavedHistory(      # that history in the state file
+            self.hub, reactor, history=lambda: self.webswitch.history,
+            max_plug_watts=lambda: self.config.settings.max_plug_watts)
         self._sources = []           # (SourceConfig, service) in config order
         self.sources_parent = MultiService()
         self.sources_parent.setName("sources")
@@ -340,7 +342,7 @@ class Daemon(MultiService):
         self.responder.set_guard(Guard.from_config(config, self.reactor))
         device = None
         if settings.kasa_clients:
-            device = make_strip(config, self, self.reactor)
+            device = make_strip(settings, self.hub, self.meter, self.reactor)
         self.responder.device = device
         # The publisher first: it starts before the counters are loaded and connects
         # after; it stops after their last save, and publishes what was saved.

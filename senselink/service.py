@@ -15,7 +15,7 @@ from twisted.application.internet import TCPServer, TimerService, UDPServer
 
 from senselink.daemon import Daemon
 from senselink.reload import Reloader
-from senselink.systemd import SystemdNotify
+from senselink.systemd import SystemdNotify, status_text
 from senselink.udpport import ArrivalListener
 
 DEFAULT_PORT = 9999
@@ -77,7 +77,8 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
     if ingress_port is not None:
         _add_web_listener(daemon, "ingress", ingress_port, interface, allow=(ingress_proxy,),
                           note=f" for Home Assistant's ingress: only {ingress_proxy} may connect")
-    notify = SystemdNotify.from_environment(daemon, reloader, environ)
+    notify = SystemdNotify.from_environment(
+        lambda: status_text(daemon.plugs, daemon.sources), reactor, reloader, environ)
     if notify is not None:
         notify.setServiceParent(daemon)
     return daemon
