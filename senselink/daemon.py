@@ -25,27 +25,16 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
-from senselink.delivery import Delivery
-from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
 from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
-from senselink.guard import Guard
-from senselink.identities import Identities, reported_plugs
+from senselink.identities import reported_plugs
 from senselink.log import Logger
-from senselink.plugbuilder import build_plugs
-from senselink.plughub import PlugHub
-from senselink.requesters import Polling
 from senselink.power import UnreadableValue, number
-from senselink.replies import SenseReplyCache
 from senselink.runvalues import RunValues, restores
 from senselink.savedhistory import SavedHistory
 from senselink.startlines import log_start
-from senselink.responder import KasaStreamFactory, Responder
-from senselink.strip import make_strip
-from senselink.target import Target
-from senselink.udp import KasaDatagramProtocol
 from senselink.webswitch import WebSwitch
 
 log = Logger()
@@ -54,8 +43,7 @@ log = Logger()
 STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
-LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}",
+LISTENERS = MappingProxyType({"web": "for the web interface on {where}",
              "web-port": "for the web interface (--web-port) on {where}",
              "ingress": "for the web interface (--ingress-port) on {where}"})
 
@@ -71,33 +59,20 @@ class Daemon(MultiService):
 
     name = "senselink"
 
-    def __init__(self, config, *, reactor, kinds, respond=True, foreground=True, resolve=None,
-                 debug=False):
+    def __init__(self, config, *, hub, meter, identities, kasa, reactor, kinds,
+                 foreground=True, debug=False):
         super().__init__()
         self.debug = debug           # build the DEBUG lines of hot paths
         self.config = config
         self.reactor = reactor
         self.kinds = kinds
         self.foreground = foreground
-        self.hub = PlugHub(build_plugs(config, reactor, kinds))   # the plugs and who follows them
-        self.meter = EnergyMeter(reactor)
-        self.hub.subscribe(changed=self.meter.changed, replaced=self.meter.watch)
-        self.replies = SenseReplyCache(total_kwh=self.meter.total_kwh)
-        self.hub.subscribe(changed=self.replies.changed, replaced=self.replies.replace)
-        self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
-        self.delivery = Delivery(reactor)  # which Sense polls carried each plug
+        self.hub = hub               # the plugs and who follows them (a PlugHub)
+        self.meter = meter           # their energy counters (subscribed to the hub)
+        self.identities = identities  # the MACs Sense was answered with
+        self.delivery = identities.delivery   # which Sense polls carried each plug
+        self.kasa = kasa             # the Kasa side (a KasaService); service.py parents it
         self.values = RunValues()    # values set at run time, kept in the state file
-        self.identities = Identities(self.delivery)   # the MACs Sense was answered with
-        # The identities note what Sense got of old plugs before their delivery records go.
-        self.hub.subscribe(replaced=self.identities.watch)
-        self.hub.subscribe(replaced=self.delivery.watch)
-        self.responder = Responder(self.replies, respond=respond, debug=debug,
-                                   polling=self.polling, delivery=self.delivery)
-        self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
-        # resolve: host name -> Deferred(address); default the reactor's resolver
-        self._target = Target(self.udp_protocol.aim,
-                              lambda name: (resolve or self.reactor.resolve)(name), reactor)
-        self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
@@ -126,7 +101,29 @@ class Daemon(MultiService):
     @property
     def counters(self):
         """What the responder saw and did (L{senselink.responder.Counters})."""
-        return self.responder.counters
+        return self.kasa.counters
+
+    @property
+    def polling(self):
+        """Who polls us: Sense and Kasa clients (L{senselink.requesters.Polling})."""
+        return self.kasa.polling
+
+    @property
+    def replies(self):
+        """The Sense reply cache (L{senselink.replies.SenseReplyCache})."""
+        return self.kasa.replies
+
+    @property
+    def responder(self):
+        return self.kasa.responder
+
+    @property
+    def udp_protocol(self):
+        return self.kasa.udp_protocol
+
+    @property
+    def tcp_factory(self):
+        return self.kasa.tcp_factory
 
     @property
     def sources(self):
@@ -140,13 +137,12 @@ class Daemon(MultiService):
     @property
     def udp_port(self) -> int:
         """The UDP port answering Kasa requests (once started)."""
-        return self.udp_protocol.transport.getHost().port
+        return self.kasa.udp_port
 
     @property
     def tcp_port(self) -> int:
         """The TCP port answering Kasa requests (once started)."""
-        # TCPServer keeps its listening port as _port; Twisted offers no public accessor.
-        return self.getServiceNamed("tcp")._port.getHost().port
+        return self.kasa.tcp_port
 
     @property
     def reloader(self):
@@ -155,12 +151,12 @@ class Daemon(MultiService):
     @property
     def target(self):
         """The configured target (host name or address), or None."""
-        return self._target.wanted
+        return self.kasa.target.wanted
 
     @property
     def quiet(self) -> bool:
         """Quiet mode: requests are received and counted, never answered."""
-        return not self.responder.respond
+        return not self.kasa.responder.respond
 
     @property
     def web(self):
@@ -175,7 +171,7 @@ class Daemon(MultiService):
     @property
     def strip(self):
         """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
-        return self.responder.device
+        return self.kasa.responder.device
 
     # -- lifecycle --
 
@@ -188,7 +184,6 @@ class Daemon(MultiService):
 
     def startService(self):
         Service.startService(self)
-        self.polling.restart()
         for child in self:
             self._start_child(child.startService, child)
         restored, refused = self.values.apply(self.plugs, self.config)
@@ -208,7 +203,6 @@ class Daemon(MultiService):
         counters = self.counters
         log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
                  requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
-        self._target.stop()
         return super().stopService()
 
     def _fail(self, error):
@@ -326,7 +320,7 @@ class Daemon(MultiService):
         While a host name resolves, nothing is sent anywhere; a name that does
         not resolve keeps it so (never the requester instead of the target).
         """
-        self._target.set(target)
+        self.kasa.target.set(target)
 
     def apply_settings(self, config, starting=False):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},
@@ -339,11 +333,7 @@ class Daemon(MultiService):
         """
         settings = config.settings
         kept = {}
-        self.responder.set_guard(Guard.from_config(config, self.reactor))
-        device = None
-        if settings.kasa_clients:
-            device = make_strip(settings, self.hub, self.meter, self.reactor)
-        self.responder.device = device
+        self.kasa.reconfigure(settings)      # allow_from, rate_limit, device, kasa_clients
         # The publisher first: it starts before the counters are loaded and connects
         # after; it stops after their last save, and publishes what was saved.
         self._set_publisher(settings.publish)
