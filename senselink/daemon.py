@@ -23,17 +23,16 @@ from types import MappingProxyType
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.error import CannotListenError
 
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
-from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
 from senselink.identities import reported_plugs
 from senselink.log import Logger
-from senselink.power import UnreadableValue, number
-from senselink.runvalues import RunValues, restores
+from senselink.mutableplugs import MutablePlugs
+from senselink.runvalues import RunValues
 from senselink.savedhistory import SavedHistory
+from senselink.startchildren import start_or_exit
 from senselink.startlines import log_start
 from senselink.webswitch import WebSwitch
 
@@ -52,6 +51,11 @@ def describe_source(source) -> str:
     """C{hass source #2 (plug_a, plug_b)}: a source config, for log lines (ids clipped)."""
     ids = clip(", ".join(shown_name(plug.id) for plug in source.plugs)) or "no plugs"
     return f"{source.kind} source #{source.index + 1} ({ids})"
+
+
+def _read(part, name, doc):
+    """A property of the daemon read from one of its parts (C{kasa}, C{webswitch})."""
+    return property(lambda daemon: getattr(getattr(daemon, part), name), doc=doc)
 
 
 class Daemon(MultiService):
@@ -73,6 +77,8 @@ class Daemon(MultiService):
         self.delivery = identities.delivery   # which Sense polls carried each plug
         self.kasa = kasa             # the Kasa side (a KasaService); service.py parents it
         self.values = RunValues()    # values set at run time, kept in the state file
+        self.mutable = MutablePlugs(hub, self.values, reactor, lambda: self.config,
+                                    self._recorded)
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
@@ -98,32 +104,14 @@ class Daemon(MultiService):
         """The plug set in use (a L{senselink.plugs.PlugSet}; a reload replaces it whole)."""
         return self.hub.plugs
 
-    @property
-    def counters(self):
-        """What the responder saw and did (L{senselink.responder.Counters})."""
-        return self.kasa.counters
-
-    @property
-    def polling(self):
-        """Who polls us: Sense and Kasa clients (L{senselink.requesters.Polling})."""
-        return self.kasa.polling
-
-    @property
-    def replies(self):
-        """The Sense reply cache (L{senselink.replies.SenseReplyCache})."""
-        return self.kasa.replies
-
-    @property
-    def responder(self):
-        return self.kasa.responder
-
-    @property
-    def udp_protocol(self):
-        return self.kasa.udp_protocol
-
-    @property
-    def tcp_factory(self):
-        return self.kasa.tcp_factory
+    counters = _read("kasa", "counters", "What the responder saw and did (Counters).")
+    polling = _read("kasa", "polling", "Who polls us: Sense and Kasa clients (Polling).")
+    replies = _read("kasa", "replies", "The Sense reply cache (SenseReplyCache).")
+    responder = _read("kasa", "responder", "Kasa requests to replies (Responder).")
+    udp_protocol = _read("kasa", "udp_protocol", "The Kasa UDP protocol.")
+    tcp_factory = _read("kasa", "tcp_factory", "The Kasa TCP factory.")
+    udp_port = _read("kasa", "udp_port", "The UDP port answering Kasa requests (once started).")
+    tcp_port = _read("kasa", "tcp_port", "The TCP port answering Kasa requests (once started).")
 
     @property
     def sources(self):
@@ -135,16 +123,6 @@ class Daemon(MultiService):
         return list(self._sources)
 
     @property
-    def udp_port(self) -> int:
-        """The UDP port answering Kasa requests (once started)."""
-        return self.kasa.udp_port
-
-    @property
-    def tcp_port(self) -> int:
-        """The TCP port answering Kasa requests (once started)."""
-        return self.kasa.tcp_port
-
-    @property
     def reloader(self):
         return self.getServiceNamed("reload")
 
@@ -153,25 +131,10 @@ class Daemon(MultiService):
         """The configured target (host name or address), or None."""
         return self.kasa.target.wanted
 
-    @property
-    def quiet(self) -> bool:
-        """Quiet mode: requests are received and counted, never answered."""
-        return not self.kasa.responder.respond
-
-    @property
-    def web(self):
-        """The web section's listening service, or None."""
-        return self.webswitch.service
-
-    @property
-    def history(self):
-        """The power history the web interface shows (a PowerHistory), or None."""
-        return self.webswitch.history
-
-    @property
-    def strip(self):
-        """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
-        return self.kasa.responder.device
+    quiet = _read("kasa", "quiet", "Quiet mode: requests are counted, never answered.")
+    strip = _read("kasa", "strip", "The strip Kasa clients see, or None (kasa_clients: false).")
+    web = _read("webswitch", "service", "The web section's listening service, or None.")
+    history = _read("webswitch", "history", "The web interface's PowerHistory, or None.")
 
     # -- lifecycle --
 
@@ -179,81 +142,30 @@ class Daemon(MultiService):
         # MultiService's loops, with a port that cannot be bound turned into
         # one line naming the listener.
         Service.privilegedStartService(self)
-        for child in self:
-            self._start_child(child.privilegedStartService, child)
+        start_or_exit(self, "privilegedStartService", LISTENERS, self.foreground)
 
     def startService(self):
         Service.startService(self)
-        for child in self:
-            self._start_child(child.startService, child)
+        start_or_exit(self, "startService", LISTENERS, self.foreground)
         restored, refused = self.values.apply(self.plugs, self.config)
         self.values.keep_only(self.plugs, self.config)
         log_start(self, restored, refused, self.identity_warnings())
         self.set_target(self.config.target)
 
-    def _start_child(self, start, child):
-        try:
-            start()
-        except CannotListenError as e:
-            self._fail(listen_error(LISTENERS.get(child.name, child.name + " {where}"), e))
-        except StartupError as e:
-            self._fail(e)
-
-    def stopService(self):
-        counters = self.counters
-        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
-                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
-        return super().stopService()
-
-    def _fail(self, error):
-        if self.foreground:
-            # One line on stderr (twistd -n shows it in its log) and exit code 1.
-            raise SystemExit(f"senselink: {error}")
-        # Daemon mode: twistd reports the exception to the waiting parent process.
-        log.critical("{error}", error=str(error))
-        raise error
-
-    # -- mutable plugs --
-
-    def _mutable(self, plug_id):
-        plug = self.plugs[plug_id]
-        if not plug.settable:
-            raise TypeError(f"plug {plug_id!r} is a {plug.kind} plug, not mutable")
-        return plug
+    # -- mutable plugs (senselink.mutableplugs) --
 
     def set_power(self, plug_id, watts, on=None):
-        """Set a C{mutable} plug's power in watts (a finite number >= 0).
-
-        Raises KeyError for an unknown plug, TypeError for a plug that is not
-        mutable, ValueError for a bad value.
-        """
-        plug = self._mutable(plug_id)
-        try:
-            value = number(watts)
-        except UnreadableValue as e:
-            raise ValueError(str(e)) from None
-        if value < 0:
-            raise ValueError(f"power must not be negative, got {value!r}")
-        ceiling = self.config.settings.max_plug_watts
-        if value > ceiling:
-            raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
-                             f"got {value:g}")
-        plug.set_power(value, on)
-        log.info("Mutable plug {plug} set to {watts} W", plug=shown_name(plug_id), watts=value)
-        if restores(plug, self.config.plugs[plug_id]):
-            self.values.record(plug_id, value, on, self.reactor.seconds())
-            if self.energy is not None:
-                self.energy.save_soon()
+        """Set a C{mutable} plug's power in watts (a finite number >= 0): KeyError for an
+        unknown plug, TypeError for a plug that is not mutable, ValueError for a bad value."""
+        self.mutable.set_power(plug_id, watts, on)
 
     def switch(self, plug_id, on: bool):
-        """Switch a C{mutable} plug on or off with the power its current settings give.
+        """Switch a C{mutable} plug on (C{max_watts}, else its C{power}) or off (C{off_usage})."""
+        self.mutable.switch(plug_id, on)
 
-        On: C{max_watts} when set, else its configured C{power}; off: C{off_usage}
-        (default C{min_watts}).
-        """
-        self._mutable(plug_id)
-        watts = self.config.plugs[plug_id].settings.switch_watts(bool(on))
-        self.set_power(plug_id, watts, bool(on))
+    def _recorded(self):
+        if self.energy is not None:
+            self.energy.save_soon()
 
     # -- replacing parts (reload) --
 

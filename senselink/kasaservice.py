@@ -18,17 +18,19 @@ from types import MappingProxyType
 from twisted.application.internet import TimerService, UDPServer
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.error import CannotListenError
 
-from senselink.errors import listen_error
 from senselink.guard import Guard
+from senselink.log import Logger
 from senselink.replies import SenseReplyCache
 from senselink.requesters import Polling
 from senselink.responder import KasaStreamFactory, Responder
+from senselink.startchildren import start_each
 from senselink.strip import make_strip
 from senselink.target import Target
 from senselink.udp import KasaDatagramProtocol
 from senselink.udpport import ArrivalListener
+
+log = Logger()
 
 # Seconds between refreshes of the energy totals in cached Sense replies: the
 # total a Sense reply carries is at most this old (Kasa clients read fresh ones).
@@ -139,6 +141,16 @@ class KasaService(MultiService):
         return self.tcp.port.getHost().port
 
     @property
+    def quiet(self) -> bool:
+        """Quiet mode: requests are received and counted, never answered."""
+        return not self.responder.respond
+
+    @property
+    def strip(self):
+        """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
+        return self.responder.device
+
+    @property
     def listening(self) -> bool:
         """Whether both Kasa listeners listen."""
         return self.tcp.port is not None and self.udp_protocol.transport is not None
@@ -152,21 +164,16 @@ class KasaService(MultiService):
 
     def privilegedStartService(self):
         Service.privilegedStartService(self)
-        for child in self:
-            self._start_child(child.privilegedStartService, child)
+        start_each(self, "privilegedStartService", LISTENERS)
 
     def startService(self):
         Service.startService(self)
         self.polling.restart()
-        for child in self:
-            self._start_child(child.startService, child)
-
-    def _start_child(self, start, child):
-        try:
-            start()
-        except CannotListenError as e:
-            raise listen_error(LISTENERS.get(child.name, child.name + " {where}"), e) from None
+        start_each(self, "startService", LISTENERS)
 
     def stopService(self):
+        counters = self.counters
+        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
+                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
         self.target.stop()
         return super().stopService()
