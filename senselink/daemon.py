@@ -13,10 +13,13 @@ the running daemon:
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
   state file, publish).
 
-Data flows one way: sources set plug values, plugs tell their observers
-(the Sense reply cache and the energy meter), the responder answers from
-the cache. The Kasa listeners, the reloader and timers are children that
-L{senselink.service} adds.
+Data flows one way: sources set plug values, plugs tell the subscribers of
+the plug hub (L{senselink.plughub}: the Sense reply cache, the energy meter,
+the power history), the responder answers from the cache. L{senselink.service}
+composes the tree and gives the daemon its parts: the hub, the meter, the
+identities and the Kasa service (L{senselink.kasaservice}), which it parents
+after the sources, the state file and the web interface; then the reloader
+and systemd.
 """
 
 from types import MappingProxyType
@@ -59,7 +62,8 @@ def _read(part, name, doc):
 
 
 class Daemon(MultiService):
-    """The whole daemon: plugs, their observers, the responder, sources, web, state file."""
+    """The root of the tree and the public API: sources, web, state file, publisher;
+    the plugs (C{hub}) and the Kasa side (C{kasa}) are parts it is given."""
 
     name = "senselink"
 
