@@ -85,7 +85,7 @@ def memory(n):
     rest = tracemalloc.get_traced_memory()[0] - base
     before = tracemalloc.get_traced_memory()[0]
     recorder = _history.PowerHistory(clock)
-    recorder.watch(daemon.plugs)
+    recorder.follow(daemon.hub)
     plugs = list(daemon.plugs)
     for minute in range(24 * 60):
         clock.advance(60)

@@ -13,38 +13,30 @@ the running daemon:
   L{Daemon.apply_settings} (the top-level sections: guard, device, web,
   state file, publish).
 
-Data flows one way: sources set plug values, plugs tell their observers
-(the Sense reply cache and the energy meter), the responder answers from
-the cache. The Kasa listeners, the reloader and timers are children that
-L{senselink.service} adds.
+Data flows one way: sources set plug values, plugs tell the subscribers of
+the plug hub (L{senselink.plughub}: the Sense reply cache, the energy meter,
+the power history), the responder answers from the cache. L{senselink.service}
+composes the tree and gives the daemon its parts: the hub, the meter, the
+identities and the Kasa service (L{senselink.kasaservice}), which it parents
+after the sources, the state file and the web interface; then the reloader
+and systemd.
 """
 
 from types import MappingProxyType
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.error import CannotListenError
 
-from senselink.delivery import Delivery
-from senselink.energy.counters import EnergyMeter
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
-from senselink.errors import StartupError, listen_error
 from senselink.excerpt import clip, shown_name
-from senselink.guard import Guard
-from senselink.identities import Identities, reported_plugs
+from senselink.identities import reported_plugs
 from senselink.log import Logger
-from senselink.plugbuilder import build_plugs
-from senselink.requesters import Polling
-from senselink.power import UnreadableValue, number
-from senselink.replies import SenseReplyCache
-from senselink.runvalues import RunValues, restores
+from senselink.mutableplugs import MutablePlugs
+from senselink.runvalues import RunValues
 from senselink.savedhistory import SavedHistory
+from senselink.startchildren import start_or_exit
 from senselink.startlines import log_start
-from senselink.responder import KasaStreamFactory, Responder
-from senselink.strip import make_strip
-from senselink.target import Target
-from senselink.udp import KasaDatagramProtocol
 from senselink.webswitch import WebSwitch
 
 log = Logger()
@@ -53,8 +45,7 @@ log = Logger()
 STOP_TIMEOUT = 30
 
 # What each listening child is, for people (by service name).
-LISTENERS = MappingProxyType({"udp": "on UDP {where}", "tcp": "on TCP {where}",
-             "web": "for the web interface on {where}",
+LISTENERS = MappingProxyType({"web": "for the web interface on {where}",
              "web-port": "for the web interface (--web-port) on {where}",
              "ingress": "for the web interface (--ingress-port) on {where}"})
 
@@ -65,40 +56,39 @@ def describe_source(source) -> str:
     return f"{source.kind} source #{source.index + 1} ({ids})"
 
 
+def _read(part, name, doc):
+    """A property of the daemon read from one of its parts (C{kasa}, C{webswitch})."""
+    return property(lambda daemon: getattr(getattr(daemon, part), name), doc=doc)
+
+
 class Daemon(MultiService):
-    """The whole daemon: plugs, their observers, the responder, sources, web, state file."""
+    """The root of the tree and the public API: sources, web, state file, publisher;
+    the plugs (C{hub}) and the Kasa side (C{kasa}) are parts it is given."""
 
     name = "senselink"
 
-    def __init__(self, config, *, reactor, kinds, respond=True, foreground=True, resolve=None,
-                 debug=False):
+    def __init__(self, config, *, hub, meter, identities, kasa, reactor, kinds,
+                 foreground=True, debug=False):
         super().__init__()
         self.debug = debug           # build the DEBUG lines of hot paths
         self.config = config
         self.reactor = reactor
         self.kinds = kinds
         self.foreground = foreground
-        self.plugs = build_plugs(config, reactor, kinds)
-        self.meter = EnergyMeter(reactor)
-        self.meter.watch(self.plugs)
-        self.replies = SenseReplyCache(self.plugs, self.meter.total_kwh)
-        self.polling = Polling(reactor)   # who polls us (Sense, Kasa clients), for the web
-        self.delivery = Delivery(reactor)  # which Sense polls carried each plug
-        self.delivery.watch(self.plugs)
+        self.hub = hub               # the plugs and who follows them (a PlugHub)
+        self.meter = meter           # their energy counters (subscribed to the hub)
+        self.identities = identities  # the MACs Sense was answered with
+        self.delivery = identities.delivery   # which Sense polls carried each plug
+        self.kasa = kasa             # the Kasa side (a KasaService); service.py parents it
         self.values = RunValues()    # values set at run time, kept in the state file
-        self.identities = Identities(self.delivery)   # the MACs Sense was answered with
-        self.identities.watch(self.plugs)
-        self.responder = Responder(self.replies, respond=respond, debug=debug,
-                                   polling=self.polling, delivery=self.delivery)
-        self.udp_protocol = KasaDatagramProtocol(self.responder, clock=reactor)
-        # resolve: host name -> Deferred(address); default the reactor's resolver
-        self._target = Target(self.udp_protocol,
-                              lambda name: (resolve or self.reactor.resolve)(name), reactor)
-        self.tcp_factory = KasaStreamFactory(self.responder, clock=reactor)
+        self.mutable = MutablePlugs(hub, self.values, reactor, lambda: self.config,
+                                    self._recorded)
         self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
-        self.saved_history = SavedHistory(self)   # that history in the state file
+        self.saved_history = SavedHistory(      # that history in the state file
+            self.hub, reactor, history=lambda: self.webswitch.history,
+            max_plug_watts=lambda: self.config.settings.max_plug_watts)
         self._sources = []           # (SourceConfig, service) in config order
         self.sources_parent = MultiService()
         self.sources_parent.setName("sources")
@@ -114,9 +104,18 @@ class Daemon(MultiService):
     # -- reading --
 
     @property
-    def counters(self):
-        """What the responder saw and did (L{senselink.responder.Counters})."""
-        return self.responder.counters
+    def plugs(self):
+        """The plug set in use (a L{senselink.plugs.PlugSet}; a reload replaces it whole)."""
+        return self.hub.plugs
+
+    counters = _read("kasa", "counters", "What the responder saw and did (Counters).")
+    polling = _read("kasa", "polling", "Who polls us: Sense and Kasa clients (Polling).")
+    replies = _read("kasa", "replies", "The Sense reply cache (SenseReplyCache).")
+    responder = _read("kasa", "responder", "Kasa requests to replies (Responder).")
+    udp_protocol = _read("kasa", "udp_protocol", "The Kasa UDP protocol.")
+    tcp_factory = _read("kasa", "tcp_factory", "The Kasa TCP factory.")
+    udp_port = _read("kasa", "udp_port", "The UDP port answering Kasa requests (once started).")
+    tcp_port = _read("kasa", "tcp_port", "The TCP port answering Kasa requests (once started).")
 
     @property
     def sources(self):
@@ -128,44 +127,18 @@ class Daemon(MultiService):
         return list(self._sources)
 
     @property
-    def udp_port(self) -> int:
-        """The UDP port answering Kasa requests (once started)."""
-        return self.udp_protocol.transport.getHost().port
-
-    @property
-    def tcp_port(self) -> int:
-        """The TCP port answering Kasa requests (once started)."""
-        # TCPServer keeps its listening port as _port; Twisted offers no public accessor.
-        return self.getServiceNamed("tcp")._port.getHost().port
-
-    @property
     def reloader(self):
         return self.getServiceNamed("reload")
 
     @property
     def target(self):
         """The configured target (host name or address), or None."""
-        return self._target.wanted
+        return self.kasa.target.wanted
 
-    @property
-    def quiet(self) -> bool:
-        """Quiet mode: requests are received and counted, never answered."""
-        return not self.responder.respond
-
-    @property
-    def web(self):
-        """The web section's listening service, or None."""
-        return self.webswitch.service
-
-    @property
-    def history(self):
-        """The power history the web interface shows (a PowerHistory), or None."""
-        return self.webswitch.history
-
-    @property
-    def strip(self):
-        """The power strip Kasa clients see, or None (C{kasa_clients: false})."""
-        return self.responder.device
+    quiet = _read("kasa", "quiet", "Quiet mode: requests are counted, never answered.")
+    strip = _read("kasa", "strip", "The strip Kasa clients see, or None (kasa_clients: false).")
+    web = _read("webswitch", "service", "The web section's listening service, or None.")
+    history = _read("webswitch", "history", "The web interface's PowerHistory, or None.")
 
     # -- lifecycle --
 
@@ -173,83 +146,30 @@ class Daemon(MultiService):
         # MultiService's loops, with a port that cannot be bound turned into
         # one line naming the listener.
         Service.privilegedStartService(self)
-        for child in self:
-            self._start_child(child.privilegedStartService, child)
+        start_or_exit(self, "privilegedStartService", LISTENERS, self.foreground)
 
     def startService(self):
         Service.startService(self)
-        self.polling.restart()
-        for child in self:
-            self._start_child(child.startService, child)
+        start_or_exit(self, "startService", LISTENERS, self.foreground)
         restored, refused = self.values.apply(self.plugs, self.config)
         self.values.keep_only(self.plugs, self.config)
         log_start(self, restored, refused, self.identity_warnings())
         self.set_target(self.config.target)
 
-    def _start_child(self, start, child):
-        try:
-            start()
-        except CannotListenError as e:
-            self._fail(listen_error(LISTENERS.get(child.name, child.name + " {where}"), e))
-        except StartupError as e:
-            self._fail(e)
-
-    def stopService(self):
-        counters = self.counters
-        log.info("Stopping: requests {requests}, replies {replies}, ignored {ignored}",
-                 requests=counters.requests, replies=counters.replies, ignored=counters.ignored)
-        self._target.stop()
-        return super().stopService()
-
-    def _fail(self, error):
-        if self.foreground:
-            # One line on stderr (twistd -n shows it in its log) and exit code 1.
-            raise SystemExit(f"senselink: {error}")
-        # Daemon mode: twistd reports the exception to the waiting parent process.
-        log.critical("{error}", error=str(error))
-        raise error
-
-    # -- mutable plugs --
-
-    def _mutable(self, plug_id):
-        plug = self.plugs[plug_id]
-        if not plug.settable:
-            raise TypeError(f"plug {plug_id!r} is a {plug.kind} plug, not mutable")
-        return plug
+    # -- mutable plugs (senselink.mutableplugs) --
 
     def set_power(self, plug_id, watts, on=None):
-        """Set a C{mutable} plug's power in watts (a finite number >= 0).
-
-        Raises KeyError for an unknown plug, TypeError for a plug that is not
-        mutable, ValueError for a bad value.
-        """
-        plug = self._mutable(plug_id)
-        try:
-            value = number(watts)
-        except UnreadableValue as e:
-            raise ValueError(str(e)) from None
-        if value < 0:
-            raise ValueError(f"power must not be negative, got {value!r}")
-        ceiling = self.config.settings.max_plug_watts
-        if value > ceiling:
-            raise ValueError(f"power must be at most max_plug_watts ({ceiling:g} W), "
-                             f"got {value:g}")
-        plug.set_power(value, on)
-        log.info("Mutable plug {plug} set to {watts} W", plug=shown_name(plug_id), watts=value)
-        if restores(plug, self.config.plugs[plug_id]):
-            self.values.record(plug_id, value, on, self.reactor.seconds())
-            if self.energy is not None:
-                self.energy.save_soon()
+        """Set a C{mutable} plug's power in watts (a finite number >= 0): KeyError for an
+        unknown plug, TypeError for a plug that is not mutable, ValueError for a bad value."""
+        self.mutable.set_power(plug_id, watts, on)
 
     def switch(self, plug_id, on: bool):
-        """Switch a C{mutable} plug on or off with the power its current settings give.
+        """Switch a C{mutable} plug on (C{max_watts}, else its C{power}) or off (C{off_usage})."""
+        self.mutable.switch(plug_id, on)
 
-        On: C{max_watts} when set, else its configured C{power}; off: C{off_usage}
-        (default C{min_watts}).
-        """
-        self._mutable(plug_id)
-        watts = self.config.plugs[plug_id].settings.switch_watts(bool(on))
-        self.set_power(plug_id, watts, bool(on))
+    def _recorded(self):
+        if self.energy is not None:
+            self.energy.save_soon()
 
     # -- replacing parts (reload) --
 
@@ -272,13 +192,8 @@ class Daemon(MultiService):
 
     def _watch_plugs(self, config, plugs):
         self.config = config
-        self.plugs = plugs
-        self.meter.watch(plugs)
-        self.replies.replace(plugs)
-        self.identities.watch(plugs)          # before the records of plugs gone go
-        self.delivery.watch(plugs)
+        self.hub.replace(plugs)   # meter, replies, identities, delivery, history follow
         self.values.keep_only(plugs, config)
-        self.webswitch.watch(plugs)           # plugs that stay keep their history
         if self.publisher is not None:
             self.publisher.replace_plugs(plugs)
 
@@ -337,7 +252,7 @@ class Daemon(MultiService):
         While a host name resolves, nothing is sent anywhere; a name that does
         not resolve keeps it so (never the requester instead of the target).
         """
-        self._target.set(target)
+        self.kasa.target.set(target)
 
     def apply_settings(self, config, starting=False, web=True):
         """Apply the top-level sections of C{config}: who is answered (C{allow_from},
@@ -350,11 +265,7 @@ class Daemon(MultiService):
         """
         settings = config.settings
         kept = {}
-        self.responder.set_guard(Guard.from_config(config, self.reactor))
-        device = None
-        if settings.kasa_clients:
-            device = make_strip(config, self, self.reactor)
-        self.responder.device = device
+        self.kasa.reconfigure(settings)      # allow_from, rate_limit, device, kasa_clients
         # The publisher first: it starts before the counters are loaded and connects
         # after; it stops after their last save, and publishes what was saved.
         self._set_publisher(settings.publish)

@@ -184,7 +184,8 @@ class PlugHistory:
 
 
 class PowerHistory:
-    """The histories of every plug, by plug id; an observer of the plugs it watches.
+    """The histories of every plug, by plug id; a subscriber of the plug hub
+    (L{senselink.plughub}) while it records (L{follow} to L{stop}).
 
     L{watch} moves it to a new plug set (a reload): plugs that stay (by id)
     keep their history, the histories of removed plugs are dropped.
@@ -193,17 +194,14 @@ class PowerHistory:
     def __init__(self, clock):
         self.clock = clock
         self.plugs = {}          # plug id -> PlugHistory
-        self._watched = ()       # the plugs to detach from on the next watch
+        self.subscription = None
 
-    def _detach(self):
-        for plug in self._watched:
-            if self.changed in plug.observers:
-                plug.observers.remove(self.changed)
-        self._watched = ()
+    def follow(self, hub):
+        """Record the plugs of C{hub} (a L{senselink.plughub.PlugHub}) until L{stop}."""
+        self.subscription = hub.subscribe(changed=self.changed, replaced=self.watch)
 
     def watch(self, plugs):
         """Record C{plugs} (a L{senselink.plugs.PlugSet}) from now on, not the previous set."""
-        self._detach()
         now = self.clock.seconds()
         kept = {}
         for plug in plugs:
@@ -214,12 +212,9 @@ class PowerHistory:
                 history.record(plug.watts, now)      # rebuilt under its id with another value
             kept[plug.id] = history
         self.plugs = kept
-        self._watched = tuple(plugs)
-        for plug in self._watched:
-            plug.observers.append(self.changed)
 
     def changed(self, plug, now):
-        """Observer of each plug."""
+        """A plug changed (the hub's C{changed})."""
         history = self.plugs.get(plug.id)
         if history is not None:
             history.record(plug.watts, now)
@@ -231,6 +226,8 @@ class PowerHistory:
         return self.plugs[plug_id]
 
     def stop(self):
-        """Stop recording: detach from the plugs and drop every history."""
-        self._detach()
+        """Stop recording: leave the hub and drop every history."""
+        if self.subscription is not None:
+            self.subscription.cancel()
+            self.subscription = None
         self.plugs = {}

@@ -1,6 +1,7 @@
 """The Sense reply cache: one encrypted HS110 reply per reported plug, kept until it changes.
 
-An observer of the plugs. A plug that tells the cache it changed has its
+A subscriber of the plug hub (L{senselink.plughub}): C{changed} per plug change,
+C{replace} per new plug set. A plug that tells the cache it changed has its
 reply encoded again at the next Sense request; the others' replies are
 served as they are, and without C{skip_rate} anywhere the whole list of
 replies is kept between changes. The C{total} (kWh) in a reply comes from
@@ -9,6 +10,7 @@ of plugs drawing power so their totals follow the counters.
 """
 
 from senselink.kasa.messages import SenseReplyEncoder
+from senselink.plugs import PlugSet
 
 
 def _no_energy(plug):
@@ -18,25 +20,18 @@ def _no_energy(plug):
 class SenseReplyCache:
     """Encrypted Sense replies of one plug set, re-encoded only for plugs that changed."""
 
-    def __init__(self, plugs, total_kwh=_no_energy):
+    def __init__(self, plugs=None, total_kwh=_no_energy):
         self.total_kwh = total_kwh
         self.encoders = {}      # plug -> SenseReplyEncoder (made at the first request)
         self.replies = {}       # plug -> encrypted reply while current
         self._list = None       # the replies to a Sense request while nothing changed
         self.answered = ()      # the plugs of the last sense_replies(), in their order
         self.plugs = None
-        self.replace(plugs)
+        self.replace(PlugSet() if plugs is None else plugs)
 
     def replace(self, plugs):
         """Serve C{plugs} (a L{senselink.plugs.PlugSet}) from now on; drop every reply."""
-        changed = self.changed
-        if self.plugs is not None:
-            for plug in self.plugs:
-                if changed in plug.observers:
-                    plug.observers.remove(changed)
         self.plugs = plugs
-        for plug in plugs:
-            plug.observers.append(changed)
         self.replies = {}
         # Identity (alias, device id, voltage) may have changed on a kept plug.
         self.encoders = {plug: e for plug, e in self.encoders.items() if plugs.get(plug.id) is plug
@@ -44,7 +39,8 @@ class SenseReplyCache:
         self._list = None
 
     def changed(self, plug, now=None):
-        """Observer of each plug: its reply is encoded again at the next request."""
+        """A plug changed (the hub's C{changed}): its reply is encoded again at the next
+        request."""
         self.replies.pop(plug, None)
         self._list = None
 

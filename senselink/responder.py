@@ -73,6 +73,11 @@ class Responder:
         if guard is not None:
             guard.dropped = self.counters.ignored   # its drops count as ignored requests
 
+    def set_device(self, device):
+        """Answer Kasa clients from C{device} (a L{senselink.kasa.device.HS300Strip}), or
+        only the Sense request with None."""
+        self.device = device
+
     def may_log(self, peer, reason):
         """Lines about bad traffic: at most once a minute per source with a guard."""
         guard = self.guard

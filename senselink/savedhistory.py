@@ -70,22 +70,27 @@ def check_entry(entry, top) -> str:
 class SavedHistory:
     """The state file's section of the web interface's power history.
 
-    C{daemon}: duck-typed, its C{history} (a L{senselink.history.PowerHistory}, or None),
-    C{plugs}, C{config.settings.max_plug_watts} and C{reactor}.
+    C{hub}: the plugs in use (a L{senselink.plughub.PlugHub}); C{history()}: the
+    web interface's L{senselink.history.PowerHistory}, or None while it keeps none;
+    C{max_plug_watts()}: the running config's ceiling of a plug. Both are read at each
+    save and load, so that a reload's changes apply.
     """
 
     name = SECTION
 
-    def __init__(self, daemon):
-        self.daemon = daemon
+    def __init__(self, hub, clock, history, max_plug_watts):
+        self.hub = hub
+        self.clock = clock
+        self.history = history
+        self.max_plug_watts = max_plug_watts
 
     def snapshot(self) -> dict:
-        history = self.daemon.history
+        history = self.history()
         if history is None:
             return {}
-        now = self.daemon.reactor.seconds()
+        now = self.clock.seconds()
         out = {}
-        for plug in self.daemon.plugs:
+        for plug in self.hub.plugs:
             if len(out) >= MAX_PLUGS:
                 break
             kept = history.get(plug.id)
@@ -96,16 +101,16 @@ class SavedHistory:
 
     def restore(self, section):
         """Read the state file's section (None: absent); the words of each unusable entry."""
-        history = self.daemon.history
+        history = self.history()
         if section is None or history is None:
             return []
         if not isinstance(section, dict):
             return [f"The power history in the state file is unusable (section {SECTION!r} "
                     f"is not a mapping); the web page's charts start empty"]
-        now = self.daemon.reactor.seconds()
-        most = self.daemon.config.settings.max_plug_watts
+        now = self.clock.seconds()
+        most = self.max_plug_watts()
         bad, skipped = [], 0
-        for plug in self.daemon.plugs:
+        for plug in self.hub.plugs:
             entry, kept = section.get(plug.id), history.get(plug.id)
             if entry is None or kept is None:
                 continue

@@ -1,32 +1,33 @@
-"""The service tree: C{makeService(config) -> Daemon} (a C{MultiService}).
+"""The service tree: C{makeService(config) -> Daemon} (a C{MultiService}), composed from
+factory functions, one per part.
 
-Under the L{senselink.daemon.Daemon} (which runs the sources, the web
-interface and the state file itself): the Kasa listeners on UDP and TCP
-(Twisted's C{UDPServer}, listening through L{senselink.udpport.ArrivalPort},
-and C{TCPServer}), the reloader (SIGHUP), a timer that lets the Sense
-replies' energy totals follow the counters, and under systemd the notifier
-(READY, STATUS, RELOADING, STOPPING, watchdog). twistd (or any Twisted
+The plug hub (L{senselink.plughub.PlugHub}: the plugs and who follows them) with
+the energy meter, the delivery records and the identities subscribed; the daemon
+(L{senselink.daemon.Daemon}: the sources, the web interface, the state file and
+the public API); under it the Kasa service (L{senselink.kasaservice.KasaService}:
+responder, guard, target, the UDP and TCP listeners), the reloader (SIGHUP), the
+web interface on C{--web-port}/C{--ingress-port}, and under systemd the notifier
+(READY, STATUS, RELOADING, STOPPING, watchdog), last. twistd (or any Twisted
 program embedding us) owns start, stop and logging.
 """
 
 import ipaddress
 
-from twisted.application.internet import TCPServer, TimerService, UDPServer
-
 from senselink.daemon import Daemon
+from senselink.delivery import Delivery
+from senselink.energy.counters import EnergyMeter
+from senselink.identities import Identities
+from senselink.kasaservice import KasaService
+from senselink.plugbuilder import build_plugs
+from senselink.plughub import PlugHub
 from senselink.reload import Reloader
-from senselink.systemd import SystemdNotify
-from senselink.udpport import ArrivalListener
+from senselink.systemd import SystemdNotify, status_text
 
 DEFAULT_PORT = 9999
 DEFAULT_INTERFACE = "0.0.0.0"
 
 # Home Assistant's ingress proxy (the Supervisor): the only peer of the ingress listener.
 INGRESS_PROXY = "172.30.32.2"
-
-# Seconds between refreshes of the energy totals in cached Sense replies: the
-# total a Sense reply carries is at most this old (Kasa clients read fresh ones).
-REFRESH_INTERVAL = 60.0
 
 
 def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respond=True,
@@ -41,10 +42,8 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
     port of C{interface} to C{ingress_proxy} only (Home Assistant's ingress).
     C{environ} (default C{os.environ}): under systemd, C{NOTIFY_SOCKET} and
     C{WATCHDOG_USEC} add the L{senselink.systemd.SystemdNotify} child, last.
-
-    TCPServer rather than a TCP endpoint: importing twisted.internet.endpoints
-    loads pyOpenSSL and cryptography, which costs start-up time and several MB
-    of memory for nothing here.
+    C{resolve}: host name -> Deferred(address), for a C{target} name (default:
+    the reactor's resolver).
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -54,33 +53,61 @@ def makeService(config, *, port=DEFAULT_PORT, interface=DEFAULT_INTERFACE, respo
     if isinstance(config, str):
         from senselink.config import load
         config = load(config, kinds)
-    daemon = Daemon(config, reactor=reactor, kinds=kinds, respond=respond,
-                    foreground=foreground, resolve=resolve, debug=debug)
-    # UDPServer listening through ArrivalPort: on a wildcard address, replies
-    # leave from the address each request was sent to.
-    udp = UDPServer(port, daemon.udp_protocol, interface=interface,
-                    reactor=ArrivalListener(reactor))
-    udp.setName("udp")
-    udp.setServiceParent(daemon)
-    tcp = TCPServer(port, daemon.tcp_factory, interface=interface, reactor=reactor)
-    tcp.setName("tcp")
-    tcp.setServiceParent(daemon)
-    reloader = Reloader(daemon)
-    reloader.setName("reload")
+    hub, meter, identities = make_plugs(config, reactor, kinds)
+    kasa = make_kasa(config, hub, meter, identities.delivery, port=port, interface=interface,
+                     reactor=reactor, resolve=resolve, respond=respond, debug=debug)
+    daemon = Daemon(config, hub=hub, meter=meter, identities=identities, kasa=kasa,
+                    reactor=reactor, kinds=kinds, foreground=foreground, debug=debug)
+    kasa.setServiceParent(daemon)       # after the sources, the state file and the web
+    reloader = make_reloader(daemon)
     reloader.setServiceParent(daemon)
-    totals = TimerService(REFRESH_INTERVAL, daemon.replies.refresh_totals)
-    totals.clock = reactor
-    totals.setName("totals")
-    totals.setServiceParent(daemon)
     if web_port is not None:
         _add_web_listener(daemon, "web-port", web_port, interface)
     if ingress_port is not None:
         _add_web_listener(daemon, "ingress", ingress_port, interface, allow=(ingress_proxy,),
                           note=f" for Home Assistant's ingress: only {ingress_proxy} may connect")
-    notify = SystemdNotify.from_environment(daemon, reloader, environ)
+    notify = make_systemd(daemon, reloader, reactor, environ)
     if notify is not None:
         notify.setServiceParent(daemon)
     return daemon
+
+
+def make_plugs(config, reactor, kinds):
+    """The plug hub of C{config}'s plugs, and its subscribers that the whole tree shares:
+    C{(hub, meter, identities)} (the identities read the delivery records)."""
+    hub = PlugHub(build_plugs(config, reactor, kinds))
+    meter = EnergyMeter(reactor)
+    hub.subscribe(changed=meter.changed, replaced=meter.watch)
+    delivery = Delivery(reactor)          # which Sense polls carried each plug
+    identities = Identities(delivery)     # the MACs Sense was answered with
+    # The identities note what Sense got of old plugs before their delivery records go.
+    hub.subscribe(replaced=identities.watch)
+    hub.subscribe(replaced=delivery.watch)
+    return hub, meter, identities
+
+
+def make_kasa(config, hub, meter, delivery, *, port, interface, reactor, resolve=None,
+              respond=True, debug=False) -> KasaService:
+    """The Kasa service: responder, guard, target and the listeners on C{port}."""
+    if resolve is None:
+        def resolve(name):              # read at each resolution, as a test may replace it
+            return reactor.resolve(name)
+    return KasaService(config.settings, hub, meter, delivery, port=port, interface=interface,
+                       reactor=reactor, resolve=resolve, respond=respond, debug=debug)
+
+
+def make_reloader(daemon) -> Reloader:
+    """SIGHUP: reload the config through the daemon's public API."""
+    reloader = Reloader(daemon)
+    reloader.setName("reload")
+    return reloader
+
+
+def make_systemd(daemon, reloader, reactor, environ=None):
+    """The systemd notifier (None outside systemd): the daemon's plugs and sources in
+    its STATUS, told of reloads."""
+    return SystemdNotify.from_environment(
+        lambda: status_text(daemon.plugs, daemon.sources), reactor, reloader, environ)
 
 
 def _add_web_listener(daemon, name, port, interface, allow=None, note=""):

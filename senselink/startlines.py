@@ -21,8 +21,8 @@ def log_start(daemon, restored=(), refused=(), identities=()):
     """The start lines. C{restored}: C{(id, watts, set time)} of each value set at run time
     that a plug took back; C{refused}: C{(id, words)} of those it could not; C{identities}:
     the words of each plug Sense would see as a new device by accident."""
-    if "udp" in daemon.namedServices and "tcp" in daemon.namedServices:
-        host = daemon.udp_protocol.transport.getHost().host
+    if daemon.kasa.listening:
+        host = daemon.kasa.host
         for what, port in (("UDP", daemon.udp_port), ("TCP", daemon.tcp_port)):
             log.info("Answering Kasa requests on {what} {interface}:{port}", what=what,
                      interface=host, port=port)

@@ -22,20 +22,22 @@ from senselink.kasa.device import ChildState, HS300Strip, StripChildren, local_n
 class ReportedChildren(StripChildren):
     """The reported plugs as the strip's children, read at each request.
 
-    C{daemon} is the running daemon (its public C{plugs} and C{meter}),
-    read at each request so that a reload's new plugs show at once.
+    C{hub} (a L{senselink.plughub.PlugHub}) is read at each request, so that a
+    reload's new plugs show at once; C{meter} (an
+    L{senselink.energy.counters.EnergyMeter}) gives their energy.
     """
 
-    def __init__(self, daemon, clock, tz=None):
-        self.daemon = daemon
+    def __init__(self, hub, meter, clock, tz=None):
+        self.hub = hub
+        self.meter = meter
         self.clock = clock
         self.tz = tz
 
     def children(self):
         now = self.clock.seconds()
-        meter = self.daemon.meter
+        meter = self.meter
         out = []
-        for plug in self.daemon.plugs.reported:
+        for plug in self.hub.plugs.reported:
             energy = meter.get(plug.id)
             out.append(ChildState(
                 plug.alias, plug.on, plug.watts, plug.voltage,
@@ -44,8 +46,8 @@ class ReportedChildren(StripChildren):
         return out
 
     def _energy(self, index):
-        plug = self.daemon.plugs.reported[index]
-        energy = self.daemon.meter.get(plug.id)
+        plug = self.hub.plugs.reported[index]
+        energy = self.meter.get(plug.id)
         if energy is not None:
             energy.advance()
         return energy
@@ -62,7 +64,8 @@ class ReportedChildren(StripChildren):
         return local_now(self.clock.seconds(), self.tz)
 
 
-def make_strip(config, daemon, clock, tz=None) -> HS300Strip:
-    ident = config.settings.device
-    return HS300Strip(ReportedChildren(daemon, clock, tz), alias=ident.alias, mac=ident.mac,
+def make_strip(settings, hub, meter, clock, tz=None) -> HS300Strip:
+    """The strip of C{settings} (a C{DaemonSettings}: its C{device} identity)."""
+    ident = settings.device
+    return HS300Strip(ReportedChildren(hub, meter, clock, tz), alias=ident.alias, mac=ident.mac,
                        device_id=ident.device_id)

@@ -118,12 +118,11 @@ class Notifier:
             self.socket = None
 
 
-def status_text(daemon) -> str:
-    """The C{STATUS=} line: plugs, how many Sense sees, and which sources are connected."""
-    plugs = daemon.plugs
+def status_text(plugs, sources) -> str:
+    """The C{STATUS=} line: plugs (a PlugSet), how many Sense sees, and which of
+    C{sources} (source services) are connected."""
     n = len(plugs)
     text = f"{n} {'plug' if n == 1 else 'plugs'}, {len(plugs.reported)} reported to Sense"
-    sources = daemon.sources
     if sources:
         down = [f"{s.kind} {s.label}".strip() for s in sources if not s.connected]
         text += f"; sources: {len(sources) - len(down)} of {len(sources)} connected"
@@ -139,21 +138,21 @@ class SystemdNotify(MultiService):
 
     Added last to the daemon, it starts once the Kasa listeners have started
     and stops first. C{reloader} (a L{senselink.reload.Reloader}) tells it
-    about reloads. Its timers run on C{clock} (default: the daemon's reactor).
+    about reloads. C{status()} is the C{STATUS=} text now (see L{status_text}). Its
+    timers run on C{clock}.
     """
 
     name = "systemd"
 
-    def __init__(self, daemon, notifier, *, reloader=None, watchdog=None, clock=None,
+    def __init__(self, status, notifier, *, clock, reloader=None, watchdog=None,
                  status_interval=STATUS_INTERVAL):
         super().__init__()
-        self.daemon = daemon
+        self.status = status
         self.notifier = notifier
         self.watchdog = watchdog
         self.pings = 0
         self._status = None
         self._reload_note = ""      # how the last reload failed, for STATUS=
-        clock = daemon.reactor if clock is None else clock
         status = TimerService(status_interval, self.update_status)
         status.clock = clock
         status.setServiceParent(self)
@@ -165,16 +164,17 @@ class SystemdNotify(MultiService):
             reloader.watchers.append(self)
 
     @classmethod
-    def from_environment(cls, daemon, reloader=None, environ=None):
+    def from_environment(cls, status, clock, reloader=None, environ=None):
         """The service for C{NOTIFY_SOCKET} and C{WATCHDOG_USEC}, or None outside systemd."""
         environ = os.environ if environ is None else environ
         notifier = Notifier.from_environment(environ)
         if notifier is None:
             return None
-        return cls(daemon, notifier, reloader=reloader, watchdog=watchdog_interval(environ))
+        return cls(status, notifier, clock=clock, reloader=reloader,
+                   watchdog=watchdog_interval(environ))
 
     def startService(self):
-        self._status = status_text(self.daemon)
+        self._status = self.status()
         self.notifier.send("READY=1", "STATUS=" + self._status)
         if self.watchdog:
             log.info("Notifying systemd, watchdog ping every {interval:.1f} s",
@@ -195,7 +195,7 @@ class SystemdNotify(MultiService):
 
     def update_status(self):
         """Send C{STATUS=} when it changed since the last one sent."""
-        text = self._with_note(status_text(self.daemon))
+        text = self._with_note(self.status())
         if text != self._status:
             self._status = text
             self.notifier.send("STATUS=" + text)
@@ -211,7 +211,7 @@ class SystemdNotify(MultiService):
         rejected (an invalid config), or not applied and why (the old config serves)."""
         self._reload_note = ("" if applied else "; the last reload was rejected" if not why
                              else f"; the last reload was not applied: {why}")
-        self._status = self._with_note(status_text(self.daemon))
+        self._status = self._with_note(self.status())
         self.notifier.send("READY=1", "STATUS=" + self._status)
 
     def _with_note(self, text):

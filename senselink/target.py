@@ -28,16 +28,19 @@ def is_ip(value) -> bool:
 
 
 class Target:
-    """Sets C{protocol.target} (a L{senselink.udp.KasaDatagramProtocol}) from a host.
+    """Aims the Sense replies from a host: C{aim(address)} (the UDP protocol's
+    L{senselink.udp.KasaDatagramProtocol.aim}) is called with an address,
+    L{senselink.udp.UNRESOLVED} (send nothing) or None (the requester).
 
     C{resolve} maps a host name to a Deferred firing with an address; the
     next resolutions are scheduled on C{clock}. L{stop} cancels them.
     """
 
-    def __init__(self, protocol, resolve, clock):
-        self.protocol = protocol
+    def __init__(self, aim, resolve, clock):
+        self.aim = aim
         self.resolve = resolve
         self.clock = clock
+        self.address = None       # what the replies were aimed at last
         self.wanted = None        # the configured target (host name or address), or None
         self.failures = 0         # failed resolutions in a row
         self._call = None         # the next resolution, scheduled
@@ -48,16 +51,19 @@ class Target:
         self._stopped = False
         self.wanted = target or None
         self.failures = 0
-        protocol = self.protocol
         if not target:
-            protocol.target = None
+            self._aim(None)
             return
         if is_ip(target):
-            protocol.target = target
+            self._aim(target)
             log.info("Replies go to target {address}", address=target)
             return
-        protocol.target = UNRESOLVED
+        self._aim(UNRESOLVED)
         self._resolve(target)
+
+    def _aim(self, address):
+        self.address = address
+        self.aim(address)
 
     def stop(self):
         """Resolve nothing more (the daemon stops)."""
@@ -81,13 +87,13 @@ class Target:
     def _resolved(self, address, target):
         if target != self.wanted:
             return          # another target was set meanwhile
-        if address != self.protocol.target:
+        if address != self.address:
             log.info("Replies go to target {target} ({address})", target=target,
                      address=address)
         elif self.failures:
             log.info("Target {target} resolves again ({address})", target=target,
                      address=address)
-        self.protocol.target = address
+        self._aim(address)
         self.failures = 0
         self._later(REFRESH_INTERVAL, target)
 
@@ -97,13 +103,13 @@ class Target:
         delay = RETRY_DELAYS[min(self.failures, len(RETRY_DELAYS) - 1)]
         self.failures += 1
         if self.failures == 1:            # once until it resolves
-            if self.protocol.target is UNRESOLVED:
+            if self.address is UNRESOLVED:
                 log.error("Cannot resolve target {target}: {reason}; Sense requests are not "
                           "answered until it resolves (trying again in {delay} s)",
                           target=target, reason=failure.getErrorMessage(), delay=delay)
             else:
                 log.warn("Cannot resolve target {target} again: {reason}; replies still go to "
                          "{address} (trying again in {delay} s)", target=target,
-                         reason=failure.getErrorMessage(), address=self.protocol.target,
+                         reason=failure.getErrorMessage(), address=self.address,
                          delay=delay)
         self._later(delay, target)

@@ -35,6 +35,11 @@ class KasaDatagramProtocol(DatagramProtocol):
         self.target = target
         self.recent = RecentRequests(clock)
 
+    def aim(self, target):
+        """Send Sense replies to C{target} (an address) from now on; None: to the
+        requester; L{UNRESOLVED}: nowhere (a target name that does not resolve)."""
+        self.target = target
+
     def datagramReceived(self, data, addr, arrival=None):
         """Answer C{data} from C{addr}; C{arrival} (an L{senselink.udpport.Arrival}) says
         where it came in, or is None (bound to one address: nothing to choose)."""

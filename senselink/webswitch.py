@@ -30,11 +30,6 @@ class WebSwitch:
         self.history = None
         self.opened = None       # (listen, service) opened by open() and not yet taken
 
-    def watch(self, plugs):
-        """Keep the history of C{plugs} (a reload's new set); plugs that stay keep theirs."""
-        if self.history is not None:
-            self.history.watch(plugs)
-
     def set(self, options, starting=False):
         """Listen as C{options} (a C{WebOptions}, or None: off) say.
 
@@ -116,7 +111,7 @@ class WebSwitch:
         C{(None, why not)}."""
         if self.history is None:
             self.history = PowerHistory(self.daemon.reactor)
-            self.history.watch(self.daemon.plugs)
+            self.history.follow(self.daemon.hub)
         from senselink import web as _web     # loaded only when configured
         service = _web.make_service(self.daemon, options)
         if named:

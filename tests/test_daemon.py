@@ -40,9 +40,8 @@ class StateFileSettingsTests(unittest.TestCase):
     def start(self, text, plugs=PLUGS):
         daemon = makeService(config_from_text(text + plugs), port=0, interface="127.0.0.1",
                              reactor=self.clock)
-        for child in list(daemon):
-            if child.name in ("udp", "tcp"):
-                child.disownServiceParent()     # the clock is no reactor: no listeners here
+        for name in ("udp", "tcp"):             # the clock is no reactor: no listeners here
+            daemon.kasa.getServiceNamed(name).disownServiceParent()
         daemon.startService()
         self.addCleanup(daemon.stopService)
         return daemon
@@ -88,9 +87,8 @@ class StateFileSettingsTests(unittest.TestCase):
     def test_an_unusable_location_stops_the_start(self):
         daemon = makeService(config_from_text(f"state_file: {self.mktemp()}/x/s.json\n" + PLUGS),
                              port=0, interface="127.0.0.1", reactor=self.clock, foreground=False)
-        for child in list(daemon):
-            if child.name in ("udp", "tcp"):
-                child.disownServiceParent()
+        for name in ("udp", "tcp"):
+            daemon.kasa.getServiceNamed(name).disownServiceParent()
         self.assertRaises(StartupError, daemon.startService)
         self.flushLoggedErrors()
 

@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from senselink import history
 from senselink.history import MINUTES, RECENT_POINTS, RECENT_SECONDS, PlugHistory, PowerHistory
+from senselink.plughub import PlugHub
 from senselink.plugs import Plug, PlugSet
 
 START = 1_700_000_000.0 - (1_700_000_000.0 % 60)    # on a minute boundary
@@ -101,7 +102,7 @@ class PowerHistoryTests(unittest.TestCase):
         a = plug("a", self.clock, 10)
         plugs = PlugSet([a])
         recorder = PowerHistory(self.clock)
-        recorder.watch(plugs)
+        recorder.follow(PlugHub(plugs))
         self.clock.advance(5)
         a.set_power(20.0)
         self.assertEqual(recorder["a"].recent(self.clock.seconds()),
@@ -110,13 +111,14 @@ class PowerHistoryTests(unittest.TestCase):
     def test_reload_keeps_plugs_that_stay(self):
         a, b = plug("a", self.clock, 1), plug("b", self.clock, 2)
         recorder = PowerHistory(self.clock)
-        recorder.watch(PlugSet([a, b]))
+        hub = PlugHub(PlugSet([a, b]))
+        recorder.follow(hub)
         self.clock.advance(3)
         a.set_power(4.0)
         kept = recorder["a"]
         a2 = plug("a", self.clock, 4)        # rebuilt under its id, same value
         c = plug("c", self.clock, 9)
-        recorder.watch(PlugSet([a2, c]))
+        hub.replace(PlugSet([a2, c]))
         self.assertIs(recorder["a"], kept)
         self.assertIsNone(recorder.get("b"))
         self.assertEqual(a.observers, [])    # the old plug is no longer watched

@@ -6,6 +6,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from senselink.kasa import messages
+from senselink.plughub import PlugHub
 from senselink.replies import SenseReplyCache
 from tests.energy.helpers import at, setup_plugs
 
@@ -14,7 +15,8 @@ class SenseReplyTests(unittest.TestCase):
     def test_total_in_sense_reply_follows_on_a_coarse_schedule(self):
         clock = task.Clock()
         plugs, meter = setup_plugs(clock, at(2026, 11, 26, 8, 0))
-        cache = SenseReplyCache(plugs, meter.total_kwh)
+        cache = SenseReplyCache(total_kwh=meter.total_kwh)
+        PlugHub(plugs).subscribe(changed=cache.changed, replaced=cache.replace)
         heater = plugs["heater"]
         first = cache.reply(heater)
         clock.advance(1)
@@ -30,7 +32,9 @@ class CacheTests(unittest.TestCase):
     def setUp(self):
         self.clock = task.Clock()
         self.plugs, self.meter = setup_plugs(self.clock, at(2026, 11, 26, 8, 0))
-        self.cache = SenseReplyCache(self.plugs, self.meter.total_kwh)
+        self.cache = SenseReplyCache(total_kwh=self.meter.total_kwh)
+        self.hub = PlugHub(self.plugs)
+        self.hub.subscribe(changed=self.cache.changed, replaced=self.cache.replace)
 
     def test_replies_are_the_encoded_sense_replies(self):
         replies = [json.loads(messages.decrypt(r)) for r in self.cache.sense_replies()]
@@ -57,7 +61,7 @@ class CacheTests(unittest.TestCase):
     def test_a_replaced_plug_set_is_no_longer_observed(self):
         old = self.plugs
         plugs, _ = setup_plugs(self.clock)
-        self.cache.replace(plugs)
+        self.hub.replace(plugs)
         self.assertFalse([p for p in old if self.cache.changed in p.observers])
         self.assertTrue(all(self.cache.changed in p.observers for p in plugs))
         replies = self.cache.sense_replies()

@@ -11,6 +11,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from senselink.history import MINUTES, PowerHistory
+from senselink.plughub import PlugHub
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 from senselink.savedhistory import SavedHistory, ceiling, check_entry
 from tests.restart_support import TOKEN, MutableRestartCase
@@ -31,10 +32,16 @@ def daemon(clock, max_plug_watts=10_000.0):
     ab.add(b)
     plugs = PlugSet([a, b, ab])
     history = PowerHistory(clock)
-    history.watch(plugs)
+    history.follow(PlugHub(plugs))
     return SimpleNamespace(plugs=plugs, history=history, reactor=clock,
                            config=SimpleNamespace(settings=SimpleNamespace(
                                max_plug_watts=max_plug_watts)))
+
+
+def saved_history(ns):
+    """The state file's history section of a daemon made by L{daemon}."""
+    return SavedHistory(PlugHub(ns.plugs), ns.reactor, lambda: ns.history,
+                        lambda: ns.config.settings.max_plug_watts)
 
 
 class SaveAndLoadTests(unittest.TestCase):
@@ -47,11 +54,11 @@ class SaveAndLoadTests(unittest.TestCase):
         for watts in (100, 250, 75):
             before.plugs["a"].set_power(watts)
             self.clock.advance(130)
-        saved = json.loads(json.dumps(SavedHistory(before).snapshot()))
+        saved = json.loads(json.dumps(saved_history(before).snapshot()))
         self.assertEqual(set(saved), {"a", "b", "ab"})
         self.clock.advance(30)                    # the restart
         after = daemon(self.clock)
-        self.assertEqual(SavedHistory(after).restore(saved), [])
+        self.assertEqual(saved_history(after).restore(saved), [])
         now = self.clock.seconds()
         recent = after.history["a"].recent(now)
         self.assertEqual(recent, [(START, 100.0), (START + 130, 250.0), (START + 260, 75.0),
@@ -64,10 +71,10 @@ class SaveAndLoadTests(unittest.TestCase):
     def test_old_points_are_dropped(self):
         before = daemon(self.clock)
         before.plugs["a"].set_power(500)
-        saved = SavedHistory(before).snapshot()
+        saved = saved_history(before).snapshot()
         self.clock.advance(86400 + 120)
         after = daemon(self.clock)
-        self.assertEqual(SavedHistory(after).restore(saved), [])
+        self.assertEqual(saved_history(after).restore(saved), [])
         now = self.clock.seconds()
         self.assertEqual(after.history["a"].recent(now), [(now, 0.0)])
         self.assertEqual(len(after.history["a"].minutes(now)), 1)   # the minute in progress
@@ -76,13 +83,13 @@ class SaveAndLoadTests(unittest.TestCase):
         before = daemon(self.clock, max_plug_watts=1000)
         before.plugs["a"].set_power(900)
         before.plugs["b"].set_power(800)
-        saved = json.loads(json.dumps(SavedHistory(before).snapshot()))
+        saved = json.loads(json.dumps(saved_history(before).snapshot()))
         self.assertEqual(saved["ab"]["recent"][-1][1], 1700)  # the aggregate: up to 2000 W
         saved["b"]["recent"][0][1] = 5000.0
         saved["gone"] = "a plug no longer configured is not read"
         self.clock.advance(5)
         after = daemon(self.clock, max_plug_watts=1000)
-        problems = SavedHistory(after).restore(saved)
+        problems = saved_history(after).restore(saved)
         self.assertEqual(problems, [
             "The power history of plug 'b' in the state file is unusable (a value of recent is "
             "not a number of watts from 0 to 1000); it starts empty"])
@@ -93,14 +100,14 @@ class SaveAndLoadTests(unittest.TestCase):
 
     def test_a_section_not_a_mapping_is_one_line(self):
         after = daemon(self.clock)
-        self.assertEqual(len(SavedHistory(after).restore([1, 2])), 1)
-        self.assertEqual(SavedHistory(after).restore(None), [])
+        self.assertEqual(len(saved_history(after).restore([1, 2])), 1)
+        self.assertEqual(saved_history(after).restore(None), [])
 
     def test_without_the_web_interface_nothing_is_kept(self):
         off = daemon(self.clock)
         off.history = None
-        self.assertEqual(SavedHistory(off).snapshot(), {})
-        self.assertEqual(SavedHistory(off).restore({"a": "anything"}), [])
+        self.assertEqual(saved_history(off).snapshot(), {})
+        self.assertEqual(saved_history(off).restore({"a": "anything"}), [])
 
 
 class CheckTests(unittest.TestCase):

@@ -133,7 +133,8 @@ class InProcessTests(unittest.TestCase):
 
         source = Source()
         view = SimpleNamespace(plugs=daemon.plugs, sources=[source])    # what the notifier reads
-        service = systemd.SystemdNotify(view, systemd.Notifier(notify.env), clock=clock)
+        service = systemd.SystemdNotify(lambda: systemd.status_text(view.plugs, view.sources),
+                                        systemd.Notifier(notify.env), clock=clock)
         service.startService()
         self.addCleanup(service.stopService)
         self.assertEqual(notify.read(), [[
@@ -150,7 +151,8 @@ class InProcessTests(unittest.TestCase):
         notify = NotifySocket(self)
         clock = task.Clock()
         daemon = self.start({})
-        service = systemd.SystemdNotify(daemon, systemd.Notifier(notify.env), clock=clock,
+        service = systemd.SystemdNotify(lambda: systemd.status_text(daemon.plugs, daemon.sources),
+                                        systemd.Notifier(notify.env), clock=clock,
                                         watchdog=systemd.watchdog_interval(
                                             {"WATCHDOG_USEC": "30000000"}))
         service.startService()

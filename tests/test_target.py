@@ -14,6 +14,9 @@ class Wire:
     """Stands in for the UDP protocol: only where its replies go."""
     target = None
 
+    def aim(self, target):
+        self.target = target
+
 
 class Resolver:
     """Answers each resolution with the next of C{answers} (an address, or an exception)."""
@@ -40,7 +43,7 @@ class TargetTests(unittest.TestCase):
 
     def target(self, *answers):
         self.resolver = Resolver(*answers)
-        target = Target(self.wire, self.resolver, self.clock)
+        target = Target(self.wire.aim, self.resolver, self.clock)
         self.addCleanup(target.stop)
         return target
 

@@ -3,8 +3,8 @@
 A L{PlugEnergy} keeps a plug's C{total} (what C{emeter.get_realtime}
 reports, in the Sense reply too) and its energy per local day and per local
 month (C{get_daystat}/C{get_monthstat}). Power is piecewise constant between
-changes, so integrating exactly needs one step per change: the counters are
-observers of their plug (see L{senselink.plugs.Plug.changed}), and readers
+changes, so integrating exactly needs one step per change: the meter hears of
+every change of a plug (see L{senselink.plughub}), and readers
 add the energy of the interval still open. Intervals crossing local midnight
 are split between the days.
 """
@@ -193,7 +193,8 @@ class PlugEnergy:
 
 
 class EnergyMeter:
-    """The counters of every plug, by plug id; an observer of the plugs it watches.
+    """The counters of every plug, by plug id; a subscriber of the plug hub
+    (L{senselink.plughub}): L{changed} per plug change, L{watch} per new plug set.
 
     Counters outlive their plugs: a plug that a reload rebuilt under the same
     id (or removed and added again) goes on counting where it stopped.
@@ -204,23 +205,23 @@ class EnergyMeter:
         self.tz = tz
         self.counters = {}
         self.kept = False        # a state file keeps the counters (set by its service)
-        self._observers = {}     # plug -> the observer it was given
 
     def watch(self, plugs):
-        """Count C{plugs} (a L{senselink.plugs.PlugSet}) from now on, instead of the previous set."""
-        for plug, observer in self._observers.items():
-            if observer in plug.observers:
-                plug.observers.remove(observer)
-        self._observers = {}
+        """Count C{plugs} (a L{senselink.plugs.PlugSet}) from now on: a plug new by its id
+        gets counters, a kept or rebuilt one closes its interval at its old value."""
         now = self.clock.seconds()
         for plug in plugs:
             counter = self.counters.get(plug.id)
             if counter is None:
-                counter = self.counters[plug.id] = PlugEnergy(plug, self.clock, self.tz)
+                self.counters[plug.id] = PlugEnergy(plug, self.clock, self.tz)
             else:
                 counter.changed(plug, now)    # the same plug, or one rebuilt under its id
-            plug.observers.append(counter.changed)
-            self._observers[plug] = counter.changed
+
+    def changed(self, plug, now=None):
+        """A plug changed (the hub's C{changed}): its counters close the interval."""
+        counter = self.counters.get(plug.id)
+        if counter is not None:
+            counter.changed(plug, now)
 
     def __getitem__(self, plug_id) -> PlugEnergy:
         return self.counters[plug_id]

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from twisted.logger import formatEvent, globalLogPublisher
 
 from senselink.energy import EnergyMeter
+from senselink.plughub import PlugHub
 from senselink.plugs import AggregatePlug, Plug, PlugSet
 
 UTC = timezone.utc
@@ -31,7 +32,7 @@ def setup_plugs(clock, start=None):
     media.add(tv)
     plugs = PlugSet([heater, lamp, tv, media])
     meter = EnergyMeter(clock, tz=UTC)
-    meter.watch(plugs)
+    PlugHub(plugs).subscribe(changed=meter.changed, replaced=meter.watch)
     return plugs, meter
 
 

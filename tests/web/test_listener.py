@@ -105,7 +105,7 @@ class ListenerTests(unittest.TestCase):
         daemon = makeService(config.load_text(CONFIG, "web.yml"), port=0, interface="127.0.0.1",
                              environ={}, ingress_port=taken.getsockname()[1])
         for kasa in ("udp", "tcp"):                 # bound before the web listener failed
-            self.addCleanup(daemon.getServiceNamed(kasa).stopService)
+            self.addCleanup(daemon.kasa.getServiceNamed(kasa).stopService)
         with self.assertRaises(SystemExit) as caught:
             daemon.privilegedStartService()
         self.assertIn("cannot listen for the web interface (--ingress-port) on 127.0.0.1:",
