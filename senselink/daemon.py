@@ -25,14 +25,13 @@ and systemd.
 from types import MappingProxyType
 
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
 
 from senselink.energy.service import EnergyService, configured_state_file
 from senselink.energy.statefile import check_location
-from senselink.excerpt import clip, shown_name
 from senselink.identities import reported_plugs
 from senselink.log import Logger
 from senselink.mutableplugs import MutablePlugs
+from senselink.runningsources import RunningSources
 from senselink.runvalues import RunValues
 from senselink.savedhistory import SavedHistory
 from senselink.startchildren import start_or_exit
@@ -41,19 +40,10 @@ from senselink.webswitch import WebSwitch
 
 log = Logger()
 
-# Seconds to wait for replaced sources to stop before starting their successors.
-STOP_TIMEOUT = 30
-
 # What each listening child is, for people (by service name).
 LISTENERS = MappingProxyType({"web": "for the web interface on {where}",
              "web-port": "for the web interface (--web-port) on {where}",
              "ingress": "for the web interface (--ingress-port) on {where}"})
-
-
-def describe_source(source) -> str:
-    """C{hass source #2 (plug_a, plug_b)}: a source config, for log lines (ids clipped)."""
-    ids = clip(", ".join(shown_name(plug.id) for plug in source.plugs)) or "no plugs"
-    return f"{source.kind} source #{source.index + 1} ({ids})"
 
 
 def _read(part, name, doc):
@@ -89,17 +79,10 @@ class Daemon(MultiService):
         self.saved_history = SavedHistory(      # that history in the state file
             self.hub, reactor, history=lambda: self.webswitch.history,
             max_plug_watts=lambda: self.config.settings.max_plug_watts)
-        self._sources = []           # (SourceConfig, service) in config order
-        self.sources_parent = MultiService()
-        self.sources_parent.setName("sources")
+        self.sources_parent = RunningSources(reactor, debug)   # the source services
         self.sources_parent.setServiceParent(self)
         self.apply_settings(config, starting=True)
-        for source in config.sources:
-            service = kinds[source.kind].make_service(source, self.plugs, reactor)
-            if service is not None:
-                service.debug = debug
-                service.setServiceParent(self.sources_parent)
-                self._sources.append((source, service))
+        self.sources_parent.start(config, kinds, self.plugs, reactor)
 
     # -- reading --
 
@@ -120,11 +103,11 @@ class Daemon(MultiService):
     @property
     def sources(self):
         """The running source services, in config order."""
-        return [service for _, service in self._sources]
+        return self.sources_parent.in_order
 
     def running_sources(self):
         """C{[(SourceConfig, service), ...]} of the running sources, in config order."""
-        return list(self._sources)
+        return list(self.sources_parent.pairs)
 
     @property
     def reloader(self):
@@ -211,40 +194,9 @@ class Daemon(MultiService):
         """Keep the C{(SourceConfig, service)} pairs in C{keep}, stop every other source,
         then start C{start} (pairs of new services). Fires with the pairs stopped.
 
-        Replaced sources stop first (two connections with one client id would
-        push each other out); their successors start once they have stopped,
-        or after L{STOP_TIMEOUT} seconds.
+        See L{senselink.runningsources.RunningSources.replace}.
         """
-        kept = {id(service) for _, service in keep}
-        stopping = [pair for pair in self._sources if id(pair[1]) not in kept]
-        self._sources = list(keep)
-        stops = [defer.maybeDeferred(service.disownServiceParent) for _, service in stopping]
-        waiting = defer.DeferredList(stops, consumeErrors=True)
-        if stops:
-            waiting.addTimeout(STOP_TIMEOUT, self.reactor)
-
-        def stopped(results):
-            for ok, value in results:
-                if not ok:
-                    log.failure("A replaced source failed to stop", value)
-
-        def late(failure):
-            failure.trap(defer.TimeoutError)
-            log.warn("Replaced sources did not stop within {timeout} s; starting the new "
-                     "ones anyway", timeout=STOP_TIMEOUT)
-
-        def start_new(_):
-            for source, service in start:
-                service.debug = self.debug
-                try:
-                    service.setServiceParent(self.sources_parent)
-                except Exception:
-                    log.failure("Cannot start the {source}", source=describe_source(source))
-                    continue
-                self._sources.append((source, service))
-            return stopping
-
-        return waiting.addCallbacks(stopped, late).addCallback(start_new)
+        return self.sources_parent.replace(keep, start)
 
     def set_target(self, target):
         """Send Sense replies to C{target} (a host name or IP address), or to the requester.

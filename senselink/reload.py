@@ -30,7 +30,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from senselink import config as _config
-from senselink.daemon import describe_source
+from senselink.runningsources import describe_source
 from senselink.excerpt import clip, excerpt, shown_name
 from senselink.log import Logger
 from senselink.reloadplan import plan as plan_reload

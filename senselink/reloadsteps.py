@@ -15,7 +15,7 @@ the replaced ones stop before their successors start).
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from senselink.daemon import describe_source
+from senselink.runningsources import describe_source
 from senselink.excerpt import clip
 from senselink.log import Logger
 from senselink.plugbuilder import prepare_plugs

@@ -23,14 +23,14 @@ MAX_CLASS_LINES = 250
 DAEMON_HOLDERS = {
     "senselink.tap": "TwistdRoot parents the daemon under twistd's application",
     "senselink.reload": "the reloader changes the daemon through its public API",
+    "senselink.reloadsteps": "a reload's steps change the daemon through its public API",
     "senselink.webswitch": "the web section's listener serves the daemon's public API",
     "senselink.web.interface": "the web interface reads the daemon's public API",
 }
 
-# Private methods of our own that a protocol calls on the service that made it
-# (a protocol and its service are one unit, split only because Twisted asks so).
-OWN_CALLBACKS = {"_connection_lost", "_no_answer", "_protocol_error", "_refused",
-                 "_connection_ready", "_subscribed"}
+# Private methods of our own that one object may call on another: none (the MQTT
+# sessions tell their services through events).
+OWN_CALLBACKS = set()
 
 
 def modules():
