@@ -26,8 +26,7 @@ from types import MappingProxyType
 
 from twisted.application.service import MultiService, Service
 
-from senselink.energy.service import EnergyService, configured_state_file
-from senselink.energy.statefile import check_location
+from senselink.energy.switch import StateFileSwitch
 from senselink.identities import reported_plugs
 from senselink.log import Logger
 from senselink.mutableplugs import MutablePlugs
@@ -73,12 +72,13 @@ class Daemon(MultiService):
         self.values = RunValues()    # values set at run time, kept in the state file
         self.mutable = MutablePlugs(hub, self.values, reactor, lambda: self.config,
                                     self._recorded)
-        self.energy = None           # the state file's EnergyService
         self.publisher = None        # the publish section's Publisher, or None
         self.webswitch = WebSwitch(self)   # the web section's listener and history
         self.saved_history = SavedHistory(      # that history in the state file
             self.hub, reactor, history=lambda: self.webswitch.history,
             max_plug_watts=lambda: self.config.settings.max_plug_watts)
+        self.state_file = StateFileSwitch(       # the file that keeps the counters
+            self, meter, reactor, (self.values, self.identities, self.saved_history))
         self.sources_parent = RunningSources(reactor, debug)   # the source services
         self.sources_parent.setServiceParent(self)
         self.apply_settings(config, starting=True)
@@ -108,6 +108,11 @@ class Daemon(MultiService):
     def running_sources(self):
         """C{[(SourceConfig, service), ...]} of the running sources, in config order."""
         return list(self.sources_parent.pairs)
+
+    @property
+    def energy(self):
+        """The state file's EnergyService, or None (C{state_file: false})."""
+        return self.state_file.service
 
     @property
     def reloader(self):
@@ -151,8 +156,7 @@ class Daemon(MultiService):
         self.mutable.switch(plug_id, on)
 
     def _recorded(self):
-        if self.energy is not None:
-            self.energy.save_soon()
+        self.state_file.save_soon()
 
     # -- replacing parts (reload) --
 
@@ -221,7 +225,7 @@ class Daemon(MultiService):
         # The publisher first: it starts before the counters are loaded and connects
         # after; it stops after their last save, and publishes what was saved.
         self._set_publisher(settings.publish)
-        problem = self._set_state_file(settings, starting)
+        problem = self.state_file.set(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
         if web and (starting or settings.web != self.webswitch.settings):
@@ -230,46 +234,10 @@ class Daemon(MultiService):
                 kept["web"] = problem     # the old listener and its options stay
         return kept
 
-    def _set_state_file(self, settings, starting):
-        """Keep the counters in the configured state file (or in memory only).
-
-        @return: why the file could not be changed (the old one stays), or None.
-        """
-        path = configured_state_file(settings)
-        interval = settings.state_save_interval
-        old = self.energy
-        if old is not None and (old.path, old.save_interval) == (path, interval):
-            return
-        if old is None and path is None:
-            if starting:
-                log.info("state_file is false: the energy counters are kept in memory only")
-            return
-        problem = None if starting else self.state_file_problem(settings)
-        if problem is not None:
-            return problem
-        if old is not None:
-            old.disownServiceParent()            # saves to the old file
-            self.energy = None
-        if path is None:
-            self.meter.kept = False
-            log.info("state_file is false: the energy counters are kept in memory only")
-            return
-        self.energy = EnergyService(self.meter, path, self.reactor, save_interval=interval,
-                                    load=starting, configured=settings.state_file,
-                                    sections=(self.values, self.identities, self.saved_history))
-        self.energy.setServiceParent(self)
-        if old is not None and old.path != path:
-            log.info("Energy counters are kept in {path} from now on (was {old})",
-                     path=path, old=old.path)
-
     def state_file_problem(self, settings):
         """Why the state file C{settings} name cannot be used (the running one stays),
         or None (it can, it is the running one, or there is none)."""
-        path = configured_state_file(settings)
-        if path is None or (self.energy is not None and self.energy.path == path):
-            return None
-        problem = check_location(path)
-        return None if problem is None else f"{problem}; the counters stay where they were"
+        return self.state_file.problem(settings)
 
     def _set_publisher(self, settings):
         """Publish to MQTT as C{settings} (PublishSettings, or None) say: the running
