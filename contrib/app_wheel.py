@@ -19,6 +19,7 @@ import base64
 import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,11 +71,22 @@ def reproducible(source, target):
             out.writestr(info, entries[name])
 
 
+# Not part of the package: left out of the copy the wheel is built from.
+LEFT_OUT = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
+                                  "_trial_temp*", "benchmarks", "tests", "senselink_app",
+                                  "docs", "examples", "contrib")
+
+
 def main():
     wanted = wheel_name(version())
-    with tempfile.TemporaryDirectory() as built:
+    with tempfile.TemporaryDirectory() as work:
+        # Built from a fresh copy of the tree: a build/ directory left by an
+        # earlier build would bring modules back that were renamed or removed.
+        tree = os.path.join(work, "tree")
+        built = os.path.join(work, "wheel")
+        shutil.copytree(ROOT, tree, ignore=LEFT_OUT)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                        "--wheel-dir", built, ROOT], check=True)
+                        "--wheel-dir", built, tree], check=True)
         [source] = glob.glob(os.path.join(built, "senselink_twisted-*.whl"))
         if os.path.basename(source) != wanted:
             sys.exit(f"pip built {os.path.basename(source)}, expected {wanted}")
