@@ -114,6 +114,7 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
         self.entity_subscriptions = {}   # subscription id -> set of entity ids or None (all)
         self.event_subscriptions = {}    # subscription id -> event_type or None
         self.received = []
+        self.sent = 0                    # messages sent on this connection
         return None
 
     def onOpen(self):
@@ -130,6 +131,7 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
         home._notify()
 
     def send(self, message):
+        self.sent += 1
         self.sendMessage(json.dumps(message, separators=(",", ":")).encode("utf-8"))
 
     def result(self, mid, result=None):
