@@ -537,7 +537,7 @@ class FallbackTests(HassTestCase):
         self.start("""
 - Heater:
     entity_id: sensor.heater_power
-""")
+""", source_extra=f"auth_token: {TOKEN}\nmax_message_size: 0")    # over the 16 MiB default
         yield until(lambda: self.service.session is not None and self.service.session.ready,
                     timeout=60, what="the 20 MB get_states reply")
         self.assertEqual(self.watts("Heater"), 321.0)
@@ -1031,7 +1031,10 @@ class ConfigTests(unittest.TestCase):
         config = self.load("url: http://hass:8123\nauth_token: abc\n")
         source = config.sources[0].settings
         self.assertEqual(source.url, "ws://hass:8123/api/websocket")
-        self.assertEqual(source.max_message_size, 0)
+        self.assertEqual(source.max_message_size, 16 * 1024 * 1024)
+        # 0 once meant no limit: older configs get the largest allowed.
+        old = self.load("url: http://hass:8123\nauth_token: abc\nmax_message_size: 0\n")
+        self.assertEqual(old.sources[0].settings.message_limit, 256 * 1024 * 1024)
         self.assertTrue(source.verify_tls)
         self.assertFalse(source.supervisor)
         plug = config.plugs["P"].settings
@@ -1052,7 +1055,7 @@ class ConfigTests(unittest.TestCase):
                 self.assertEqual(getattr(plug, name), default, name)
         self.assertEqual(plug.entity_id, "light.kitchen")
         self.assertEqual((source.auth_token_file, source.ca_file), (None, None))
-        self.assertEqual((source.max_message_size, source.verify_tls), (0, True))
+        self.assertEqual((source.max_message_size, source.verify_tls), (16 * 1024 * 1024, True))
         with self.assertRaises(dataclasses.FrozenInstanceError):
             plug.state_keypath = "attributes/state"
         with self.assertRaises(dataclasses.FrozenInstanceError):

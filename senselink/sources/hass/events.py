@@ -23,6 +23,13 @@ class TooLarge:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """Autobahn fails the connection: the server broke the websocket protocol (C{reason}:
+    bad UTF-8 in a text message, a fragmented control frame, ...)."""
+    reason: str
+
+
 OPENED = Opened()
 BEGINS = MessageBegins()
 

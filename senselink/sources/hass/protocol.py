@@ -16,7 +16,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 
 from senselink.excerpt import clip
 from senselink.sessiondriver import SessionDriver
-from senselink.sources.hass.events import BEGINS, OPENED, TooLarge
+from senselink.sources.hass.events import BEGINS, OPENED, Broken, TooLarge
 
 DROPPED = "SenseLink dropped the connection"
 
@@ -54,6 +54,13 @@ class HassClientProtocol(WebSocketClientProtocol):
         # the connection; Autobahn's own failing of it is the backstop.
         self.driver.receive(TooLarge(msg_size, max_msg_size))
         super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
+
+    def _fail_connection(self, code=1001, reason="going away"):
+        # Autobahn fails the connection (bad UTF-8, a protocol violation): the session says
+        # why in one line and drops it; Autobahn's own failing is the backstop.
+        if code != 1009:
+            self.driver.receive(Broken(reason))
+        super()._fail_connection(code, reason)
 
     # -- the session's link --
 

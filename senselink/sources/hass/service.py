@@ -115,8 +115,6 @@ class HassService(SourceService):
             from twisted.internet import reactor
         self.reactor = reactor
         self.random = random
-        self.policy = backoffPolicy(self.initial_delay, self.max_delay, self.factor,
-                                    jitter=random)
         if ping_interval is not None:
             self.ping_interval = ping_interval
         if ping_timeout is not None:
@@ -130,7 +128,7 @@ class HassService(SourceService):
         self.label = safe_url(self.url)
         self._token = settings.auth_token
         self._token_file = settings.auth_token_file
-        self.max_message_size = settings.max_message_size
+        self.max_message_size = settings.message_limit
         self.complaints = Complaints(log)
         self.bindings = {}
         for pc in source.plugs:
@@ -212,10 +210,13 @@ class HassService(SourceService):
         end. Sessions that ended before they were ready, or soon after, count
         as failed attempts (L{Readiness}).
         """
+        spread = min(1.0, self.initial_delay)      # the jitter: up to 1 s
         if self._rejected:
-            delay = self.max_delay + self.random()
+            delay = self.max_delay + spread * self.random()
         else:
-            delay = self.policy(max(attempts, 1) - 1)
+            policy = backoffPolicy(self.initial_delay, self.max_delay, self.factor,
+                                   jitter=lambda: spread * self.random())
+            delay = policy(max(attempts, 1) - 1)
         log.info("Reconnecting to Home Assistant at {url} in {delay:.1f} s",
                  url=self.label, delay=delay)
         return delay

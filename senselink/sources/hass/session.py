@@ -26,9 +26,9 @@ from senselink.jsondepth import too_deep
 from senselink.repeats import Repeats
 from senselink.sessiondriver import Abort, Close, Send
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
-from senselink.sources.hass.events import (BEGINS, AuthRejected, Authenticated, EntityChanged,
-                                           Info, MessageBegins, MissingEntities, Opened, Problem,
-                                           Ready, TooLarge)
+from senselink.sources.hass.events import (BEGINS, AuthRejected, Authenticated, Broken,
+                                           EntityChanged, Info, MessageBegins, MissingEntities,
+                                           Opened, Problem, Ready, TooLarge)
 
 MAX_DEPTH = 64              # nesting levels of a message; a deeper one is refused unread
 MESSAGE_TIMEOUT = 60.0      # seconds from a message's first bytes to its last
@@ -90,6 +90,11 @@ class HassSession:
     def ready(self):
         return self.state == READY
 
+    @property
+    def receiving(self):
+        """Whether a message has begun and not ended."""
+        return self._message_by is not None
+
     # -- the driver's calls --
 
     def start(self, now):
@@ -112,6 +117,8 @@ class HassSession:
             self._fatal(f"sent a message of {item.size:,} bytes, over max_message_size "
                         f"({item.limit:,} bytes): reconnecting (raise max_message_size if "
                         f"this Home Assistant is that large)", level="error", once="too large")
+        elif isinstance(item, Broken):
+            self._fatal(f"broke the websocket protocol ({shown(item.reason)}): reconnecting")
         else:
             self._message_by = None
             self.messages += 1
