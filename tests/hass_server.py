@@ -19,6 +19,7 @@ Home Assistant would send.
 import itertools
 import json
 import re
+import struct
 import time
 from datetime import datetime, timezone
 
@@ -37,6 +38,16 @@ def _context_id():
         n, r = divmod(n, 32)
         digits.append(_ULID_CHARS[r])
     return "01M8B4" + "".join(reversed(digits))[6:]
+
+
+def frame_header(size, opcode=1, fin=True):
+    """The head of an unmasked server frame announcing C{size} bytes of payload."""
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        return struct.pack("!BB", first, size)
+    if size < 65536:
+        return struct.pack("!BBH", first, 126, size)
+    return struct.pack("!BBQ", first, 127, size)
 
 
 def _iso(timestamp):
@@ -114,12 +125,13 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
         self.entity_subscriptions = {}   # subscription id -> set of entity ids or None (all)
         self.event_subscriptions = {}    # subscription id -> event_type or None
         self.received = []
+        self.sent = 0                    # messages sent on this connection
         return None
 
     def onOpen(self):
         self.home.connections.append(self)
         if self.home.greet:
-            self.send({"type": "auth_required", "ha_version": HA_VERSION})
+            self.send({"type": "auth_required", "ha_version": self.home.version})
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
@@ -130,7 +142,17 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
         home._notify()
 
     def send(self, message):
+        self.sent += 1
         self.sendMessage(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+
+    def send_text(self, text):
+        """One text message as it is (not JSON, deep JSON, ...)."""
+        self.sent += 1
+        self.sendMessage(text.encode("utf-8") if isinstance(text, str) else text)
+
+    def write_raw(self, data):
+        """Bytes straight to the socket: a frame begun and never finished, ..."""
+        self.transport.write(data)
 
     def result(self, mid, result=None):
         self.send({"id": mid, "type": "result", "success": True, "result": result})
@@ -150,9 +172,9 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
             if (isinstance(message, dict) and message.get("type") == "auth"
                     and message.get("access_token") == self.home.token):
                 self.authenticated = True
-                self.send({"type": "auth_ok", "ha_version": HA_VERSION})
+                self.send({"type": "auth_ok", "ha_version": self.home.version})
             else:
-                self.send({"type": "auth_invalid", "message": "Invalid access token or password"})
+                self.send({"type": "auth_invalid", "message": self.home.invalid_message})
                 self.sendClose(1000)
             self.home._notify()
             return
@@ -162,6 +184,8 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
             if self.home.before_command is not None:
                 self.home.before_command(self, command)
             self.handle(command)
+            if self.home.after_command is not None:
+                self.home.after_command(self, command)
         self.home._notify()
 
     def handle(self, command):
@@ -198,6 +222,8 @@ class HomeAssistantProtocol(WebSocketServerProtocol):
                 ids = set(ids)
             self.entity_subscriptions[mid] = ids
             self.result(mid)
+            if not home.filter_entities:
+                ids = None       # a misbehaving server: every entity it has
             self.send({"id": mid, "type": "event", "event": {"a": {
                 eid: s.as_compressed() for eid, s in home.states.items()
                 if ids is None or eid in ids}}})
@@ -233,7 +259,12 @@ class FakeHomeAssistant:
     C{token}: the only accepted access token. C{supports_subscribe_entities}
     False makes C{subscribe_entities} an C{unknown_command} (older Home
     Assistant). C{answer_pings} False leaves pings unanswered; C{greet} False
-    never sends C{auth_required}.
+    never sends C{auth_required}. To misbehave: C{version} and
+    C{invalid_message} are the text of C{ha_version} and of C{auth_invalid};
+    C{filter_entities} False sends every state in the first
+    C{subscribe_entities} event; C{after_command(protocol, command)} runs
+    after each reply; L{HomeAssistantProtocol.send_text} and C{write_raw}
+    send anything at all.
     """
 
     def __init__(self, token="secret-token", *, supports_subscribe_entities=True, reactor=None):
@@ -245,6 +276,10 @@ class FakeHomeAssistant:
         self.answer_pings = True
         self.greet = True           # False: never send auth_required (a hung server)
         self.before_command = None  # callable(protocol, command), run before each reply
+        self.after_command = None   # callable(protocol, command), run after each reply
+        self.version = HA_VERSION
+        self.invalid_message = "Invalid access token or password"
+        self.filter_entities = True
         self.states = {}
         self.connections = []     # open, protocol objects
         self.closed = []          # protocols whose connection ended

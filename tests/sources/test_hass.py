@@ -25,7 +25,6 @@ from senselink.sources.hass import HassService
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
 from senselink.sources.hass.kind import HassPlugSettings, HassSourceSettings, normalise_url
 from senselink.sources.hass.service import supervisor_url
-from senselink.sources.hass.session import HassSession
 
 from tests import processes
 from tests.hass_server import FakeHomeAssistant, State, state_diff
@@ -103,13 +102,11 @@ class HassTestCase(unittest.TestCase):
         return until(lambda: self.watts(plug_id) == watts, what=f"{plug_id} at {watts} W "
                      f"(now {self.watts(plug_id)} W)")
 
-    @defer.inlineCallbacks
     def roundtrip(self):
-        """Wait until everything the server sent so far has been processed (a ping round)."""
+        """Wait until everything the server sent so far has been processed."""
+        (server,) = self.home.connections
         session = self.service.session
-        got = []
-        session.command({"type": "ping"}, got.append)
-        yield until(lambda: got, what="a pong")
+        return until(lambda: session.messages >= server.sent, what="the messages sent so far")
 
 
 DIMMER = """
@@ -359,7 +356,7 @@ class SubscribeEntitiesTests(HassTestCase):
         yield self.ready()
         for _ in range(3):
             self.clock.advance(5)
-            yield until(lambda: self.service.session._ping_call is not None, what="a pong")
+            yield until(lambda: not self.service.session.pending, what="a pong")
         ids = [c["id"] for c in self.home.commands]
         self.assertEqual(ids, sorted(set(ids)))
         self.assertEqual([c["type"] for c in self.home.commands],
@@ -408,12 +405,12 @@ class SubscribeEntitiesTests(HassTestCase):
         self.assertEqual((self.watts("Lamp"), self.watts("Rest")), (42.0, 12.5))
         # A retry is scheduled on the clock, short: the session had been working.
         (retry,) = self.clock.getDelayedCalls()
-        self.assertLessEqual(retry.getTime() - self.clock.seconds(), 1.0)
+        self.assertEqual(retry.getTime() - self.clock.seconds(), 1.5)    # 1 s + 0.5 s jitter
         # Home Assistant comes back on the same port; REST-only states are gone.
         self.home = FakeHomeAssistant(TOKEN)
         self.home.listen(port)
         self.home.set_state("light.desk_lamp", "off", {"brightness": None})
-        self.clock.advance(1.0)
+        self.clock.advance(1.5)
         yield self.ready(2)
         yield self.settle("Lamp", 1.0)
         self.assertEqual(self.watts("Rest"), 12.5)
@@ -437,19 +434,18 @@ class SubscribeEntitiesTests(HassTestCase):
                          f"authentication rejected by {self.service.label}")
         (retry,) = self.clock.getDelayedCalls()
         delay = retry.getTime() - self.clock.seconds()
-        self.assertGreaterEqual(delay, 0.75 * self.service.max_delay)
-        self.assertLessEqual(delay, self.service.max_delay)
+        self.assertEqual(delay, self.service.max_delay + 0.5)     # the slow end, jittered
         self.clock.advance(delay - 1)
         self.assertEqual(len(self.home.auth_messages), 1)
         self.clock.advance(1)
         yield until(lambda: len(self.home.closed) == 2, what="the second rejection")
         (retry,) = self.clock.getDelayedCalls()
-        self.assertGreaterEqual(retry.getTime() - self.clock.seconds(), 0.75 * self.service.max_delay)
+        self.assertEqual(retry.getTime() - self.clock.seconds(), self.service.max_delay + 0.5)
         rejected = [e for e in logs.events if "rejected the access token" in formatEvent(e)]
         self.assertEqual(len(rejected), 1)
         # With the right token the next attempt works.
         self.home.token = TOKEN
-        self.clock.advance(self.service.max_delay)
+        self.clock.advance(self.service.max_delay + 1)
         yield self.ready()
         self.assertIsNone(self.service.last_error)
         for event in logs.events:
@@ -541,7 +537,7 @@ class FallbackTests(HassTestCase):
         self.start("""
 - Heater:
     entity_id: sensor.heater_power
-""")
+""", source_extra=f"auth_token: {TOKEN}\nmax_message_size: 0")    # over the 16 MiB default
         yield until(lambda: self.service.session is not None and self.service.session.ready,
                     timeout=60, what="the 20 MB get_states reply")
         self.assertEqual(self.watts("Heater"), 321.0)
@@ -600,8 +596,10 @@ class CacheTests(unittest.TestCase):
             {"r": ["sensor.created_later"]},
             {"c": {"sensor.unknown": {"+": {"s": "1"}}}},
         ]
+        wanted = {"light.desk_lamp", "sensor.heater_power", "sensor.plug_rest",
+                  "sensor.created_later"}
         for event in events:
-            apply_entities_event(cache, event)
+            apply_entities_event(cache, event, wanted)
         self.assertEqual(sorted(cache), ["light.desk_lamp", "sensor.heater_power", "sensor.plug_rest"])
         lamp = cache["light.desk_lamp"]
         self.assertEqual((lamp["state"], lamp["attributes"]["brightness"]), ("off", None))
@@ -622,11 +620,11 @@ class CacheTests(unittest.TestCase):
         new = State("light.x", "on", {"brightness": 4, "new": None}, 1.0, 2.0,
                     {"id": "B", "parent_id": "P", "user_id": "U"})
         cache = {}
-        apply_entities_event(cache, {"a": {"light.x": old.as_compressed()}})
+        apply_entities_event(cache, {"a": {"light.x": old.as_compressed()}}, {"light.x"})
         diff = state_diff(old, new)
         self.assertEqual(diff["c"]["light.x"]["-"], {"a": ["gone"]})
         self.assertEqual(diff["c"]["light.x"]["+"]["c"], {"parent_id": "P", "user_id": "U", "id": "B"})
-        apply_entities_event(cache, diff)
+        apply_entities_event(cache, diff, {"light.x"})
         self.assertEqual(cache["light.x"]["attributes"], {"brightness": 4})
         self.assertEqual(cache["light.x"]["last_updated"], 2.0)
         self.assertEqual(cache["light.x"]["context"], {"id": "B", "parent_id": "P", "user_id": "U"})
@@ -846,7 +844,7 @@ class InMemoryTests(unittest.TestCase):
         self.assertFalse(self.service.connected)
         self.assertEqual(self.service.readiness.unready, 1)
         # Refused tokens wait the slow end of the range, every time.
-        self.assertEqual(self.retry_delay(), 0.875 * self.service.max_delay)
+        self.assertEqual(self.retry_delay(), self.service.max_delay + 0.5)
         self.clock.advance(self.retry_delay())
         connection = self.connection()
         connection.send(AUTH_REQUIRED)
@@ -855,25 +853,24 @@ class InMemoryTests(unittest.TestCase):
         # A server that does not close after auth_invalid is dropped after ping_timeout.
         self.clock.advance(self.service.ping_timeout)
         self.assertTrue(connection.transport.aborted)
-        self.assertEqual(len(self.texts("No close after auth_invalid from Home Assistant")), 1)
+        self.assertEqual(len(self.texts("sent no close after auth_invalid within 10 s")), 1)
         self.clock.advance(0)
-        self.assertEqual(self.retry_delay(), 0.875 * self.service.max_delay)
+        self.assertEqual(self.retry_delay(), self.service.max_delay + 0.5)
         self.assertNotIn(TOKEN, "\n".join(self.logs.texts()))
 
     def test_silent_server(self):
         connection = self.start(ping_timeout=10)
         self.clock.advance(9)
-        connection.send(b"partial", opcode=1)    # bytes keep the connection alive...
-        self.clock.advance(9)
         self.assertFalse(connection.transport.aborted)
-        self.clock.advance(1)                    # ...for ping_timeout after the last ones
+        self.clock.advance(1)                    # no auth_required within ping_timeout
         self.assertTrue(connection.transport.aborted)
-        self.assertEqual(len(self.texts("No auth_required from Home Assistant at "
-                                        "ws://hass.local:8123/api/websocket within 10 s")), 1)
+        self.assertEqual([t for t in self.logs.texts() if t.startswith("Home Assistant at")], [
+            "Home Assistant at ws://hass.local:8123/api/websocket sent no auth_required within "
+            "10 s: reconnecting"])
         self.clock.advance(0)
         self.assertEqual(self.service.readiness.unready, 1)
         # ClientService's attempt 1 plus one session that never became ready: 2 s, jittered.
-        self.assertEqual(self.retry_delay(), 0.875 * 2.0)
+        self.assertEqual(self.retry_delay(), 2.0 + 0.5)
         self.assertEqual(self.endpoint.connections[-1].received(), [])   # no token sent
 
     def test_ping_pong(self):
@@ -889,13 +886,13 @@ class InMemoryTests(unittest.TestCase):
         self.assertEqual(connection.received(), [{"id": 3, "type": "ping"}])
         self.clock.advance(10)                   # no pong
         self.assertTrue(connection.transport.aborted)
-        self.assertEqual(len(self.texts("No pong from Home Assistant")), 1)
+        self.assertEqual(len(self.texts("sent no pong within 10 s: reconnecting")), 1)
         self.clock.advance(0)
         self.assertFalse(self.service.connected)
         self.assertIsNone(self.service.session)
-        self.assertEqual(len(self.texts("Disconnected from Home Assistant at")), 1)
+        self.assertEqual(len(self.texts("Disconnected from Home Assistant at")), 0)  # said once
         self.assertEqual(self.plugs["Heater"].watts, 7.0)
-        self.assertEqual(self.retry_delay(), 0.875)    # the session had been ready: 1 s
+        self.assertEqual(self.retry_delay(), 1.5)      # the session had been ready 70 s: 1 s
         self.clock.advance(self.retry_delay())
         self.ready(self.connection(),
                    {"sensor.heater_power": {"s": "8", "a": {}, "c": "01", "lc": 1.0}})
@@ -966,14 +963,14 @@ class InMemoryTests(unittest.TestCase):
         self.login(connection)
         connection.send({"id": 1, "type": "result", "success": True, "result": "x" * 200})
         self.clock.advance(0)
-        self.assertEqual(len(self.texts("larger than max_message_size (100 bytes)")), 1)
+        self.assertEqual(len(self.texts("over max_message_size (100 bytes)")), 1)
         self.assertEqual(self.service.readiness.unready, 1)
         self.clock.advance(self.retry_delay())
         connection = self.connection()
         self.login(connection)
         connection.send({"id": 1, "type": "result", "success": True, "result": "x" * 200})
         self.clock.advance(0)
-        self.assertEqual(len(self.texts("larger than max_message_size")), 1)   # once
+        self.assertEqual(len(self.texts("max_message_size")), 1)   # once
 
     def test_unreadable_token_file(self):
         path = self.mktemp()
@@ -984,7 +981,8 @@ class InMemoryTests(unittest.TestCase):
         connection.send(AUTH_REQUIRED)
         self.assertEqual(connection.received(), [])
         self.assertTrue(connection.transport.aborted)
-        self.assertEqual(len(self.texts("Cannot read the Home Assistant access token")), 1)
+        self.assertEqual(len(self.texts("asks for the access token, and it cannot be read from "
+                                        "its file")), 1)
 
     def test_when_ready_and_stop(self):
         connection = self.start(HEATER + "    timeout_duration: 60\n")
@@ -1002,53 +1000,6 @@ class InMemoryTests(unittest.TestCase):
         self.clock.advance(0)
         self.successResultOf(stopped)
         self.assertEqual(self.clock.getDelayedCalls(), [])
-
-
-class SessionTests(unittest.TestCase):
-    """HassSession alone: messages in, messages out through a link, no connection at all."""
-
-    class Link:
-        def __init__(self):
-            self.sent, self.closed, self.aborted = [], [], 0
-
-        def send_json(self, message):
-            self.sent.append(message)
-
-        def close(self, code=None):
-            self.closed.append(code)
-
-        def abort(self):
-            self.aborted += 1
-
-    def test_conversation(self):
-        clock = task.Clock()
-        config = load_text(config_text("ws://hass:8123", HEATER), "test.yml")
-        plugs = build_plugs(config, clock)
-        service = HassService(config.sources[0], plugs, clock, reactor=clock, ping_interval=5,
-                              ping_timeout=2)
-        link = self.Link()
-        session = HassSession(service, link, clock)
-        session.start()
-        session.dispatch(AUTH_REQUIRED)
-        session.dispatch(AUTH_OK)
-        session.receive('{"id": 1, "type": "result", "success": true, "result": null}')
-        session.dispatch({"id": 1, "type": "event", "event": {"a": {
-            "sensor.heater_power": {"s": "12", "a": {}, "c": "01", "lc": 1.0}}}})
-        self.assertEqual(link.sent, [
-            {"type": "auth", "access_token": TOKEN},
-            {"id": 1, "type": "subscribe_entities", "entity_ids": ["sensor.heater_power"]}])
-        self.assertTrue(session.ready)
-        self.assertEqual(plugs["Heater"].watts, 12.0)
-        clock.advance(5)
-        self.assertEqual(link.sent[-1], {"id": 2, "type": "ping"})
-        clock.advance(1)
-        session.alive()                 # bytes of a long message are arriving
-        clock.advance(1.5)
-        self.assertEqual(link.aborted, 0)
-        clock.advance(0.5)
-        self.assertEqual(link.aborted, 1)
-        session.stop()
-        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class ConfigTests(unittest.TestCase):
@@ -1080,7 +1031,10 @@ class ConfigTests(unittest.TestCase):
         config = self.load("url: http://hass:8123\nauth_token: abc\n")
         source = config.sources[0].settings
         self.assertEqual(source.url, "ws://hass:8123/api/websocket")
-        self.assertEqual(source.max_message_size, 0)
+        self.assertEqual(source.max_message_size, 16 * 1024 * 1024)
+        # 0 once meant no limit: older configs get the largest allowed.
+        old = self.load("url: http://hass:8123\nauth_token: abc\nmax_message_size: 0\n")
+        self.assertEqual(old.sources[0].settings.message_limit, 256 * 1024 * 1024)
         self.assertTrue(source.verify_tls)
         self.assertFalse(source.supervisor)
         plug = config.plugs["P"].settings
@@ -1101,7 +1055,7 @@ class ConfigTests(unittest.TestCase):
                 self.assertEqual(getattr(plug, name), default, name)
         self.assertEqual(plug.entity_id, "light.kitchen")
         self.assertEqual((source.auth_token_file, source.ca_file), (None, None))
-        self.assertEqual((source.max_message_size, source.verify_tls), (0, True))
+        self.assertEqual((source.max_message_size, source.verify_tls), (16 * 1024 * 1024, True))
         with self.assertRaises(dataclasses.FrozenInstanceError):
             plug.state_keypath = "attributes/state"
         with self.assertRaises(dataclasses.FrozenInstanceError):
@@ -1201,13 +1155,18 @@ class ProtocolDetailTests(HassTestCase):
         self.assertEqual(self.watts("Heater"), 2.0)
         self.home.before_command = None
         # A reused id and a command without one get Home Assistant's errors.
-        self.service.session.send_json({"id": 1, "type": "ping"})
-        self.service.session.send_json({"type": "ping"})
+        before = len(self.home.commands)
+        self.service.connection.send({"id": 1, "type": "ping"})
+        self.service.connection.send({"type": "ping"})
+        yield until(lambda: len(self.home.commands) == before + 2, what="the server's answers")
         yield self.roundtrip()
+        # The first is said at once, the second counted and summed up when the minute ends.
+        self.clock.advance(60)
         errors = [t for t in logs.texts() if "refused" in t]
         self.assertEqual(len(errors), 2, errors)
         self.assertIn("id_reuse", errors[0])
         self.assertIn("invalid_format", errors[1])
+        self.assertIn("(and 1 more like it in the last minute)", errors[1])
         self.home.set_state("sensor.heater_power", "3")
         yield self.settle("Heater", 3.0)
 

@@ -17,10 +17,14 @@ log line, not even at DEBUG.
  - L{kind}: the C{hass} settings (L{HassSourceSettings}, L{HassPlugSettings}: each key
    declared once), their converters and checks (L{HassKind})
  - L{service}: the source service, its reconnection and its plugs (L{HassService})
- - L{protocol}: one websocket connection (Autobahn), the link of a session
+ - L{protocol}: one websocket connection (Autobahn), the link of a session run
+   by L{senselink.sessiondriver.SessionDriver}
  - L{session}: the conversation on one connection: authentication,
-   subscription, replies by id, ping/pong (no I/O: dicts in, dicts out)
- - L{cache}: the entity states that the subscriptions' events update (pure)
+   subscription, replies by id, ping/pong, deadlines (a state machine
+   without I/O: messages and the time in, outputs and the next deadline out)
+ - L{events}: what a session takes besides messages, and the events it gives
+ - L{cache}: the states of the configured entities, updated by the
+   subscriptions' events (pure)
 """
 
 from senselink.sources.hass.kind import HassKind

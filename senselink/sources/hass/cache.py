@@ -11,30 +11,59 @@ def _context(value):
     return dict(value) if isinstance(value, dict) else {"id": value}
 
 
-def apply_entities_event(cache: dict, event: dict):
+def _part(event, key, shape):
+    """C{event[key]} when it has the C{shape} Home Assistant sends, else empty; and whether
+    it was there with another shape."""
+    value = event.get(key)
+    if value is None:
+        return shape(), False
+    if isinstance(value, shape):
+        return value, False
+    return shape(), True
+
+
+def apply_entities_event(cache: dict, event: dict, wanted):
     """Apply one C{subscribe_entities} event to C{cache} (entity id -> state object).
 
-    Returns the entity ids whose state object changed or was removed, in order.
+    Only entities in C{wanted} are kept or touched: a server that sends
+    others (added, changed or removed) cannot make the cache grow.
+
+    Returns the entity ids whose state object changed or was removed, in
+    order, and whether part of the event had a shape Home Assistant never
+    sends (that part is skipped).
     """
     touched = []
-    for eid, cs in (event.get("a") or {}).items():
-        if not isinstance(cs, dict):
+    added, bad_a = _part(event, "a", dict)
+    removed, bad_r = _part(event, "r", list)
+    changed, bad_c = _part(event, "c", dict)
+    malformed = bad_a or bad_r or bad_c
+    for eid, cs in added.items():
+        if eid not in wanted:
             continue
+        if not isinstance(cs, dict):
+            malformed = True
+            continue
+        attributes = cs.get("a")
         cache[eid] = {
-            "entity_id": eid, "state": cs.get("s"), "attributes": dict(cs.get("a") or {}),
+            "entity_id": eid, "state": cs.get("s"),
+            "attributes": dict(attributes) if isinstance(attributes, dict) else {},
             "last_changed": cs.get("lc"), "last_updated": cs.get("lu", cs.get("lc")),
             "context": _context(cs.get("c")),
         }
         touched.append(eid)
-    for eid in event.get("r") or ():
-        if isinstance(eid, str):
+    for eid in removed:
+        if isinstance(eid, str) and eid in wanted:
             cache.pop(eid, None)
             touched.append(eid)
-    for eid, diff in (event.get("c") or {}).items():
+    for eid, diff in changed.items():
         entry = cache.get(eid)
-        if entry is None or not isinstance(diff, dict):
+        if entry is None:
             continue
-        plus = diff.get("+") or {}
+        if not isinstance(diff, dict):
+            malformed = True
+            continue
+        plus = diff.get("+")
+        plus = plus if isinstance(plus, dict) else {}
         if "s" in plus:
             entry["state"] = plus["s"]
         if "lc" in plus:
@@ -45,10 +74,13 @@ def apply_entities_event(cache: dict, event: dict):
             entry["context"] = {**entry["context"], **_context(plus["c"])}
         if isinstance(plus.get("a"), dict):
             entry["attributes"] = {**entry["attributes"], **plus["a"]}
-        for key in (diff.get("-") or {}).get("a") or ():
-            entry["attributes"].pop(key, None)
+        minus = diff.get("-")
+        gone = minus.get("a") if isinstance(minus, dict) else None
+        for key in gone if isinstance(gone, list) else ():
+            if isinstance(key, str):
+                entry["attributes"].pop(key, None)
         touched.append(eid)
-    return touched
+    return touched, malformed
 
 
 def apply_state_changed(cache: dict, event: dict, wanted):
@@ -60,7 +92,7 @@ def apply_state_changed(cache: dict, event: dict, wanted):
     if event.get("event_type") != "state_changed" or not isinstance(data, dict):
         return None
     eid = data.get("entity_id")
-    if eid not in wanted:
+    if not isinstance(eid, str) or eid not in wanted:
         return None
     new_state = data.get("new_state")
     if isinstance(new_state, dict):

@@ -18,6 +18,8 @@ from senselink.urls import safe_url, split_url
 
 API_PATH = "/api/websocket"
 MAX_MESSAGE_LIMIT = 256 * 1024 * 1024    # the largest max_message_size a config may set
+# 100,000 entities arrive as one initial event of some 7.6 MB: room for twice that.
+DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 _SCHEMES = MappingProxyType({"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"})
 # Home Assistant's own entity id rule (homeassistant.core.valid_entity_id).
 _ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
@@ -82,11 +84,18 @@ class HassSourceSettings:
     auth_token: str = setting(string, doc="Long-lived access token (or ${ENV_VAR})", secret=True)
     auth_token_file: str = setting(string, doc="File holding the access token "
                                                "(e.g. a Docker secret)")
-    max_message_size: int = setting(integer(0, MAX_MESSAGE_LIMIT), default=0,
-                                    doc="Largest websocket message in bytes (0: no limit)")
+    max_message_size: int = setting(integer(0, MAX_MESSAGE_LIMIT), default=DEFAULT_MAX_MESSAGE,
+                                    doc="Largest websocket message in bytes (default 16 MiB; "
+                                        "0, which once meant no limit, is the largest "
+                                        "allowed: 256 MiB)")
     verify_tls: bool = setting(boolean, default=True, doc="Check the server certificate (wss://)")
     ca_file: str = setting(ca_file_path,
                            doc="PEM file of the CA(s) that signed the server certificate")
+
+    @property
+    def message_limit(self) -> int:
+        """The largest message accepted, in bytes (0 is read as the largest allowed)."""
+        return self.max_message_size or MAX_MESSAGE_LIMIT
 
     @property
     def supervisor(self) -> bool:

@@ -4,8 +4,9 @@ import os
 import random
 from urllib.parse import urlsplit, urlunsplit
 
-from twisted.application.internet import ClientService
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.logger import LogLevel
 
 from senselink.excerpt import excerpt
 from senselink.keypath import lookup, split
@@ -13,8 +14,12 @@ from senselink.log import Logger
 from senselink.power import Feed, PowerModel, UnreadableValue
 from senselink.readings import PowerPaths
 from senselink.regularfile import UnreadableFile, read_regular
+from senselink.sessiondriver import Stalled
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.hass.protocol import HassClientFactory
+from senselink.sources.hass.events import (Authenticated, AuthRejected, EntityChanged, Info,
+                                           MissingEntities, Problem, Ready)
+from senselink.sources.hass.session import MESSAGE_TIMEOUT, HassSession
 from senselink.sources.tls import UnverifiedTLS, client_tls, load_ca_file
 from senselink.urls import safe_url
 
@@ -92,17 +97,17 @@ class HassService(SourceService):
     kind = "hass"
     initial_delay = 1.0
     max_delay = 60.0
-    factor = 2.0
-    jitter = 0.25            # delays are drawn from [(1 - jitter) * d, d]
+    factor = 2.0             # delays: 1, 2, 4, ... 60 s, plus up to 1 s of jitter
     ping_interval = 30.0
     ping_timeout = 10.0
+    message_timeout = MESSAGE_TIMEOUT
 
     def __init__(self, source, plugs, clock, *, reactor=None, random=random.random,
-                 ping_interval=None, ping_timeout=None, endpoint=None):
+                 ping_interval=None, ping_timeout=None, message_timeout=None, endpoint=None):
         """
         @param clock: time for timeouts, keepalive and reconnection delays.
         @param reactor: the network (default: the global reactor).
-        @param random: draws the jitter of reconnection delays, in [0, 1).
+        @param random: draws the jitter of reconnection delays, in [0, 1) seconds.
         @param endpoint: a client endpoint to use instead of the configured one.
         """
         super().__init__(clock)
@@ -114,6 +119,8 @@ class HassService(SourceService):
             self.ping_interval = ping_interval
         if ping_timeout is not None:
             self.ping_timeout = ping_timeout
+        if message_timeout is not None:
+            self.message_timeout = message_timeout
         settings = source.settings
         self.supervisor = settings.supervisor
         self.url = supervisor_url() if self.supervisor else settings.url
@@ -121,7 +128,7 @@ class HassService(SourceService):
         self.label = safe_url(self.url)
         self._token = settings.auth_token
         self._token_file = settings.auth_token_file
-        self.max_message_size = settings.max_message_size
+        self.max_message_size = settings.message_limit
         self.complaints = Complaints(log)
         self.bindings = {}
         for pc in source.plugs:
@@ -136,10 +143,11 @@ class HassService(SourceService):
             self.bindings.setdefault(ps.entity_id, []).append(binding)
         self.entity_ids = sorted(self.bindings)
         self.session = None         # the HassSession of the authenticated connection
+        self.connection = None      # the HassClientProtocol of the newest connection
         self.sessions = 0           # authenticated sessions so far
         self.readiness = Readiness(self.retry_delay, clock)
         self._rejected = False      # the last auth attempt was refused
-        self._too_big = False       # a message over max_message_size was logged
+        self._said = set()          # Problem.once keys logged since a session was last ready
         self.factory = HassClientFactory(self, self.url, reactor)
         if endpoint is None:
             endpoint = self._endpoint(parts, settings)
@@ -173,9 +181,8 @@ class HassService(SourceService):
         return self.readiness.when_ready()
 
     def stopService(self):
-        session = self.session
-        if session is not None:
-            session.close(1000)    # a polite goodbye before the connection is closed
+        if self.session is not None and self.connection is not None:
+            self.connection.close(1000)    # a polite goodbye before the connection is closed
         self.readiness.cancel_waiters("the Home Assistant source stopped")
         return super().stopService()
 
@@ -198,21 +205,62 @@ class HassService(SourceService):
     def retry_delay(self, attempts: int) -> float:
         """Seconds before the next connection attempt after C{attempts} failed ones in a row.
 
-        Exponential, jittered, capped; after Home Assistant refused the token,
-        only the slow end of the range. Sessions that ended before they were
-        ready count as failed attempts (L{Readiness}).
+        Twisted's C{backoffPolicy}: 1, 2, 4, ... capped at 60 s, plus up to
+        1 s of jitter; after Home Assistant refused the token, only the slow
+        end. Sessions that ended before they were ready, or soon after, count
+        as failed attempts (L{Readiness}).
         """
+        spread = min(1.0, self.initial_delay)      # the jitter: up to 1 s
         if self._rejected:
-            base = self.max_delay
+            delay = self.max_delay + spread * self.random()
         else:
-            attempts = max(attempts, 1)
-            base = min(self.max_delay, self.initial_delay * self.factor ** min(attempts - 1, 32))
-        delay = base * (1.0 - self.jitter * self.random())
+            policy = backoffPolicy(self.initial_delay, self.max_delay, self.factor,
+                                   jitter=lambda: spread * self.random())
+            delay = policy(max(attempts, 1) - 1)
         log.info("Reconnecting to Home Assistant at {url} in {delay:.1f} s",
                  url=self.label, delay=delay)
         return delay
 
-    # -- session events (called by the session and its connection) --
+    # -- sessions: made for each connection, their events, their end --
+
+    def new_session(self, connection):
+        """The session of a new connection (the link it rides on)."""
+        self.connection = connection
+        return HassSession(self.entity_ids, self.token, ping_interval=self.ping_interval,
+                           ping_timeout=self.ping_timeout, message_timeout=self.message_timeout)
+
+    def session_event(self, session, event):
+        """An event of C{session}, in order."""
+        event_type = type(event)
+        if event_type is EntityChanged:
+            self.entity_changed(event.entity_id, event.state)
+        elif event_type is Problem:
+            self.problem(event)
+        elif event_type is Authenticated:
+            self.authenticated(session, event.version)
+        elif event_type is Ready:
+            self.readiness.ready(session)
+            self._said.clear()
+        elif event_type is MissingEntities:
+            self.check_missing(event.entity_ids)
+        elif event_type is AuthRejected:
+            self.auth_rejected(event.message)
+        elif event_type is Info:
+            log.info("Home Assistant at {url} {what}", url=self.label, what=event.text)
+        elif event_type is Stalled:
+            self.last_error = f"{self.label} did not read what we sent"
+            log.warn("Home Assistant at {url} left what we sent unread for {seconds:g} s: "
+                     "dropped, reconnecting", url=self.label, seconds=event.seconds)
+
+    def problem(self, event):
+        if event.fatal:
+            self.last_error = f"{self.label} {event.text}"
+        if event.once is not None:
+            if event.once in self._said:
+                return      # said since the last ready session: once is enough
+            self._said.add(event.once)
+        log.emit(LogLevel.levelWithName(event.level), "Home Assistant at {url} {problem}", url=self.label,
+                 problem=event.text)
 
     def authenticated(self, session, version):
         self.complaints.resolved("connect")
@@ -230,38 +278,29 @@ class HassService(SourceService):
             self._rejected = True
             log.error("Home Assistant at {url} rejected the access token ({reason}); "
                       "retrying every minute or so. Check auth_token / auth_token_file.",
-                      url=self.label, reason=message.get("message"))
+                      url=self.label, reason=message)
         else:
             log.debug("Home Assistant at {url} still rejects the access token", url=self.label)
 
-    def session_ready(self, session):
-        self.readiness.ready(session)
-        self._too_big = False
-
-    def session_closed(self, session, was_clean, code, reason):
+    def session_closed(self, session, how, dropped=False):
+        """The connection of C{session} ended: C{how} in words; C{dropped}: by us, and the
+        session said why already."""
         if self.session is session:
             self.session = None
         was_connected = self.connected
         self.connected = False
         self.readiness.ended(session)
-        if code == 1009:
-            self.last_error = (f"{self.label} sent a message larger than max_message_size "
-                               f"({self.max_message_size} bytes)")
-            if not self._too_big:
-                self._too_big = True
-                log.error("Home Assistant at {url} sent a message larger than max_message_size "
-                          "({limit} bytes); raise it or remove it (no limit)",
-                          url=self.label, limit=self.max_message_size)
-        elif not was_connected and self.running and not self._rejected:
-            self.last_error = f"the connection to {self.label} ended before authentication"
+        if not self.running or dropped or self._rejected:
+            return
+        if not was_connected:
+            self.last_error = f"the connection to {self.label} ended before authentication ({how})"
             self.complaints.problem(
                 "connect", "Cannot connect to Home Assistant at {url}: the connection ended "
-                "before authentication ({reason})", url=self.label, reason=reason)
-        elif was_connected and self.running:
-            self.last_error = f"disconnected from {self.label} ({reason or 'connection lost'})"
+                "before authentication ({reason})", url=self.label, reason=how)
+        else:
+            self.last_error = f"disconnected from {self.label} ({how})"
             log.warn("Disconnected from Home Assistant at {url} ({reason}); plugs keep their "
-                     "last values", url=self.label,
-                     reason=reason or ("closed" if was_clean else "connection lost"))
+                     "last values", url=self.label, reason=how)
 
     # -- values --
 
@@ -302,9 +341,10 @@ class HassService(SourceService):
             self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "
                                           "{plugs}", entity=eid, plugs=", ".join(done))
 
-    def check_missing(self, cache):
-        for eid, bindings in self.bindings.items():
-            if eid not in cache:
+    def check_missing(self, entity_ids):
+        for eid in entity_ids:
+            bindings = self.bindings.get(eid, ())
+            if bindings:
                 self.complaints.problem(
                     eid, "Home Assistant at {url} has no entity {entity}; {plugs} keep their "
                     "last values until it appears", url=self.label, entity=eid,

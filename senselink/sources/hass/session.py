@@ -1,261 +1,367 @@
-"""One connection's conversation with Home Assistant, without I/O.
+"""One connection's conversation with Home Assistant: a state machine without I/O.
 
-A L{HassSession} reads decoded messages and answers with dicts: the
-authentication, the subscription (C{subscribe_entities}, or
-C{subscribe_events} and C{get_states} on a server without it), replies
-matched by id, and the keepalive (C{ping} every C{ping_interval} seconds, an
-answer within C{ping_timeout}). Its timers run on an injected clock.
+A L{HassSession} is driven by L{senselink.sessiondriver.SessionDriver}: it
+takes what the connection saw (L{OPENED}: the websocket upgrade was
+answered; L{BEGINS}: the first bytes of a message; a whole message as bytes
+or text; L{TooLarge}) and the time now, and returns outputs: messages to
+send (L{Send} of a dict), L{Close}, L{Abort}, and events for the service
+(L{Authenticated}, L{AuthRejected}, L{EntityChanged}, L{MissingEntities},
+L{Ready}, L{Info}, L{Problem}). It never reads a clock or arms a timer:
+L{next_deadline} says when L{timeout} is due.
 
-It writes through a I{link}, the connection it rides on:
-C{link.send_json(message)}, C{link.close(code=None)} (a websocket close) and
-C{link.abort()} (drop the connection). It reports to its I{service} (a
-L{senselink.sources.hass.service.HassService}): C{token()},
-C{authenticated(session, version)}, C{auth_rejected(message)},
-C{entity_changed(entity_id, state)}, C{check_missing(cache)} and
-C{session_ready(session)}; it reads the service's C{label}, C{entity_ids},
-C{bindings}, C{ping_interval} and C{ping_timeout}.
+The conversation: the upgrade answered and C{auth_required} within
+C{ping_timeout} each, the token, C{auth_ok}, C{subscribe_entities} filtered to
+the configured entities (or C{subscribe_events} and C{get_states} on a server
+without it), then a C{ping} every C{ping_interval} seconds answered within
+C{ping_timeout}. Each message is accepted only where the protocol allows it.
+Liveness is a whole message or a pong, never a byte: a message that has
+begun must end within C{message_timeout}. Complaints about what the server
+sends are clipped excerpts, said once and then counted (L{Repeats}).
 """
 
 import json
 
-from senselink.excerpt import clip, excerpt
-from senselink.log import Logger
+from senselink.excerpt import excerpt, shown_name
+from senselink.jsondepth import too_deep
+from senselink.repeats import Repeats
+from senselink.sessionoutputs import Abort, Close, Send
 from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
+from senselink.sources.hass.events import (BEGINS, AuthRejected, Authenticated, Broken,
+                                           EntityChanged, Info, MessageBegins, MissingEntities,
+                                           Opened, Problem, Ready, TooLarge)
 
-log = Logger(namespace="senselink.sources.hass")
+MAX_DEPTH = 64              # nesting levels of a message; a deeper one is refused unread
+MESSAGE_TIMEOUT = 60.0      # seconds from a message's first bytes to its last
+
+UPGRADING, GREETING, AUTHENTICATING, SUBSCRIBING, READY, REJECTED, ENDED = (
+    "upgrading", "greeting", "authenticating", "subscribing", "ready", "rejected", "ended")
+AUTH_TYPES = ("auth_required", "auth_ok", "auth_invalid")
+
+
+def shown(value) -> str:
+    """A value from the server as a log line shows it: short, control characters escaped."""
+    if isinstance(value, str):
+        return shown_name(value)
+    if isinstance(value, (list, dict)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return excerpt(value)
+
+
+def error_text(message) -> str:
+    """The C{code: message} of a failed result, whatever shape its C{error} has."""
+    error = message.get("error")
+    if isinstance(error, dict):
+        return f"{shown(error.get('code'))}: {shown(error.get('message'))}"
+    return f"error {shown(error)}"
 
 
 class HassSession:
-    """Authentication, subscription, id-matched replies and ping/pong of one connection."""
+    """Authentication, subscription, id-matched replies and keepalive of one connection."""
 
-    def __init__(self, service, link, clock):
-        self.service = service
-        self.link = link
-        self.clock = clock
+    def __init__(self, entity_ids, token, ping_interval=30.0, ping_timeout=10.0,
+                 message_timeout=MESSAGE_TIMEOUT):
+        """
+        @param entity_ids: the entities the plugs follow; nothing else is kept.
+        @param token: the access token, or a callable returning it (it may raise
+            C{OSError} or C{ValueError}: an unreadable token file).
+        """
+        self.entity_ids = sorted(entity_ids)
+        self.wanted = frozenset(entity_ids)
+        self.token = token
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.message_timeout = message_timeout
+        self.state = UPGRADING
         self.next_id = 1
-        self.pending = {}          # command id -> callable(message)
-        self.subscriptions = {}    # subscription id -> callable(event)
-        self.cache = {}            # entity id -> state object (get_states shape)
-        self.authenticated = False
-        self.ready = False
+        self.pending = {}           # command id -> method(message, now)
+        self.subscriptions = {}     # subscription id -> method(event, now)
+        self.cache = {}             # entity id -> state object (get_states shape), wanted only
+        self.messages = 0           # whole messages received
+        self.repeats = Repeats()
+        self.levels = {}            # complaint key -> log level
         self._first_event = False
-        self._ping_call = None
-        self._deadline = None      # the answer awaited: auth_required, auth_ok, a pong, ...
+        self._expected = None       # what we wait for, in the words of its absence
+        self._expect_by = None      # ... and by when
+        self._ping_at = None
+        self._message_by = None     # when the message that has begun must have ended
+        self._out = []
 
-    def start(self):
-        """The connection is made; Home Assistant speaks first (a silent server counts as dead)."""
-        self._expect("auth_required")
+    @property
+    def ready(self):
+        return self.state == READY
 
-    def alive(self):
-        """Bytes arrived: the server lives, even if a large message outlasts the timeout."""
-        deadline = self._deadline
-        if deadline is not None and deadline.active():
-            deadline.reset(self.service.ping_timeout)
+    @property
+    def receiving(self):
+        """Whether a message has begun and not ended."""
+        return self._message_by is not None
 
-    def close(self, code=None):
-        """Close the websocket politely (a close frame, with C{code} if given)."""
-        self.link.close(code)
+    # -- the driver's calls --
 
-    def stop(self):
-        """The connection ended: no more timers."""
-        self._cancel_deadline()
-        if self._ping_call is not None and self._ping_call.active():
-            self._ping_call.cancel()
-        self._ping_call = None
+    def start(self, now):
+        self._out = []
+        self._expect("did not answer the websocket upgrade", now)
+        return self._out
 
-    # -- sending --
+    def receive(self, item, now):
+        self._out = []
+        if self.state == ENDED:
+            return self._out
+        if item is BEGINS or isinstance(item, MessageBegins):
+            if self._message_by is None:
+                self._message_by = now + self.message_timeout
+        elif isinstance(item, Opened):
+            if self.state == UPGRADING:
+                self.state = GREETING
+                self._expect("sent no auth_required", now)
+        elif isinstance(item, TooLarge):
+            self._fatal(f"sent a message of {item.size:,} bytes, over max_message_size "
+                        f"({item.limit:,} bytes): reconnecting (raise max_message_size if "
+                        f"this Home Assistant is that large)", level="error", once="too large")
+        elif isinstance(item, Broken):
+            self._fatal(f"broke the websocket protocol ({shown(item.reason)}): reconnecting")
+        else:
+            self._message_by = None
+            self.messages += 1
+            if self._expected == "sent no pong":
+                self._expect_by = max(self._expect_by, now + self.ping_timeout)
+            self._whole(item, now)
+        return self._out
 
-    def send_json(self, message):
-        self.link.send_json(message)
+    def timeout(self, now):
+        self._out = []
+        if self._message_by is not None:
+            if now >= self._message_by:
+                self._fatal(f"began a message that did not end within "
+                            f"{self.message_timeout:g} s: reconnecting")
+        elif self._expect_by is not None and now >= self._expect_by:
+            self._fatal(f"{self._expected} within {self.ping_timeout:g} s: reconnecting")
+        if self._ping_at is not None and now >= self._ping_at and self.state != ENDED:
+            self._ping_at = None
+            self._command({"type": "ping"}, self._pong)
+            self._expect("sent no pong", now)
+        for key, line in self.repeats.due(now):
+            self._out.append(Problem(line, self.levels.get(key, "warn")))
+        return self._out
 
-    def command(self, message, on_reply=None):
-        """Send a command with the next id; C{on_reply(message)} gets its result (or pong)."""
+    def lost(self, now):
+        self.state = ENDED
+        self._expect_by = self._ping_at = self._message_by = None
+        return [Problem(line, self.levels.get(key, "warn")) for key, line in self.repeats.flush()]
+
+    def next_deadline(self):
+        if self.state == ENDED:
+            return None
+        watch = self._message_by if self._message_by is not None else self._expect_by
+        times = [t for t in (watch, self._ping_at, self.repeats.next_deadline()) if t is not None]
+        return min(times) if times else None
+
+    # -- helpers --
+
+    def _expect(self, missed, now):
+        self._expected, self._expect_by = missed, now + self.ping_timeout
+
+    def _done_waiting(self):
+        self._expected = self._expect_by = None
+
+    def _fatal(self, text, level="warn", once=None):
+        self._out.append(Problem(text, level, fatal=True, once=once))
+        self._out.append(Abort(text))
+        self.state = ENDED
+
+    def _complain(self, key, text, now, level="warn"):
+        self.levels[key] = level
+        for line in self.repeats.note(key, text, now):
+            self._out.append(Problem(line, level))
+
+    def _command(self, message, on_reply):
         cid = self.next_id
         self.next_id += 1
-        message = {"id": cid, **message}
-        if on_reply is not None:
-            self.pending[cid] = on_reply
-        self.send_json(message)
+        self.pending[cid] = on_reply
+        self._out.append(Send({"id": cid, **message}))
         return cid
 
-    # -- receiving --
+    # -- messages --
 
-    def receive(self, payload, is_binary=False):
-        """One websocket message: a JSON message, or (coalesced) a JSON array of them."""
-        try:
-            decoded = json.loads(payload.decode("utf-8") if is_binary else payload)
-        except (UnicodeDecodeError, ValueError) as e:
-            log.warn("Home Assistant at {url} sent a message that is not JSON ({error}); ignored",
-                     url=self.service.label, error=clip(str(e)))
+    def _whole(self, payload, now):
+        text = payload
+        if isinstance(payload, (bytes, bytearray)):
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self._complain("utf-8", f"sent a message that is not UTF-8 ({e.reason} at byte "
+                               f"{e.start} of {len(payload):,}); ignored", now)
+                return
+        if too_deep(text, MAX_DEPTH):
+            self._complain("deep", f"sent a message nested deeper than {MAX_DEPTH} levels "
+                           f"({len(text):,} characters); ignored", now)
             return
-        messages = decoded if isinstance(decoded, list) else [decoded]
-        for message in messages:
+        try:
+            decoded = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            self._complain("json", f"sent a message that is not JSON ({shown(str(e))}): "
+                           f"{excerpt(text)}; ignored", now)
+            return
+        for message in decoded if isinstance(decoded, list) else (decoded,):
+            if self.state == ENDED:
+                return
             if not isinstance(message, dict):
-                log.warn("Home Assistant at {url} sent {kind} instead of a message; ignored",
-                         url=self.service.label, kind=type(message).__name__)
+                self._complain("shape", f"sent {type(message).__name__} instead of a message; "
+                               "ignored", now)
                 continue
             try:
-                self.dispatch(message)
-            except Exception:
-                log.failure("Handling a message from Home Assistant at {url} failed",
-                            url=self.service.label)
+                self._dispatch(message, now)
+            except Exception as e:      # a bug of ours: say it, counted, and go on
+                self._complain("failed", f"sent a message that could not be handled "
+                               f"({type(e).__name__}: {shown(str(e))}); ignored", now, "error")
 
-    def dispatch(self, message):
-        """One decoded message."""
+    def _dispatch(self, message, now):
         message_type = message.get("type")
-        mid = message.get("id")
-        if message_type == "event":
-            handler = self.subscriptions.get(mid)
+        if message_type in AUTH_TYPES:
+            self._auth_message(message_type, message, now)
+        elif self.state == REJECTED:
+            return
+        elif self.state not in (SUBSCRIBING, READY):
+            self._complain("early", f"sent {shown(message_type)} before authentication; "
+                           "ignored", now)
+        elif message_type == "event":
+            handler = self.subscriptions.get(message.get("id")) \
+                if isinstance(message.get("id"), int) else None
             event = message.get("event")
             if handler is not None and isinstance(event, dict):
-                handler(event)
-            return
-        if message_type in ("result", "pong"):
-            handler = self.pending.pop(mid, None)
+                handler(event, now)
+            elif handler is not None:
+                self._complain("event", f"sent an event that is {shown(event)}, not a map; "
+                               "ignored", now)
+        elif message_type in ("result", "pong"):
+            mid = message.get("id")
+            handler = self.pending.pop(mid, None) if isinstance(mid, int) else None
             if handler is not None:
-                handler(message)
-            elif message_type == "result" and not message.get("success", True):
-                self.command_failed(message, "command")
-            return
-        if message_type == "auth_required":
-            self.send_auth(message)
-        elif message_type == "auth_ok":
-            self.auth_ok(message)
-        elif message_type == "auth_invalid":
-            self.authenticated = False
-            self.service.auth_rejected(message)
-            self.close()
-            self._expect("close after auth_invalid")
+                handler(message, now)
+            elif message_type == "result" and message.get("success") is not True:
+                self._complain("refused", f"refused command (id {shown(mid)}): "
+                               f"{error_text(message)}", now, "error")
         else:
-            log.debug("Ignoring a {message_type} message from Home Assistant at {url}",
-                      message_type=excerpt(message_type), url=self.service.label)
+            self._complain("type", f"sent a message of type {shown(message_type)}; ignored",
+                           now, "debug")
 
-    def command_failed(self, message, what):
-        error = message.get("error") or {}
-        log.error("Home Assistant at {url} refused {what} (id {id}): {code}: {reason}",
-                  url=self.service.label, what=what, id=message.get("id"),
-                  code=error.get("code"), reason=error.get("message"))
+    def _auth_message(self, message_type, message, now):
+        state = self.state
+        if state == REJECTED:
+            return
+        if state == GREETING and message_type == "auth_required":
+            self._send_auth(now)
+        elif state == AUTHENTICATING and message_type == "auth_ok":
+            self._authenticated(message, now)
+        elif state == AUTHENTICATING and message_type == "auth_invalid":
+            self.state = REJECTED
+            self._out.append(AuthRejected(shown(message.get("message"))))
+            self._out.append(Close(None))
+            self._expect("sent no close after auth_invalid", now)
+        else:
+            when = ("after authentication" if state in (SUBSCRIBING, READY)
+                    else "before we sent the token" if state == GREETING
+                    else "while the token was being checked")
+            self._fatal(f"sent {message_type} {when}, which its protocol does not allow: "
+                        f"reconnecting")
 
     # -- authentication --
 
-    def send_auth(self, message):
-        self._cancel_deadline()
+    def _send_auth(self, now):
         try:
-            token = self.service.token()
+            token = self.token() if callable(self.token) else self.token
         except (OSError, ValueError, UnicodeDecodeError) as e:
-            log.error("Cannot read the Home Assistant access token for {url} from its file: "
-                      "{reason}", url=self.service.label,
-                      reason=getattr(e, "strerror", None) or str(e))
-            self.link.abort()
+            reason = getattr(e, "strerror", None) or str(e)
+            self._fatal(f"asks for the access token, and it cannot be read from its file: "
+                        f"{shown(reason)}", level="error")
             return
-        # The auth message carries the token: it is built and sent here and never logged.
-        self.send_json({"type": "auth", "access_token": token})
-        self._expect("auth_ok")
+        # The auth message carries the token: it is sent and never logged.
+        self._out.append(Send({"type": "auth", "access_token": token}))
+        self.state = AUTHENTICATING
+        self._expect("sent no auth_ok or auth_invalid", now)
 
-    def auth_ok(self, message):
-        self._cancel_deadline()
-        self.authenticated = True
-        self.service.authenticated(self, message.get("ha_version"))
-        entity_ids = self.service.entity_ids
-        sid = self.command({"type": "subscribe_entities", "entity_ids": entity_ids},
-                           self._subscribed_entities)
+    def _authenticated(self, message, now):
+        self._done_waiting()
+        self.state = SUBSCRIBING
+        self._out.append(Authenticated(shown(message.get("ha_version"))))
+        sid = self._command({"type": "subscribe_entities", "entity_ids": self.entity_ids},
+                            self._subscribed_entities)
         self.subscriptions[sid] = self._entities_event
         self._first_event = True
-        self._schedule_ping()
+        self._ping_at = now + self.ping_interval
 
     # -- subscribe_entities --
 
-    def _subscribed_entities(self, message):
-        if message.get("success"):
-            log.info("Subscribed to {n} entities at {url}", n=len(self.service.entity_ids),
-                     url=self.service.label)
-            self.became_ready()
+    def _subscribed_entities(self, message, now):
+        if message.get("success") is True:
+            self._out.append(Info(f"subscribed to {len(self.entity_ids)} entities"))
+            self._became_ready()
             return
         self.subscriptions.pop(message.get("id"), None)
-        code = (message.get("error") or {}).get("code")
-        if code == "unknown_command":
-            log.info("Home Assistant at {url} does not know subscribe_entities: "
-                     "using subscribe_events and get_states", url=self.service.label)
-            self._fallback()
+        error = message.get("error")
+        if isinstance(error, dict) and error.get("code") == "unknown_command":
+            self._out.append(Info("does not know subscribe_entities: using subscribe_events "
+                                  "and get_states"))
+            sid = self._command({"type": "subscribe_events", "event_type": "state_changed"},
+                                self._subscribed_events)
+            self.subscriptions[sid] = self._state_changed
+            self._command({"type": "get_states"}, self._states)
         else:
-            self.command_failed(message, "subscribe_entities")
-            self.link.abort()
+            self._refused(message, "subscribe_entities")
 
-    def _entities_event(self, event):
-        touched = apply_entities_event(self.cache, event)
+    def _entities_event(self, event, now):
+        touched, malformed = apply_entities_event(self.cache, event, self.wanted)
         for eid in touched:
-            self.service.entity_changed(eid, self.cache.get(eid))
+            self._out.append(EntityChanged(eid, self.cache.get(eid)))
+        if malformed:
+            parts = ", ".join(f"{key}: {type(event[key]).__name__}" for key in ("a", "c", "r")
+                              if key in event)
+            self._complain("entities", f"sent an entities event of a shape Home Assistant "
+                           f"never sends ({parts}); skipped what is misshapen", now)
         if self._first_event:
             self._first_event = False
-            self.service.check_missing(self.cache)
+            self._missing()
+
+    def _missing(self):
+        missing = tuple(eid for eid in self.entity_ids if eid not in self.cache)
+        if missing:
+            self._out.append(MissingEntities(missing))
 
     # -- subscribe_events + get_states --
 
-    def _fallback(self):
-        sid = self.command({"type": "subscribe_events", "event_type": "state_changed"},
-                           self._subscribed_events)
-        self.subscriptions[sid] = self._state_changed
-        self.command({"type": "get_states"}, self._states)
+    def _subscribed_events(self, message, now):
+        if message.get("success") is not True:
+            self._refused(message, "subscribe_events")
 
-    def _subscribed_events(self, message):
-        if not message.get("success"):
-            self.subscriptions.pop(message.get("id"), None)
-            self.command_failed(message, "subscribe_events")
-            self.link.abort()
-
-    def _state_changed(self, event):
-        eid = apply_state_changed(self.cache, event, self.service.bindings)
+    def _state_changed(self, event, now):
+        eid = apply_state_changed(self.cache, event, self.wanted)
         if eid is not None:
-            self.service.entity_changed(eid, self.cache.get(eid))
+            self._out.append(EntityChanged(eid, self.cache.get(eid)))
 
-    def _states(self, message):
-        if not message.get("success") or not isinstance(message.get("result"), list):
-            self.command_failed(message, "get_states")
-            self.link.abort()
+    def _states(self, message, now):
+        result = message.get("result")
+        if message.get("success") is not True or not isinstance(result, list):
+            self._refused(message, "get_states")
             return
-        wanted = self.service.bindings
-        count = 0
-        for entry in message["result"]:
+        for entry in result:
             eid = entry.get("entity_id") if isinstance(entry, dict) else None
-            if eid in wanted:
+            if isinstance(eid, str) and eid in self.wanted:
                 self.cache[eid] = entry
-                self.service.entity_changed(eid, entry)
-            count += 1
-        log.info("Read {n} entity states from {url}", n=count, url=self.service.label)
-        self.service.check_missing(self.cache)
-        self.became_ready()
+                self._out.append(EntityChanged(eid, entry))
+        self._out.append(Info(f"sent {len(result)} entity states"))
+        self._missing()
+        self._became_ready()
 
-    def became_ready(self):
-        if not self.ready:
-            self.ready = True
-            self.service.session_ready(self)
+    def _refused(self, message, what):
+        self._fatal(f"refused {what} (id {shown(message.get('id'))}): {error_text(message)}; "
+                    "reconnecting", level="error")
 
-    # -- liveness --
+    def _became_ready(self):
+        if self.state == SUBSCRIBING:
+            self.state = READY
+            self._out.append(Ready())
 
-    def _schedule_ping(self):
-        self._ping_call = self.clock.callLater(self.service.ping_interval, self._ping)
+    # -- keepalive --
 
-    def _ping(self):
-        self._ping_call = None
-        self.command({"type": "ping"}, self._pong)
-        self._expect("pong")
-
-    def _pong(self, message):
-        self._cancel_deadline()
-        self._schedule_ping()
-
-    def _expect(self, what):
-        """Hang up unless C{what} comes (or bytes keep arriving) within C{ping_timeout}."""
-        self._cancel_deadline()
-        self._deadline = self.clock.callLater(self.service.ping_timeout, self._silent, what)
-
-    def _silent(self, expected):
-        self._deadline = None
-        log.warn("No {expected} from Home Assistant at {url} within {timeout} s: reconnecting",
-                 expected=expected, url=self.service.label, timeout=self.service.ping_timeout)
-        self.link.abort()
-
-    def _cancel_deadline(self):
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
+    def _pong(self, message, now):
+        self._done_waiting()
+        self._ping_at = now + self.ping_interval
