@@ -17,7 +17,9 @@ PURE = ("senselink.kasa.cipher", "senselink.kasa.messages", "senselink.kasa.devi
         "senselink.mqtt.packets", "senselink.mqtt.encode", "senselink.mqtt.decode",
         "senselink.mqtt.topics", "senselink.mqttsession", "senselink.sessionoutputs",
         "senselink.sources.mqtt.session", "senselink.publish.session",
-        "senselink.sources.hass.session", "senselink.sources.hass.events", "senselink.reloadplan")
+        "senselink.sources.hass.session", "senselink.sources.hass.events",
+        "senselink.sources.hass.following", "senselink.sources.hass.messages",
+        "senselink.sources.hass.cache", "senselink.reloadplan")
 
 
 def module_path(name):

@@ -5,7 +5,7 @@ import json
 
 from twisted.trial import unittest
 
-from senselink.sessiondriver import Abort, Close, Send
+from senselink.sessionoutputs import Abort, Close, Send
 from senselink.sources.hass.events import (BEGINS, OPENED, Authenticated, AuthRejected,
                                            EntityChanged, Info, MissingEntities, Problem, Ready,
                                            TooLarge)

@@ -100,3 +100,35 @@ def apply_state_changed(cache: dict, event: dict, wanted):
     else:
         cache.pop(eid, None)
     return eid
+
+
+class EntityCache:
+    """The states of the entities a session follows (and of no others), by entity id."""
+
+    def __init__(self, entity_ids):
+        self.entity_ids = sorted(entity_ids)
+        self.wanted = frozenset(entity_ids)
+        self.states = {}           # entity id -> state object (get_states shape)
+
+    def entities_event(self, event):
+        """A C{subscribe_entities} event: the entity ids touched, and whether part of it
+        was misshapen (see L{apply_entities_event})."""
+        return apply_entities_event(self.states, event, self.wanted)
+
+    def state_changed(self, event):
+        """A C{state_changed} event: the entity id touched, or None."""
+        return apply_state_changed(self.states, event, self.wanted)
+
+    def all_states(self, result):
+        """A C{get_states} result (a list): the wanted entity ids found, in order."""
+        found = []
+        for entry in result:
+            eid = entry.get("entity_id") if isinstance(entry, dict) else None
+            if isinstance(eid, str) and eid in self.wanted:
+                self.states[eid] = entry
+                found.append(eid)
+        return found
+
+    def missing(self):
+        """The wanted entity ids without a state, in name order."""
+        return tuple(eid for eid in self.entity_ids if eid not in self.states)

@@ -8,15 +8,12 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.logger import LogLevel
 
-from senselink.excerpt import excerpt
-from senselink.keypath import lookup, split
 from senselink.log import Logger
-from senselink.power import Feed, PowerModel, UnreadableValue
-from senselink.readings import PowerPaths
 from senselink.regularfile import UnreadableFile, read_regular
 from senselink.sessiondriver import Stalled
 from senselink.sources.base import Complaints, Readiness, ReportingEndpoint, SourceService
 from senselink.sources.hass.protocol import HassClientFactory
+from senselink.sources.hass.entityplugs import EntityPlugs
 from senselink.sources.hass.events import (Authenticated, AuthRejected, EntityChanged, Info,
                                            MissingEntities, Problem, Ready)
 from senselink.sources.hass.session import MESSAGE_TIMEOUT, HassSession
@@ -67,30 +64,6 @@ def read_token_file(path: str) -> str:
     return token
 
 
-class _Binding:
-    """One plug's reading of one entity (the entity id is the key it is filed under)."""
-
-    __slots__ = ("feed", "state_path", "attribute_path", "power_paths")
-
-    def __init__(self, feed, state_path, attribute_path, power_paths):
-        self.feed = feed
-        self.state_path = state_path
-        self.attribute_path = attribute_path
-        self.power_paths = power_paths      # a PowerPaths, or None
-
-    @property
-    def plug(self):
-        return self.feed.plug
-
-
-def _attribute_path(settings):
-    if settings.attribute is not None:
-        return ("attributes", settings.attribute)
-    if settings.attribute_keypath is not None:
-        return split(settings.attribute_keypath)
-    return None
-
-
 class HassService(SourceService):
     """Keeps one websocket connection to Home Assistant and feeds the source's plugs."""
 
@@ -130,18 +103,10 @@ class HassService(SourceService):
         self._token_file = settings.auth_token_file
         self.max_message_size = settings.message_limit
         self.complaints = Complaints(log)
-        self.bindings = {}
-        for pc in source.plugs:
-            ps = pc.settings
-            attribute_path = _attribute_path(ps)
-            power_paths = PowerPaths.from_settings(ps)
-            feed = Feed(plugs[pc.id], PowerModel.from_settings(ps, pc.max_plug_watts), clock,
-                        timeout=ps.timeout_duration, uses_power=power_paths is not None,
-                        uses_attribute=attribute_path is not None)
-            self.feeds.append(feed)
-            binding = _Binding(feed, split(ps.state_keypath), attribute_path, power_paths)
-            self.bindings.setdefault(ps.entity_id, []).append(binding)
-        self.entity_ids = sorted(self.bindings)
+        self.entities = EntityPlugs(source, plugs, clock, self.complaints, self.label)
+        self.feeds.extend(self.entities.feeds)
+        self.bindings = self.entities.bindings
+        self.entity_ids = self.entities.entity_ids
         self.session = None         # the HassSession of the authenticated connection
         self.connection = None      # the HassClientProtocol of the newest connection
         self.sessions = 0           # authenticated sessions so far
@@ -242,7 +207,7 @@ class HassService(SourceService):
             self.readiness.ready(session)
             self._said.clear()
         elif event_type is MissingEntities:
-            self.check_missing(event.entity_ids)
+            self.entities.missing(event.entity_ids)
         elif event_type is AuthRejected:
             self.auth_rejected(event.message)
         elif event_type is Info:
@@ -305,51 +270,6 @@ class HassService(SourceService):
     # -- values --
 
     def entity_changed(self, eid, state):
-        """A state object arrived for C{eid} (None: the entity is gone).
-
-        Problems are logged once per entity (naming every plug that follows
-        it) until all its plugs read a good value again.
-        """
+        """A state object arrived for C{eid} (None: the entity is gone)."""
         self.touch()
-        bindings = self.bindings.get(eid, ())
-        if state is None:
-            self.complaints.problem(
-                eid, "Home Assistant entity {entity} is gone; {plugs} keep their last values",
-                entity=eid, plugs=_plug_list(bindings))
-            return
-        failed, done = [], []
-        for b in bindings:
-            kwargs = {"state": lookup(state, b.state_path)}
-            if b.attribute_path is not None:
-                kwargs["attribute"] = lookup(state, b.attribute_path)
-            if b.power_paths is not None:
-                kwargs["power"] = b.power_paths.read(state)
-            try:
-                watts = b.feed.entity(**kwargs)
-            except UnreadableValue as e:
-                failed.append(f"{b.plug.id}: {e}, keeping {b.plug.watts} W")
-                continue
-            done.append(f"{b.plug.id} {watts} W")
-            log.debug("Plug {plug} from {entity}: {watts} W", plug=b.plug.id, entity=eid,
-                      watts=watts)
-        if failed:
-            self.complaints.problem(
-                eid, "Cannot read Home Assistant entity {entity} (state {state}): {problems}",
-                entity=eid, state=excerpt(state.get("state") if isinstance(state, dict) else None),
-                problems="; ".join(failed))
-        else:
-            self.complaints.resolved(eid, "Home Assistant entity {entity} readable again: "
-                                          "{plugs}", entity=eid, plugs=", ".join(done))
-
-    def check_missing(self, entity_ids):
-        for eid in entity_ids:
-            bindings = self.bindings.get(eid, ())
-            if bindings:
-                self.complaints.problem(
-                    eid, "Home Assistant at {url} has no entity {entity}; {plugs} keep their "
-                    "last values until it appears", url=self.label, entity=eid,
-                    plugs=_plug_list(bindings))
-
-
-def _plug_list(bindings):
-    return ", ".join(f"{b.plug.id} ({b.plug.watts} W)" for b in bindings) or "no plugs"
+        self.entities.changed(eid, state)

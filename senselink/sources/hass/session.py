@@ -19,40 +19,19 @@ begun must end within C{message_timeout}. Complaints about what the server
 sends are clipped excerpts, said once and then counted (L{Repeats}).
 """
 
-import json
-
-from senselink.excerpt import excerpt, shown_name
-from senselink.jsondepth import too_deep
 from senselink.repeats import Repeats
 from senselink.sessionoutputs import Abort, Close, Send
-from senselink.sources.hass.cache import apply_entities_event, apply_state_changed
+from senselink.sources.hass.cache import EntityCache
+from senselink.sources.hass.following import Following
 from senselink.sources.hass.events import (BEGINS, AuthRejected, Authenticated, Broken,
-                                           EntityChanged, Info, MessageBegins, MissingEntities,
-                                           Opened, Problem, Ready, TooLarge)
+                                           MessageBegins, Opened, Problem, Ready, TooLarge)
+from senselink.sources.hass.messages import Unreadable, decode, error_text, shown
 
-MAX_DEPTH = 64              # nesting levels of a message; a deeper one is refused unread
 MESSAGE_TIMEOUT = 60.0      # seconds from a message's first bytes to its last
 
 UPGRADING, GREETING, AUTHENTICATING, SUBSCRIBING, READY, REJECTED, ENDED = (
     "upgrading", "greeting", "authenticating", "subscribing", "ready", "rejected", "ended")
 AUTH_TYPES = ("auth_required", "auth_ok", "auth_invalid")
-
-
-def shown(value) -> str:
-    """A value from the server as a log line shows it: short, control characters escaped."""
-    if isinstance(value, str):
-        return shown_name(value)
-    if isinstance(value, (list, dict)):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return excerpt(value)
-
-
-def error_text(message) -> str:
-    """The C{code: message} of a failed result, whatever shape its C{error} has."""
-    error = message.get("error")
-    if isinstance(error, dict):
-        return f"{shown(error.get('code'))}: {shown(error.get('message'))}"
-    return f"error {shown(error)}"
 
 
 class HassSession:
@@ -65,8 +44,8 @@ class HassSession:
         @param token: the access token, or a callable returning it (it may raise
             C{OSError} or C{ValueError}: an unreadable token file).
         """
-        self.entity_ids = sorted(entity_ids)
-        self.wanted = frozenset(entity_ids)
+        self.entities = EntityCache(entity_ids)   # the followed entities' states
+        self.following = Following(self, self.entities)
         self.token = token
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -75,16 +54,19 @@ class HassSession:
         self.next_id = 1
         self.pending = {}           # command id -> method(message, now)
         self.subscriptions = {}     # subscription id -> method(event, now)
-        self.cache = {}             # entity id -> state object (get_states shape), wanted only
         self.messages = 0           # whole messages received
         self.repeats = Repeats()
         self.levels = {}            # complaint key -> log level
-        self._first_event = False
         self._expected = None       # what we wait for, in the words of its absence
         self._expect_by = None      # ... and by when
         self._ping_at = None
         self._message_by = None     # when the message that has begun must have ended
         self._out = []
+
+    @property
+    def cache(self):
+        """Entity id -> state object (get_states shape), for the followed entities only."""
+        return self.entities.states
 
     @property
     def ready(self):
@@ -114,11 +96,11 @@ class HassSession:
                 self.state = GREETING
                 self._expect("sent no auth_required", now)
         elif isinstance(item, TooLarge):
-            self._fatal(f"sent a message of {item.size:,} bytes, over max_message_size "
+            self.fatal(f"sent a message of {item.size:,} bytes, over max_message_size "
                         f"({item.limit:,} bytes): reconnecting (raise max_message_size if "
                         f"this Home Assistant is that large)", level="error", once="too large")
         elif isinstance(item, Broken):
-            self._fatal(f"broke the websocket protocol ({shown(item.reason)}): reconnecting")
+            self.fatal(f"broke the websocket protocol ({shown(item.reason)}): reconnecting")
         else:
             self._message_by = None
             self.messages += 1
@@ -131,13 +113,13 @@ class HassSession:
         self._out = []
         if self._message_by is not None:
             if now >= self._message_by:
-                self._fatal(f"began a message that did not end within "
+                self.fatal(f"began a message that did not end within "
                             f"{self.message_timeout:g} s: reconnecting")
         elif self._expect_by is not None and now >= self._expect_by:
-            self._fatal(f"{self._expected} within {self.ping_timeout:g} s: reconnecting")
+            self.fatal(f"{self._expected} within {self.ping_timeout:g} s: reconnecting")
         if self._ping_at is not None and now >= self._ping_at and self.state != ENDED:
             self._ping_at = None
-            self._command({"type": "ping"}, self._pong)
+            self.command({"type": "ping"}, self._pong)
             self._expect("sent no pong", now)
         for key, line in self.repeats.due(now):
             self._out.append(Problem(line, self.levels.get(key, "warn")))
@@ -163,17 +145,17 @@ class HassSession:
     def _done_waiting(self):
         self._expected = self._expect_by = None
 
-    def _fatal(self, text, level="warn", once=None):
+    def fatal(self, text, level="warn", once=None):
         self._out.append(Problem(text, level, fatal=True, once=once))
         self._out.append(Abort(text))
         self.state = ENDED
 
-    def _complain(self, key, text, now, level="warn"):
+    def complain(self, key, text, now, level="warn"):
         self.levels[key] = level
         for line in self.repeats.note(key, text, now):
             self._out.append(Problem(line, level))
 
-    def _command(self, message, on_reply):
+    def command(self, message, on_reply):
         cid = self.next_id
         self.next_id += 1
         self.pending[cid] = on_reply
@@ -183,35 +165,22 @@ class HassSession:
     # -- messages --
 
     def _whole(self, payload, now):
-        text = payload
-        if isinstance(payload, (bytes, bytearray)):
-            try:
-                text = payload.decode("utf-8")
-            except UnicodeDecodeError as e:
-                self._complain("utf-8", f"sent a message that is not UTF-8 ({e.reason} at byte "
-                               f"{e.start} of {len(payload):,}); ignored", now)
-                return
-        if too_deep(text, MAX_DEPTH):
-            self._complain("deep", f"sent a message nested deeper than {MAX_DEPTH} levels "
-                           f"({len(text):,} characters); ignored", now)
-            return
         try:
-            decoded = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            self._complain("json", f"sent a message that is not JSON ({shown(str(e))}): "
-                           f"{excerpt(text)}; ignored", now)
+            messages = decode(payload)
+        except Unreadable as e:
+            self.complain(e.key, f"{e}; ignored", now)
             return
-        for message in decoded if isinstance(decoded, list) else (decoded,):
+        for message in messages:
             if self.state == ENDED:
                 return
             if not isinstance(message, dict):
-                self._complain("shape", f"sent {type(message).__name__} instead of a message; "
+                self.complain("shape", f"sent {type(message).__name__} instead of a message; "
                                "ignored", now)
                 continue
             try:
                 self._dispatch(message, now)
             except Exception as e:      # a bug of ours: say it, counted, and go on
-                self._complain("failed", f"sent a message that could not be handled "
+                self.complain("failed", f"sent a message that could not be handled "
                                f"({type(e).__name__}: {shown(str(e))}); ignored", now, "error")
 
     def _dispatch(self, message, now):
@@ -221,7 +190,7 @@ class HassSession:
         elif self.state == REJECTED:
             return
         elif self.state not in (SUBSCRIBING, READY):
-            self._complain("early", f"sent {shown(message_type)} before authentication; "
+            self.complain("early", f"sent {shown(message_type)} before authentication; "
                            "ignored", now)
         elif message_type == "event":
             handler = self.subscriptions.get(message.get("id")) \
@@ -230,7 +199,7 @@ class HassSession:
             if handler is not None and isinstance(event, dict):
                 handler(event, now)
             elif handler is not None:
-                self._complain("event", f"sent an event that is {shown(event)}, not a map; "
+                self.complain("event", f"sent an event that is {shown(event)}, not a map; "
                                "ignored", now)
         elif message_type in ("result", "pong"):
             mid = message.get("id")
@@ -238,10 +207,10 @@ class HassSession:
             if handler is not None:
                 handler(message, now)
             elif message_type == "result" and message.get("success") is not True:
-                self._complain("refused", f"refused command (id {shown(mid)}): "
+                self.complain("refused", f"refused command (id {shown(mid)}): "
                                f"{error_text(message)}", now, "error")
         else:
-            self._complain("type", f"sent a message of type {shown(message_type)}; ignored",
+            self.complain("type", f"sent a message of type {shown(message_type)}; ignored",
                            now, "debug")
 
     def _auth_message(self, message_type, message, now):
@@ -261,7 +230,7 @@ class HassSession:
             when = ("after authentication" if state in (SUBSCRIBING, READY)
                     else "before we sent the token" if state == GREETING
                     else "while the token was being checked")
-            self._fatal(f"sent {message_type} {when}, which its protocol does not allow: "
+            self.fatal(f"sent {message_type} {when}, which its protocol does not allow: "
                         f"reconnecting")
 
     # -- authentication --
@@ -271,7 +240,7 @@ class HassSession:
             token = self.token() if callable(self.token) else self.token
         except (OSError, ValueError, UnicodeDecodeError) as e:
             reason = getattr(e, "strerror", None) or str(e)
-            self._fatal(f"asks for the access token, and it cannot be read from its file: "
+            self.fatal(f"asks for the access token, and it cannot be read from its file: "
                         f"{shown(reason)}", level="error")
             return
         # The auth message carries the token: it is sent and never logged.
@@ -283,84 +252,19 @@ class HassSession:
         self._done_waiting()
         self.state = SUBSCRIBING
         self._out.append(Authenticated(shown(message.get("ha_version"))))
-        sid = self._command({"type": "subscribe_entities", "entity_ids": self.entity_ids},
-                            self._subscribed_entities)
-        self.subscriptions[sid] = self._entities_event
-        self._first_event = True
+        self.following.subscribe(now)
         self._ping_at = now + self.ping_interval
 
-    # -- subscribe_entities --
+    # -- keepalive --
 
-    def _subscribed_entities(self, message, now):
-        if message.get("success") is True:
-            self._out.append(Info(f"subscribed to {len(self.entity_ids)} entities"))
-            self._became_ready()
-            return
-        self.subscriptions.pop(message.get("id"), None)
-        error = message.get("error")
-        if isinstance(error, dict) and error.get("code") == "unknown_command":
-            self._out.append(Info("does not know subscribe_entities: using subscribe_events "
-                                  "and get_states"))
-            sid = self._command({"type": "subscribe_events", "event_type": "state_changed"},
-                                self._subscribed_events)
-            self.subscriptions[sid] = self._state_changed
-            self._command({"type": "get_states"}, self._states)
-        else:
-            self._refused(message, "subscribe_entities")
+    def emit(self, output):
+        """One more output of the call under way (for L{Following})."""
+        self._out.append(output)
 
-    def _entities_event(self, event, now):
-        touched, malformed = apply_entities_event(self.cache, event, self.wanted)
-        for eid in touched:
-            self._out.append(EntityChanged(eid, self.cache.get(eid)))
-        if malformed:
-            parts = ", ".join(f"{key}: {type(event[key]).__name__}" for key in ("a", "c", "r")
-                              if key in event)
-            self._complain("entities", f"sent an entities event of a shape Home Assistant "
-                           f"never sends ({parts}); skipped what is misshapen", now)
-        if self._first_event:
-            self._first_event = False
-            self._missing()
-
-    def _missing(self):
-        missing = tuple(eid for eid in self.entity_ids if eid not in self.cache)
-        if missing:
-            self._out.append(MissingEntities(missing))
-
-    # -- subscribe_events + get_states --
-
-    def _subscribed_events(self, message, now):
-        if message.get("success") is not True:
-            self._refused(message, "subscribe_events")
-
-    def _state_changed(self, event, now):
-        eid = apply_state_changed(self.cache, event, self.wanted)
-        if eid is not None:
-            self._out.append(EntityChanged(eid, self.cache.get(eid)))
-
-    def _states(self, message, now):
-        result = message.get("result")
-        if message.get("success") is not True or not isinstance(result, list):
-            self._refused(message, "get_states")
-            return
-        for entry in result:
-            eid = entry.get("entity_id") if isinstance(entry, dict) else None
-            if isinstance(eid, str) and eid in self.wanted:
-                self.cache[eid] = entry
-                self._out.append(EntityChanged(eid, entry))
-        self._out.append(Info(f"sent {len(result)} entity states"))
-        self._missing()
-        self._became_ready()
-
-    def _refused(self, message, what):
-        self._fatal(f"refused {what} (id {shown(message.get('id'))}): {error_text(message)}; "
-                    "reconnecting", level="error")
-
-    def _became_ready(self):
+    def became_ready(self):
         if self.state == SUBSCRIBING:
             self.state = READY
             self._out.append(Ready())
-
-    # -- keepalive --
 
     def _pong(self, message, now):
         self._done_waiting()
