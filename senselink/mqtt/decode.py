@@ -1,11 +1,10 @@
 """A byte stream to MQTT 3.1.1 packets: L{Decoder}.
 
-A decoder reads what one side of a connection sends: C{Decoder(BROKER)} the
-packets a broker sends to a client (CONNACK, PUBLISH, PUBACK, SUBACK,
-PINGRESP), C{Decoder(CLIENT)} the packets our clients send (CONNECT with
-or without a will, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ, DISCONNECT; for
-tests and fake brokers). Feed it
-bytes however TCP cut them; it returns the packets completed so far.
+A decoder reads what one side of a connection sends: C{Decoder(BROKER)} what
+a broker sends a client (CONNACK, PUBLISH, PUBACK, SUBACK, PINGRESP),
+C{Decoder(CLIENT)} what our clients send (CONNECT with or without a will,
+SUBSCRIBE, PUBLISH, PUBACK, PINGREQ, DISCONNECT; for tests and fake brokers).
+Feed it bytes however TCP cut them; it returns the packets completed so far.
 
 Everything is checked as MQTT 3.1.1 says (fixed header flags, shortest
 remaining length, exact lengths, UTF-8 strings without U+0000, non-zero
@@ -20,6 +19,7 @@ of it is skipped as it arrives.
 """
 
 from types import MappingProxyType
+
 from senselink.mqtt.packets import (CONNACK, CONNECT, DISCONNECT, PINGREQ, PINGRESP, PUBACK,
                                     PUBLISH, SUBACK, SUBSCRIBE, SUBSCRIPTION_FAILURE, TYPE_NAMES,
                                     Connack, ConnackCode, Connect, Disconnect, Malformed,
@@ -83,15 +83,12 @@ class Decoder:
     def feed(self, data, on_publish=None) -> list:
         """The packets completed by C{data}: values of L{senselink.mqtt.packets}.
 
-        After malformed input the list ends with one L{Malformed}; later
-        calls return an empty list.
+        After malformed input the list ends with one L{Malformed}; then nothing.
 
-        @param on_publish: a callable given the fields of each L{Publish}
-            (C{topic, payload, qos, retain, packet_id, dup}) as it is read,
-            instead of the value being made and returned (the fast way).
-            Then the list holds at most one packet, the first other one
-            (a control packet, an L{OversizedPublish}, a L{Malformed}):
-            reading stops there, so that the caller sees everything in
+        @param on_publish: given the fields of each L{Publish} (C{topic, payload,
+            qos, retain, packet_id, dup}) as it is read, instead of a value made
+            and returned (the fast way). Then the list holds at most one packet,
+            the first other one, where reading stops: the caller sees all in
             order, and goes on with C{feed(b"", on_publish)}.
         """
         out = []
