@@ -10,6 +10,8 @@ import re
 
 from twisted.trial import unittest
 
+from tests.support import start_service
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "senselink"
 
@@ -45,3 +47,26 @@ class MapTests(unittest.TestCase):
         self.assertTrue(named_in("| `kasa/` (`cipher`) |", PACKAGE / "kasa" / "cipher.py"))
         self.assertTrue(named_in("`sources/` ... `hass/` (`kind`, `cache`)",
                                  PACKAGE / "sources" / "hass" / "cache.py"))
+
+
+def documented_api(doc: str) -> list:
+    """The member names in the first column of the daemon API table."""
+    section = doc.split("## The running daemon and its public API", 1)[1].split("\n## ", 1)[0]
+    names = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            first = line.split("|")[1]
+            names += [re.sub(r"\(.*", "", name) for name in re.findall(r"`([^`]+)`", first)]
+    return names
+
+
+class DaemonApiTests(unittest.TestCase):
+    """The API table of docs/architecture.md names what the running daemon has."""
+
+    def test_every_documented_member_exists(self):
+        doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+        names = documented_api(doc)
+        self.assertIn("set_power", names)
+        daemon = start_service(self, "sources:\n- static:\n    plugs:\n    - a:\n"
+                                     "        max_watts: 5\n")
+        self.assertEqual([name for name in names if not hasattr(daemon, name)], [])
