@@ -33,8 +33,6 @@ from senselink import config as _config
 from senselink.runningsources import describe_source
 from senselink.excerpt import clip, excerpt, shown_name
 from senselink.log import Logger
-from senselink.reloadplan import plan as plan_reload
-from senselink.reloadsteps import NotApplied, ReloadSteps, apply
 from senselink.startlines import moment
 
 log = Logger()
@@ -178,6 +176,9 @@ class Reloader(Service):
 
     def _apply(self, new_config):
         daemon = self.daemon
+        # Loaded at the first reload: start-up does without them.
+        from senselink.reloadplan import plan as plan_reload
+        from senselink.reloadsteps import NotApplied, ReloadSteps, apply
         plan = plan_reload(daemon.config, new_config, daemon.kinds)
         steps = ReloadSteps(daemon, new_config, plan)
         try:
