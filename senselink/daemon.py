@@ -225,11 +225,11 @@ class Daemon(MultiService):
         # The publisher first: it starts before the counters are loaded and connects
         # after; it stops after their last save, and publishes what was saved.
         self._set_publisher(settings.publish)
-        problem = self.state_file.set(settings, starting)
+        problem = self.state_file.reconfigure(settings, starting)
         if problem:
             kept["state_file"] = kept["state_save_interval"] = problem
         if web and (starting or settings.web != self.webswitch.settings):
-            problem = self.webswitch.set(settings.web, starting)
+            problem = self.webswitch.reconfigure(settings.web, starting)
             if problem:
                 kept["web"] = problem     # the old listener and its options stay
         return kept

@@ -196,6 +196,6 @@ class ReloadSteps:
     def take_web(self):
         web = self.config.settings.web
         if web != self.daemon.webswitch.settings:
-            problem = self.daemon.webswitch.set(web)
+            problem = self.daemon.webswitch.reconfigure(web)
             if problem is not None:
                 raise StepFailed(f"web: {problem}")

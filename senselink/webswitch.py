@@ -30,7 +30,7 @@ class WebSwitch:
         self.history = None
         self.opened = None       # (listen, service) opened by open() and not yet taken
 
-    def set(self, options, starting=False):
+    def reconfigure(self, options, starting=False):
         """Listen as C{options} (a C{WebOptions}, or None: off) say.
 
         Only a changed C{listen} rebinds: the new listener is opened before the old

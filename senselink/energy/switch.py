@@ -29,7 +29,7 @@ class StateFileSwitch:
         self.sections = tuple(sections)
         self.service = None        # the running EnergyService, or None
 
-    def set(self, settings, starting):
+    def reconfigure(self, settings, starting=False):
         """Keep the counters in the file C{settings} name (or in memory only).
 
         @return: why the file could not be changed (the old one stays), or None.
