@@ -179,10 +179,8 @@ class Daemon(MultiService):
 
     def _watch_plugs(self, config, plugs):
         self.config = config
-        self.hub.replace(plugs)   # meter, replies, identities, delivery, history follow
+        self.hub.replace(plugs)   # meter, replies, identities, delivery, history, publisher
         self.values.keep_only(plugs, config)
-        if self.publisher is not None:
-            self.publisher.replace_plugs(plugs)
 
     def identity_warnings(self):
         """A warning per reported plug Sense would see as a new device by accident
@@ -243,12 +241,12 @@ class Daemon(MultiService):
         """Publish to MQTT as C{settings} (PublishSettings, or None) say: the running
         publisher takes what it can in place; a new broker or prefix is a new publisher."""
         old = self.publisher
-        if old is not None and settings is not None and old.reconfigure(settings, self.plugs):
+        if old is not None and settings is not None and old.reconfigure(settings):
             return
         if old is not None:
             self.publisher = None
             old.disownServiceParent()        # says offline and disconnects
         if settings is not None:
             from senselink.publish import Publisher   # loaded only when configured
-            self.publisher = Publisher(settings, self.plugs, self.meter, self.reactor)
+            self.publisher = Publisher(settings, self.hub, self.meter, self.reactor)
             self.publisher.setServiceParent(self)

@@ -104,3 +104,13 @@ class StructureTests(unittest.TestCase):
                                        "x.yml"), port=0, interface="127.0.0.1", environ={})
         self.assertEqual([child.name for child in daemon.kasa], ["udp", "tcp", "totals"])
         self.assertIs(daemon.getServiceNamed("kasa"), daemon.kasa)
+
+
+class OneWayToFollowPlugsTests(unittest.TestCase):
+    """The plug hub is the one subscription mechanism: nothing else touches observers."""
+
+    def test_only_the_hub_and_the_plugs_touch_observers(self):
+        found = sorted(module for module, tree in modules()
+                       if any(isinstance(node, ast.Attribute) and node.attr == "observers"
+                              for node in ast.walk(tree)))
+        self.assertEqual(found, ["senselink.plughub", "senselink.plugs"])

@@ -11,7 +11,8 @@ from senselink.publish.discovery import energy_text, energy_value, power_text
 
 
 class PlugFeed:
-    """Observes one plug and puts its state messages in the publisher's outbox."""
+    """One plug's state messages for the publisher's outbox (the publisher, following
+    the plug hub, calls L{changed} when the plug changes)."""
 
     def __init__(self, plug, topics, publisher):
         self.plug = plug
@@ -24,10 +25,9 @@ class PlugFeed:
         self.config_sent = {}         # config topic -> payload queued last
         self._wait = None             # a DelayedCall: the end of min_interval
         self._heartbeat = None        # a DelayedCall: max_interval after the last message
-        plug.observers.append(self.changed)
 
     def changed(self, plug, now=None):
-        """The plug's observer: watts now, or when min_interval is over."""
+        """The plug changed: watts now, or when min_interval is over."""
         if self._wait is not None or power_text(self.plug) == self.sent_power:
             return
         now = self.clock.seconds() if now is None else now
@@ -72,17 +72,9 @@ class PlugFeed:
 
     def rebind(self, plug):
         """Follow C{plug} (the same plug rebuilt by a reload) instead."""
-        if plug is not self.plug:
-            self.detach()
-            self.plug = plug
-            plug.observers.append(self.changed)
-
-    def detach(self):
-        if self.changed in self.plug.observers:
-            self.plug.observers.remove(self.changed)
+        self.plug = plug
 
     def stop(self):
-        self.detach()
         for call in (self._wait, self._heartbeat):
             if call is not None and call.active():
                 call.cancel()

@@ -59,8 +59,9 @@ class Publisher(MultiService):
 
     kind = "publish"
 
-    def __init__(self, settings, plugs, meter, clock, reactor=None, endpoint=None):
+    def __init__(self, settings, hub, meter, clock, reactor=None, endpoint=None):
         """
+        @param hub: the plugs in use (a L{senselink.plughub.PlugHub}), followed while running.
         @param meter: the energy counters (L{senselink.energy.counters.EnergyMeter}).
         @param clock: time for timers: rate limits, energy, reconnection, keepalive.
         @param reactor: the network (default: C{clock} when it is a reactor).
@@ -81,7 +82,10 @@ class Publisher(MultiService):
         self.status_topic = status_topic(settings.topic_prefix)
         self.offline = OFFLINE
         self.outbox = Outbox(MAX_TOPICS)
+        self.hub = hub
+        self.subscription = None     # following the hub, while running
         self.feeds = {}              # the plug's node (from its MAC) -> PlugFeed
+        self.by_id = {}              # plug id -> its PlugFeed
         self.session = None          # the connection (SessionProtocol) whose session is up
         self.connected = False
         self.last_error = None
@@ -97,7 +101,7 @@ class Publisher(MultiService):
         self.client_service.setServiceParent(self)
         self.energy_timer = None
         self._energy_every(settings.energy_interval)
-        self.replace_plugs(plugs)
+        self.replace_plugs(hub.plugs)
 
     # -- what is published --
 
@@ -123,6 +127,12 @@ class Publisher(MultiService):
         for feed in self.feeds.values():
             feed.power()
             feed.energy_now(self.meter)
+
+    def plug_changed(self, plug, now=None):
+        """A plug in use changed (the hub's call): its feed, if it is published, goes on."""
+        feed = self.by_id.get(plug.id)
+        if feed is not None and feed.plug is plug:
+            feed.changed(plug, now)
 
     def replace_plugs(self, plugs):
         """Publish the chosen plugs of C{plugs} (a PlugSet) from now on.
@@ -152,6 +162,7 @@ class Publisher(MultiService):
             if fresh and self.running:
                 feed.power()
                 feed.energy_now(self.meter)
+        self.by_id = {feed.plug.id: feed for feed in self.feeds.values()}
         for feed in old.values():
             feed.stop()
             self._clear(list(feed.topics.config.values()) + list(feed.topics.state.values()))
@@ -162,14 +173,14 @@ class Publisher(MultiService):
         for topic in topics:
             self.put(topic, b"", qos=1)
 
-    def reconfigure(self, settings, plugs):
+    def reconfigure(self, settings):
         """Apply new settings in place: False when they need a new connection."""
         if any(getattr(settings, key) != getattr(self.settings, key) for key in CONNECTION_KEYS):
             return False
         self.settings = settings
         if self.energy_timer.step != settings.energy_interval:
             self._energy_every(settings.energy_interval)
-        self.replace_plugs(plugs)
+        self.replace_plugs(self.hub.plugs)
         return True
 
     def _energy_every(self, seconds):
@@ -184,6 +195,8 @@ class Publisher(MultiService):
 
     def startService(self):
         super().startService()
+        self.subscription = self.hub.subscribe(changed=self.plug_changed,
+                                               replaced=self.replace_plugs)
         self.everything()
         log.info("Publishing {n} plug(s) to MQTT broker {label} under {prefix}/",
                  n=len(self.feeds), label=self.label, prefix=self.settings.topic_prefix)
@@ -192,6 +205,9 @@ class Publisher(MultiService):
         """kWh and C{offline} once more, DISCONNECT, then the connection's end."""
         self.energy()
         self.put(self.status_topic, OFFLINE, qos=1)
+        if self.subscription is not None:
+            self.subscription.cancel()
+            self.subscription = None
         for feed in self.feeds.values():
             feed.stop()
         session = self.session

@@ -4,7 +4,8 @@ from twisted.internet import task
 from twisted.trial.unittest import TestCase
 
 from senselink.config.publish import PublishSettings
-from senselink.plugs import Plug
+from senselink.plughub import PlugHub
+from senselink.plugs import Plug, PlugSet
 from senselink.publish.discovery import PlugTopics
 from senselink.publish.feeds import PlugFeed
 from senselink.publish.outbox import Message, Outbox
@@ -39,6 +40,9 @@ class FeedTests(TestCase):
         self.publisher = Recorder(self.clock, min_interval=1.0, max_interval=60.0)
         self.feed = PlugFeed(self.plug, PlugTopics(self.plug, self.publisher.settings),
                              self.publisher)
+        # The publisher follows the plugs through the hub and calls the feed.
+        self.subscription = PlugHub(PlugSet([self.plug])).subscribe(changed=self.feed.changed)
+        self.addCleanup(self.subscription.cancel)
         self.addCleanup(self.feed.stop)
 
     def powers(self):
@@ -88,12 +92,11 @@ class FeedTests(TestCase):
         self.assertEqual([p for _, kind, p in self.publisher.sent if kind == "energy"],
                          [b"2.5", b"2.5", b"2.75"])
 
-    def test_stop_cancels_timers_and_observation(self):
+    def test_stop_cancels_timers(self):
         self.feed.power()
         self.plug.set_power(1.0)
         self.feed.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(self.plug.observers, [])
 
 
 class OutboxTests(TestCase):
