@@ -3,8 +3,7 @@
 A reload replaces the set whole (L{PlugHub.replace}). Whoever follows the
 plugs (the Sense reply cache, the energy meter, the delivery records, the
 identities, the web interface's power history, the MQTT publisher) subscribes
-once with what it
-wants to hear:
+once with what it wants to hear:
 
 - C{changed(plug, now)}: a plug's watts or on/off changed. The hub puts it
   among the C{observers} of every plug of the set in use (so a change costs
