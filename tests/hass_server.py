@@ -374,3 +374,20 @@ class FakeHomeAssistant:
         d = defer.Deferred()
         self._waiters.append((predicate, d))
         return d.addTimeout(timeout, self.reactor)
+
+
+def start_hass_source(testcase, text, clock, **kwargs):
+    """The plugs and the started hass source service of the config C{text} (its first
+    source), on C{clock} and the real reactor; stopped when the test ends."""
+    from twisted.internet import reactor
+
+    from senselink.config import load_text
+    from senselink.plugbuilder import build_plugs
+    from senselink.sources.hass import HassService
+    config = load_text(text, "test.yml")
+    plugs = build_plugs(config, clock)
+    kwargs.setdefault("random", lambda: 0.5)
+    service = HassService(config.sources[0], plugs, clock, reactor=reactor, **kwargs)
+    service.startService()
+    testcase.addCleanup(lambda: service.stopService() if service.running else None)
+    return plugs, service

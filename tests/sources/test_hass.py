@@ -27,7 +27,7 @@ from senselink.sources.hass.kind import HassPlugSettings, HassSourceSettings, no
 from senselink.sources.hass.service import supervisor_url
 
 from tests import processes
-from tests.hass_server import FakeHomeAssistant, State, state_diff
+from tests.hass_server import FakeHomeAssistant, State, start_hass_source, state_diff
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.test-token-do-not-log.c2lnbmF0dXJl"
 
@@ -79,17 +79,8 @@ class HassTestCase(unittest.TestCase):
 
     def start(self, plugs, source_extra="", url=None, **kwargs):
         text = config_text(url or self.home.url, plugs, source_extra)
-        self.config = load_text(text, "test.yml")
-        self.plugs = build_plugs(self.config, self.clock)
-        self.service = HassService(self.config.sources[0], self.plugs, self.clock,
-                                   reactor=reactor, random=lambda: 0.5, **kwargs)
-        self.service.startService()
-        self.addCleanup(self._stop_service)
+        self.plugs, self.service = start_hass_source(self, text, self.clock, **kwargs)
         return self.service
-
-    def _stop_service(self):
-        if self.service.running:
-            return self.service.stopService()
 
     def ready(self, n=1):
         return until(lambda: self.service.sessions >= n and self.service.session is not None
@@ -1425,12 +1416,7 @@ class SupervisorTests(HassTestCase):
         self.home.set_state("light.lamp", "on")
         text = (f"sources:\n  - hass:\n{source_extra}      plugs:\n"
                 + textwrap.indent(textwrap.dedent(self.PLUG), " " * 8))
-        self.config = load_text(text, "app.yml")
-        self.plugs = build_plugs(self.config, self.clock)
-        self.service = HassService(self.config.sources[0], self.plugs, self.clock,
-                                   reactor=reactor, random=lambda: 0.5)
-        self.service.startService()
-        self.addCleanup(self._stop_service)
+        self.plugs, self.service = start_hass_source(self, text, self.clock)
         yield self.ready()
         yield self.settle("Lamp", 42)
 

@@ -13,11 +13,8 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
-from senselink.config import load_text
-from senselink.plugbuilder import build_plugs
-from senselink.sources.hass import HassService
 
-from tests.hass_server import FakeHomeAssistant, State, frame_header
+from tests.hass_server import FakeHomeAssistant, State, frame_header, start_hass_source
 from tests.support import sense, start_service, udp_client
 
 TOKEN = "misbehaving-home-token"
@@ -70,17 +67,8 @@ class MisbehavingCase(unittest.TestCase):
         text = (f"sources:\n  - hass:\n      url: {url or self.home.url}\n"
                 f"      auth_token: {TOKEN}\n{textwrap.indent(extra, ' ' * 6)}"
                 f"      plugs:\n{textwrap.indent(textwrap.dedent(PLUGS).strip(), ' ' * 8)}\n")
-        config = load_text(text, "test.yml")
-        self.plugs = build_plugs(config, self.clock)
-        self.service = HassService(config.sources[0], self.plugs, self.clock, reactor=reactor,
-                                   random=lambda: 0.5, **kwargs)
-        self.service.startService()
-        self.addCleanup(self._stop_service)
+        self.plugs, self.service = start_hass_source(self, text, self.clock, **kwargs)
         return self.service
-
-    def _stop_service(self):
-        if self.service.running:
-            return self.service.stopService()
 
     def ready(self, n=1):
         return until(lambda: self.service.sessions >= n and self.service.session is not None
