@@ -58,6 +58,10 @@ class TokenBucket:
 class Guard:
     """Decides whether a request from C{host} is answered; counts and logs refusals."""
 
+    def count_drops_in(self, counts):
+        """Count the requests dropped in C{counts} (reason -> count), from now on."""
+        self.dropped = counts
+
     def __init__(self, clock, allow_from=ALLOW_FROM.default, rate=RATE_LIMIT.default):
         """C{allow_from}: ip_network objects; C{rate}: a C{RateLimit}, or False (none)."""
         self.clock = clock
@@ -66,7 +70,7 @@ class Guard:
         self.buckets = {}
         self.replies = (TokenBucket(rate.replies_per_second, rate.replies_per_second,
                                     clock.seconds()) if rate else None)
-        self.dropped = {}        # reason -> count
+        self.dropped = {}        # reason -> count (see count_drops_in)
         self._logged = OrderedDict()   # (host, reason) -> time of the last log line, oldest first
         self._verdicts = {}      # host -> DENIED / LIMITED / EXEMPT
 

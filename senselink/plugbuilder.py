@@ -69,16 +69,13 @@ class PlugSwap:
         saved = self.saved = []
         for plug, _ in self.updates:
             saved.append((plug, {name: getattr(plug, name) for name in CONFIG_ATTRIBUTES},
-                          plug.aggregate, list(getattr(plug, "elements", ())),
+                          plug.wiring(),
                           None if isinstance(plug, AggregatePlug)
                           else (plug.value, plug.updated)))
         for plug, attributes in self.updates:
-            for name, value in attributes.items():
-                setattr(plug, name, value)
+            plug.configure(attributes)
         for plug in self.plugs:
-            plug.aggregate = None
-            if isinstance(plug, AggregatePlug):
-                plug.elements = []
+            plug.unwire()
         for plug_id, (watts, on) in self.resets.items():
             self.plugs[plug_id].set_power(watts, on)
         for pc in self.config.plugs.values():
@@ -88,17 +85,11 @@ class PlugSwap:
 
     def undo(self):
         """Put the kept plugs back as they were before L{commit}."""
-        for plug, attributes, aggregate, elements, value in self.saved or ():
-            for name, old in attributes.items():
-                setattr(plug, name, old)
-            plug.aggregate = aggregate
-            if isinstance(plug, AggregatePlug):
-                plug.elements = elements
+        for plug, attributes, wiring, value in self.saved or ():
+            plug.configure(attributes)
+            plug.rewire(*wiring)
             if value is not None:
-                (watts, on), updated = value
-                if plug.value != (watts, on):
-                    plug.set_power(watts, on)
-                plug.updated = updated
+                plug.restore(*value)
         self.saved = None
 
 

@@ -91,6 +91,30 @@ class Plug:
                 observer(plug, now)
             plug = plug.aggregate
 
+    def configure(self, attributes):
+        """Take new config attributes (C{alias}, C{device_id}, C{skip_rate}, ...; a reload)."""
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
+    def wiring(self) -> tuple:
+        """C{(aggregate, elements)}: the links L{unwire} drops and L{rewire} restores."""
+        return self.aggregate, list(getattr(self, "elements", ()))
+
+    def unwire(self):
+        """Belong to no aggregate (and hold no elements): a reload wires them anew."""
+        self.aggregate = None
+
+    def rewire(self, aggregate, elements):
+        """Links as L{wiring} gave them (a reload that did not apply)."""
+        self.aggregate = aggregate
+
+    def restore(self, value, updated):
+        """Back to C{value} (C{(watts, on)}, from L{value}) as of C{updated}."""
+        watts, on = value
+        if self.value != (watts, on):
+            self.set_power(watts, on)
+        self.updated = updated
+
     def should_answer(self) -> bool:
         """The original's C{skip_rate}: answer one request, then skip C{skip_rate}."""
         if self._skip < 1:
@@ -133,6 +157,14 @@ class AggregatePlug(Plug):
     @updated.setter
     def updated(self, value):
         pass
+
+    def unwire(self):
+        super().unwire()
+        self.elements = []
+
+    def rewire(self, aggregate, elements):
+        super().rewire(aggregate, elements)
+        self.elements = list(elements)
 
     def set_power(self, watts, on=None):
         raise TypeError(f"aggregate plug {self.id!r} takes its power from its elements")

@@ -71,7 +71,7 @@ class Responder:
         """Answer through C{guard} (a L{senselink.guard.Guard}), or everyone with None."""
         self.guard = guard
         if guard is not None:
-            guard.dropped = self.counters.ignored   # its drops count as ignored requests
+            guard.count_drops_in(self.counters.ignored)   # its drops count as ignored
 
     def set_device(self, device):
         """Answer Kasa clients from C{device} (a L{senselink.kasa.device.HS300Strip}), or

@@ -204,7 +204,17 @@ class EnergyMeter:
         self.clock = clock
         self.tz = tz
         self.counters = {}
-        self.kept = False        # a state file keeps the counters (set by its service)
+        self.kept = False        # a state file keeps the counters (see keep)
+
+    def keep(self, kept=True):
+        """Whether a state file keeps the counters from now on (its service says so)."""
+        self.kept = kept
+
+    def mark_saved_wh(self, plug_id, wh):
+        """Plug C{plug_id}'s counter has C{wh} in the state file now."""
+        counter = self.counters.get(plug_id)
+        if counter is not None:
+            counter.saved_wh = wh
 
     def watch(self, plugs):
         """Count C{plugs} (a L{senselink.plugs.PlugSet}) from now on: a plug new by its id
@@ -247,9 +257,7 @@ class EnergyMeter:
     def mark_saved(self, snapshot):
         """The counters of C{snapshot} (L{snapshot}) are in the state file now."""
         for plug_id, saved in snapshot["plugs"].items():
-            counter = self.counters.get(plug_id)
-            if counter is not None:
-                counter.saved_wh = saved["total_wh"]
+            self.mark_saved_wh(plug_id, saved["total_wh"])
 
     def advance_all(self):
         now = self.clock.seconds()

@@ -108,7 +108,7 @@ class EnergyService(MultiService):
         self.configured = configured
         self.load_at_start = load    # False: a new file for counters already running
         self.meter = meter
-        meter.kept = True
+        meter.keep(True)
         self.clock = clock
         self.path = os.path.abspath(path)
         self.save_interval = save_interval

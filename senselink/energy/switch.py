@@ -50,7 +50,7 @@ class StateFileSwitch:
             old.disownServiceParent()            # saves to the old file
             self.service = None
         if path is None:
-            self.meter.kept = False
+            self.meter.keep(False)
             log.info("state_file is false: the energy counters are kept in memory only")
             return None
         self.service = EnergyService(self.meter, path, self.clock, save_interval=interval,

@@ -70,9 +70,10 @@ class PlugFeed:
                 self.config_sent[topic] = payload
                 self.publisher.put(topic, payload, qos=1)
 
-    def rebind(self, plug):
-        """Follow C{plug} (the same plug rebuilt by a reload) instead."""
+    def rebind(self, plug, topics):
+        """Follow C{plug} (the same plug, kept or rebuilt by a reload) under C{topics}."""
         self.plug = plug
+        self.topics = topics
 
     def stop(self):
         for call in (self._wait, self._heartbeat):

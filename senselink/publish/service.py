@@ -154,8 +154,7 @@ class Publisher(MultiService):
                 feed = PlugFeed(plug, topics, self)
                 fresh = True
             else:
-                feed.rebind(plug)
-                feed.topics = topics
+                feed.rebind(plug, topics)
                 fresh = False
             self.feeds[topics.node] = feed
             feed.configs()

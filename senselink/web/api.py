@@ -139,6 +139,10 @@ class LimitedRequest(Request):
     body_too_large = False
     _body_size = 0
 
+    def refuse_too_large(self):
+        """The channel refused the body from its announced length alone."""
+        self.body_too_large = True
+
     def gotLength(self, length):
         if length is not None and length > self.max_body:
             self.body_too_large = True

@@ -157,7 +157,7 @@ class BoundedChannel(HTTPChannel):
         request = self.requests[-1]
         limit = getattr(request, "max_body", None)
         if limit is not None and self.length is not None and self.length > limit:
-            request.body_too_large = True
+            request.refuse_too_large()
             self.refuse_body(limit)
             return
         super().allHeadersReceived()

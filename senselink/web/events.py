@@ -120,6 +120,10 @@ class Client:
     def stopProducing(self):
         self.close()
 
+    def gone(self):
+        """The request ended (the hub forgets this client itself): send nothing more."""
+        self.closed = True
+
     def close(self):
         """Forget this client and end its stream."""
         if self.closed:
@@ -169,7 +173,7 @@ class EventHub:
         return client
 
     def _gone(self, client):
-        client.closed = True
+        client.gone()
         self.clients.discard(client)
         if not self.clients:
             self._stop_loop()
