@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from senselink.kasa import messages
 from tests import browser
-from tests.support import udp_client, wait_until
+from tests.support import WAIT, udp_client, wait_until
 from tests.support import free_port, start_service
 from tests.webpage import (CARD, CARD_TEXT, LONG, NO_OVERFLOW, TOKEN, BrowserTestCase,
                            readme_config, start_demo)
@@ -84,8 +84,10 @@ class LivePageTests(BrowserTestCase):
         client = udp_client(self)
         client.transport.write(messages.SENSE_REQUEST_ENCRYPTED,
                                ("127.0.0.1", self.service.udp_port))
+        # A bound with room for a browser that shares the CPU with other test workers:
+        # the page hears of the request in its next status event (every 2 s).
         yield b.until("return document.getElementById('banner').hidden;",
-                      "the banner to go after a Sense request")
+                      "the banner to go after a Sense request", timeout=3 * WAIT)
         sense = yield b.until("var s = document.getElementById('sense');"
                               "return s.getAttribute('data-requests') === '1' && s.textContent;",
                               "the Sense request on the page")
