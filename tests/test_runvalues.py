@@ -3,7 +3,6 @@ a reload for plugs that are still mutable, each saved entry checked on its own."
 
 import json
 import os
-import signal
 import socket
 import urllib.request
 
@@ -98,13 +97,6 @@ class RestartTests(MutableRestartCase):
                 power[reply["system"]["get_sysinfo"]["alias"]] = (
                     reply["emeter"]["get_realtime"]["power"])
             return power
-
-    def stop(self, daemon):
-        daemon.process.send_signal(signal.SIGTERM)
-        self.assertEqual(daemon.process.wait(timeout=20), 0)
-        output = daemon.stop()
-        self.assertNotIn("Traceback", output)
-        return output
 
     def test_a_value_set_through_the_web_api_survives_a_restart(self):
         daemon = self.start()

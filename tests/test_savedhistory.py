@@ -3,7 +3,6 @@ plug's entry checked on its own, points beyond the windows dropped at load."""
 
 import json
 import math
-import signal
 import urllib.request
 from types import SimpleNamespace
 
@@ -150,13 +149,6 @@ class RestartTests(MutableRestartCase):
             headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as r:
             return json.load(r)
-
-    def stop(self, daemon):
-        daemon.process.send_signal(signal.SIGTERM)
-        self.assertEqual(daemon.process.wait(timeout=20), 0)
-        output = daemon.stop()
-        self.assertNotIn("Traceback", output)
-        return output
 
     def test_the_history_survives_a_restart(self):
         daemon = self.start()

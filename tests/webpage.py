@@ -129,6 +129,33 @@ sources:
 """
 
 
+@defer.inlineCallbacks
+def readme_page(testcase, width, height):
+    """The README's demo daemon and a Chromium showing its page with some history and one
+    Sense request: C{(service, browser)}, both ended when the test ends."""
+    from senselink.kasa import messages
+    from tests.support import udp_client
+    browser.require()
+    web_port = free_port()
+    service = start_service(testcase, readme_config(web_port).replace("STATE",
+                                                                      testcase.mktemp()))
+    b = browser.Browser(width, height)
+    testcase.addCleanup(b.quit)
+    yield b.start()
+    yield b.get(f"http://127.0.0.1:{web_port}/")
+    yield b.until("return document.querySelectorAll('article.plug').length === 7;", "plugs")
+    for watts in (2400.0, 2950.0, 2100.0, 2600.0):      # some history to draw
+        service.set_power("heat_pump", watts)
+        service.set_power("dishwasher", 1900.0 - watts / 2)
+        yield b.until(CARD + " && c.querySelector('.watts').textContent === arguments[1];",
+                      "the change", "heat_pump", f"{watts:,.1f} W")
+    client = udp_client(testcase)
+    client.transport.write(messages.SENSE_REQUEST_ENCRYPTED, ("127.0.0.1", service.udp_port))
+    yield b.until("var s = document.getElementById('sense');"
+                  "return s.getAttribute('data-requests') === '1';", "the Sense request")
+    return service, b
+
+
 # The text of a plug's card, by id; JavaScript run in the page.
 CARD = "var c = document.getElementById('plug-' + arguments[0]); return c"
 CARD_TEXT = CARD + " && c.textContent;"

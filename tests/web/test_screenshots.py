@@ -12,10 +12,7 @@ import shutil
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from senselink.kasa import messages
-from tests import browser
-from tests.support import free_port, start_service, udp_client
-from tests.webpage import CARD, readme_config
+from tests.webpage import readme_page
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "docs")
@@ -27,23 +24,7 @@ class ScreenshotTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_screenshots(self):
-        browser.require()
-        web_port = free_port()
-        service = start_service(self, readme_config(web_port).replace("STATE", self.mktemp()))
-        b = browser.Browser(*SIZES[0])
-        self.addCleanup(b.quit)
-        yield b.start()
-        yield b.get(f"http://127.0.0.1:{web_port}/")
-        yield b.until("return document.querySelectorAll('article.plug').length === 7;", "plugs")
-        for watts in (2400.0, 2950.0, 2100.0, 2600.0):      # some history to draw
-            service.set_power("heat_pump", watts)
-            service.set_power("dishwasher", 1900.0 - watts / 2)
-            yield b.until(CARD + " && c.querySelector('.watts').textContent === arguments[1];",
-                          "the change", "heat_pump", f"{watts:,.1f} W")
-        client = udp_client(self)
-        client.transport.write(messages.SENSE_REQUEST_ENCRYPTED, ("127.0.0.1", service.udp_port))
-        yield b.until("var s = document.getElementById('sense');"
-                      "return s.getAttribute('data-requests') === '1';", "the Sense request")
+        service, b = yield readme_page(self, *SIZES[0])
         folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         written = []
