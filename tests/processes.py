@@ -98,6 +98,14 @@ class Case(unittest.TestCase):
         daemon.wait_for(ready)
         return daemon
 
+    def stop(self, daemon):
+        """SIGTERM, as systemd stops it: exit 0 and no traceback; its output."""
+        daemon.process.send_signal(signal.SIGTERM)
+        self.assertEqual(daemon.process.wait(timeout=20), 0)
+        output = daemon.stop()
+        self.assertNotIn("Traceback", output)
+        return output
+
     def run_quick(self, args, timeout=60, **popen):
         env = {**os.environ, "PYTHONPATH": ROOT}
         return subprocess.run(args, cwd=self.mktemp_dir(), env=env, capture_output=True,

@@ -3,7 +3,6 @@
 tests/test_savedhistory.py)."""
 
 import os
-import signal
 
 from tests.processes import Case
 from tests.support import free_port
@@ -22,7 +21,7 @@ sources:
 
 
 class MutableRestartCase(Case):
-    """C{self.config} holds L{CONFIG}; C{start()} runs the daemon on it (C{stop(daemon)} ends it), answering Kasa on
+    """C{self.config} holds L{CONFIG}; C{start()} runs the daemon on it (C{stop(daemon)}, from Case, ends it), answering Kasa on
     C{self.kasa} and the web on C{self.web}, its counters in C{self.state}."""
 
     def setUp(self):
@@ -36,10 +35,3 @@ class MutableRestartCase(Case):
     def start(self):
         return self.start_senselink(self.config, self.kasa, "Plug heater")
 
-    def stop(self, daemon):
-        """SIGTERM, as systemd stops it: exit 0 and no traceback; its output."""
-        daemon.process.send_signal(signal.SIGTERM)
-        self.assertEqual(daemon.process.wait(timeout=20), 0)
-        output = daemon.stop()
-        self.assertNotIn("Traceback", output)
-        return output

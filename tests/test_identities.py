@@ -152,13 +152,6 @@ class RenameTests(Case):
             s.recv(4096)
             s.recv(4096)
 
-    def stop(self, daemon):
-        daemon.process.send_signal(signal.SIGTERM)
-        self.assertEqual(daemon.process.wait(timeout=20), 0)
-        output = daemon.stop()
-        self.assertNotIn("Traceback", output)
-        return output
-
     def command(self, name):
         return self.run_quick([sys.executable, "-m", "senselink", name, "-c", self.config])
 
